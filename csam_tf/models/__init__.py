@@ -1,0 +1,21 @@
+"""Model registry: `build_model(arch, ...)` for every supported architecture.
+
+Builders are imported on use, so `csam_tf.models.flags` loads without
+TensorFlow (the CLI validates flags before that slow import).
+"""
+
+from csam_tf.models.names import ARCHITECTURES
+
+
+def build_model(arch, input_shape, num_classes, width_multiplier=1.0):
+  """A freshly initialised tf_keras functional model that outputs logits."""
+  from csam_tf.models.googlenet import googlenet
+  from csam_tf.models.mobilenet_v2 import mobilenet_v2
+  from csam_tf.models.resnet import resnet18
+  builders = {"resnet18": resnet18, "googlenet": googlenet,
+              "mobilenet_v2": mobilenet_v2}
+  assert set(builders) == set(ARCHITECTURES)
+  if arch not in builders:
+    raise ValueError(f"unknown architecture {arch!r}; choose one of "
+                     f"{', '.join(ARCHITECTURES)}")
+  return builders[arch](tuple(input_shape), num_classes, width_multiplier)

@@ -1,0 +1,34 @@
+"""CIFAR-style ResNet-18: 3x3 stride-1 stem, no max-pool (PROTOCOL.md)."""
+
+import tf_keras
+
+from csam_tf.models.layers import classifier_head, conv_bn, scaled
+
+STAGE_WIDTHS = (64, 128, 256, 512)
+BLOCKS_PER_STAGE = (2, 2, 2, 2)
+
+
+def basic_block(x, filters, strides, name):
+  """Two 3x3 convs; a 1x1 projection shortcut where the shape changes."""
+  shortcut = x
+  x = conv_bn(x, filters, 3, strides, name=f"{name}_1")
+  x = conv_bn(x, filters, 3, 1, activation=None, name=f"{name}_2")
+  if strides != 1 or shortcut.shape[-1] != filters:
+    shortcut = conv_bn(shortcut, filters, 1, strides, activation=None,
+                       name=f"{name}_shortcut")
+  x = tf_keras.layers.Add(name=f"{name}_add")([x, shortcut])
+  return tf_keras.layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def resnet18(input_shape, num_classes, width_multiplier=1.0):
+  """ResNet-18 for small inputs; widths (64,128,256,512) x multiplier."""
+  inputs = tf_keras.Input(shape=input_shape, name="image")
+  x = conv_bn(inputs, scaled(64, width_multiplier), 3, name="stem")
+  for stage, (width, blocks) in enumerate(
+      zip(STAGE_WIDTHS, BLOCKS_PER_STAGE), start=1):
+    for block in range(1, blocks + 1):
+      strides = 2 if stage > 1 and block == 1 else 1
+      x = basic_block(x, scaled(width, width_multiplier), strides,
+                      name=f"stage{stage}_block{block}")
+  outputs = classifier_head(x, num_classes)
+  return tf_keras.Model(inputs, outputs, name="resnet18")

@@ -1,0 +1,50 @@
+"""Runs the requested stages in order on one workdir, recording each in
+report.json; the CLI only parses flags and calls `run`."""
+
+import os
+import time
+from typing import Any, Dict, Sequence
+
+import keras_cv  # noqa: F401  (Keras 3 first; see DEVELOPERS.md)
+import tensorflow as tf
+import tf_keras
+from absl import logging
+
+from csam_tf import report
+from csam_tf.data import pipeline
+from csam_tf.data.config import DataConfig
+from csam_tf.models import build_model
+from trainers import pretrain
+from trainers.pretrain_config import PretrainConfig
+
+
+def run(workdir: str, stages: Sequence[str], *, seed: int,
+        deterministic: bool, data_config: DataConfig, arch: str,
+        width_multiplier: float, pretrain_config: PretrainConfig,
+        run_flags: Dict[str, Any]) -> Dict[str, Any]:
+  """Runs `stages`; returns the updated report."""
+  tf_keras.utils.set_random_seed(seed)
+  if deterministic:
+    tf.config.experimental.enable_op_determinism()
+  data = pipeline.load(data_config)
+  network = build_model(arch, data.input_shape, data.num_classes,
+                        width_multiplier)
+  result = {}
+  for stage in stages:
+    done = report.stage_metrics(workdir, stage)
+    if done is not None and done.get("complete"):
+      logging.info("%s: finished earlier (report.json); skipping", stage)
+      result = done
+      continue
+    start = time.time()
+    logging.info("%s: starting", stage)
+    if stage == "pretrain":
+      metrics = pretrain.run_pretrain(network, data, pretrain_config, workdir,
+                                      seed)
+    else:
+      raise ValueError(f"unknown stage {stage}")
+    metrics.update(complete=True, wall_seconds=round(time.time() - start, 1))
+    result = report.update_stage(workdir, stage, metrics, run_flags)
+    logging.info("%s: done in %.0f s: %s", stage, metrics["wall_seconds"],
+                 {k: v for k, v in metrics.items() if "accuracy" in k})
+  return result

@@ -1,0 +1,120 @@
+"""`python -m csam_tf.train --flagfile=configs/<x>.cfg`: the whole pipeline.
+
+Flags are parsed and every input is checked before TensorFlow is imported,
+so a mistake costs a second, prints one line and exits 2 without touching
+the workdir. Stages run in pipeline order; a finished stage is skipped when
+the command is run again, an interrupted one resumes from its checkpoint.
+"""
+
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+
+from csam_tf import workdir as workdir_lib
+from csam_tf.data import flags as data_flags
+from csam_tf.errors import RunError, UsageError
+from csam_tf.models import flags as _model_flags  # noqa: F401 (defines flags)
+from trainers import pretrain_flags
+
+STAGES = ("pretrain",)  # in pipeline order
+
+flags.DEFINE_string("workdir", None, "Folder of the run: checkpoints, "
+                    "TensorBoard logs, exported models, report.json.")
+flags.DEFINE_list("stages", list(STAGES), "Comma list of stages to run, "
+                  f"from {', '.join(STAGES)}.")
+flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order and "
+                     "transformations.", lower_bound=0)
+flags.DEFINE_boolean("deterministic", True, "TensorFlow op determinism: the "
+                     "same flags and seed give the same weights.")
+
+FLAGS = flags.FLAGS
+PROG = "csam_tf.train"
+# Flags that may change between invocations on one workdir: they choose what
+# to run or where inputs live, not what a stage computes.
+FREE_FLAGS = ("workdir", "stages", "data_dir", "tfds_manual_dir",
+              "tfds_download", "eval_batch_size")
+_OWN_PACKAGES = ("csam_tf", "trainers")
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@flags.validator("stages", message=f"--stages takes names from "
+                 f"{', '.join(STAGES)}, e.g. --stages=pretrain")
+def _known_stages(stages):
+  return bool(stages) and all(stage in STAGES for stage in stages)
+
+
+def run_flags():
+  """Values of the project's own flags: what report.json and the workdir
+  record (absl's and TensorFlow's own flags are left out)."""
+  values = {}
+  for module, module_flags in FLAGS.flags_by_module_dict().items():
+    # absl names a module by its dotted name, or by its path when it runs
+    # as __main__ (python -m csam_tf.train).
+    if (module.split(".")[0] in _OWN_PACKAGES or
+        os.path.abspath(module).startswith(_REPO_ROOT + os.sep)):
+      for flag in module_flags:
+        values[flag.name] = flag.value
+  return dict(sorted(values.items()))
+
+
+def parse_flags(argv):
+  """absl parsing with one-line errors and exit code 2."""
+  try:
+    remaining = FLAGS(argv)
+  except flags.Error as e:
+    _fail(UsageError(str(e)))
+  if len(remaining) > 1:
+    _fail(UsageError(f"unexpected argument {remaining[1]!r}: flags take the "
+                     f"form --name=value"))
+  return remaining
+
+
+def check_inputs():
+  """Everything that can be checked without TensorFlow."""
+  if not FLAGS.workdir:
+    raise UsageError("--workdir is required: the folder for checkpoints, "
+                     "logs and report.json")
+  data_flags.check_data_available(data_flags.data_config())
+  workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
+
+
+def main(argv):
+  del argv
+  try:
+    check_inputs()
+  except UsageError as e:
+    _fail(e)
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+  try:
+    _run_stages()
+  except UsageError as e:
+    _fail(e)
+  except RunError as e:
+    print(f"{PROG}: error: {e}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _run_stages():
+  from csam_tf import pipeline_stages  # imports TensorFlow
+  workdir_lib.record(FLAGS.workdir, run_flags())
+  pipeline_stages.run(FLAGS.workdir, [s for s in STAGES if s in FLAGS.stages],
+                      seed=FLAGS.seed, deterministic=FLAGS.deterministic,
+                      data_config=data_flags.data_config(),
+                      arch=FLAGS.arch, width_multiplier=FLAGS.width_multiplier,
+                      pretrain_config=pretrain_flags.pretrain_config(),
+                      run_flags=run_flags())
+
+
+def _fail(error):
+  print(f"{PROG}: error: {error}", file=sys.stderr)
+  sys.exit(2)
+
+
+def entry_point():
+  app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+  entry_point()

@@ -1,0 +1,42 @@
+"""A workdir belongs to one run: the flags that shape its results are
+recorded on first use, and a later command with other values is refused
+before it can overwrite anything."""
+
+import os
+from typing import Any, Dict, Iterable
+
+from csam_tf import atomic_io
+from csam_tf.errors import UsageError
+
+FLAGS_FILE = "flags.json"
+
+
+def check_compatible(workdir: str, run_flags: Dict[str, Any],
+                     free_flags: Iterable[str]) -> None:
+  """Raises UsageError when `workdir` holds a run with other flag values.
+
+  `free_flags` may differ between invocations (which stages to run, where
+  the data lives): they do not change what a finished stage computed.
+  """
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UsageError(f"--workdir={workdir} is a file, not a folder")
+  recorded = atomic_io.read_json(os.path.join(workdir, FLAGS_FILE))
+  if recorded is None:
+    return
+  free = set(free_flags)
+  changed = [name for name in sorted(set(recorded) & set(run_flags))
+             if name not in free and recorded[name] != run_flags[name]]
+  if changed:
+    name = changed[0]
+    more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+    raise UsageError(
+        f"--workdir={workdir} holds a run with --{name}={recorded[name]!r}, "
+        f"not {run_flags[name]!r}{more}; use another --workdir or the same "
+        f"flags")
+
+
+def record(workdir: str, run_flags: Dict[str, Any]) -> None:
+  """Writes the run's flags into a fresh workdir (never over another's)."""
+  path = os.path.join(workdir, FLAGS_FILE)
+  if not os.path.exists(path):
+    atomic_io.write_json(path, run_flags)

@@ -1,0 +1,31 @@
+"""Shared test set-up: quiet TensorFlow, the repo on sys.path, helpers."""
+
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+  sys.path.insert(0, REPO)
+
+import keras_cv  # noqa: E402,F401  (Keras 3 before tfmot, as in the library)
+import pytest  # noqa: E402
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+
+def run_cli(*args, timeout=600):
+  """Runs `python -m csam_tf.train` with args; returns CompletedProcess."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, "-m", "csam_tf.train", *args],
+                        cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=timeout)
+
+
+@pytest.fixture
+def tiny_flags(tmp_path):
+  """Flags of a run that takes seconds: 256 images, 1 epoch, width 1/16."""
+  return [f"--workdir={tmp_path / 'run'}", "--train_subset=256",
+          "--eval_subset=128", "--pretrain_epochs=1",
+          "--width_multiplier=0.0625", "--batch_size=64"]

@@ -1,0 +1,72 @@
+"""The three CIFAR-style architectures: shapes, parameter counts, stems."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from csam_tf.models import build_model
+from csam_tf.models.layers import scaled
+
+
+def _trainable(model):
+  return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "googlenet", "mobilenet_v2"])
+@pytest.mark.parametrize("shape,classes", [((28, 28, 1), 10),
+                                           ((20, 24, 3), 7)])
+def test_any_input_shape_and_class_count(arch, shape, classes):
+  model = build_model(arch, shape, classes, width_multiplier=0.125)
+  assert isinstance(model, tf_keras.Model)
+  out = model(np.random.rand(2, *shape).astype(np.float32), training=False)
+  assert out.shape == (2, classes)
+  assert np.all(np.isfinite(out.numpy()))
+
+
+def test_resnet18_matches_the_reference_parameter_count():
+  # CIFAR ResNet-18 (kuangliu/pytorch-cifar): 11,173,962 parameters.
+  model = build_model("resnet18", (32, 32, 3), 10)
+  assert _trainable(model) == 11_173_962
+
+
+def test_googlenet_parameter_count():
+  # kuangliu/pytorch-cifar GoogLeNet has 6,166,250 parameters including a
+  # bias in each of its conv layers; ours are bias-free (BN follows every
+  # conv), which removes exactly the 7,904 BN channels' worth.
+  model = build_model("googlenet", (32, 32, 3), 10)
+  bn_channels = sum(layer.gamma.shape[0] for layer in model.layers
+                    if isinstance(layer, tf_keras.layers.BatchNormalization))
+  assert bn_channels == 7_904
+  assert _trainable(model) == 6_166_250 - bn_channels
+
+
+def test_mobilenet_v2_matches_keras_applications():
+  # Same blocks as Keras' MobileNetV2 (only strides differ): same weights.
+  ours = build_model("mobilenet_v2", (32, 32, 3), 10)
+  reference = tf_keras.applications.MobileNetV2(
+      input_shape=(32, 32, 3), alpha=1.0, weights=None, classes=10)
+  assert ours.count_params() == reference.count_params() == 2_270_794
+
+
+@pytest.mark.parametrize("arch,size", [("resnet18", 4), ("googlenet", 7),
+                                       ("mobilenet_v2", 4)])
+def test_small_input_stems_keep_resolution(arch, size):
+  # CIFAR-style: stride-1 3x3 stem, no early max-pool; 28 -> size at the end
+  model = build_model(arch, (28, 28, 1), 10, 0.25)
+  stem = model.get_layer("stem_conv")
+  assert stem.kernel_size == (3, 3) and stem.strides == (1, 1)
+  assert model.get_layer("avg_pool").input_shape[1:3] == (size, size)
+
+
+def test_width_multiplier_scales_widths():
+  model = build_model("resnet18", (28, 28, 1), 10, 0.25)
+  assert model.get_layer("stem_conv").filters == 16
+  assert model.get_layer("stage4_block2_2_conv").filters == 128
+  assert scaled(64, 0.3) == 19 and scaled(16, 0.25, 8) == 8
+  assert scaled(96, 0.25, 8) == 24
+
+
+def test_unknown_architecture():
+  with pytest.raises(ValueError, match="choose one of resnet18"):
+    build_model("vgg", (28, 28, 1), 10)

@@ -1,0 +1,157 @@
+"""`python -m csam_tf.train` end to end: bad input, a tiny stage-1 run,
+re-running, resuming and determinism."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import run_cli
+
+
+def _snapshot(folder):
+  """Every file under `folder` with its bytes (to prove nothing changed)."""
+  files = {}
+  for root, _, names in os.walk(folder):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        files[os.path.relpath(path, folder)] = f.read()
+  return files
+
+
+BAD_INPUTS = [
+    (["--nope=1"], "Unknown command line flag 'nope'"),
+    (["--arch=vgg"], "--arch=vgg"),
+    (["--dataset=mnist"], "--dataset=mnist"),
+    (["--augment_family=zoom"], "--augment_family=zoom"),
+    (["--pretrain_lr=-1"], "--pretrain_lr=-1"),
+    (["--augment_prob=1.5"], "--augment_prob=1.5"),
+    (["--width_multiplier=0"], "--width_multiplier=0"),
+    (["--pretrain_epochs=abc"], "--pretrain_epochs=abc"),
+    (["--stages=pretrain,bogus"], "--stages takes names from"),
+    (["--augment_ranges=zoom=1:2"], "unknown parameter 'zoom'"),
+    (["--augment_family=rotation", "--augment_ranges=sigma=0:1"],
+     "'sigma' is not drawn by family 'rotation'"),
+    (["--data_dir=/nonexistent"], "apt-get install dataset-fashion-mnist"),
+    (["--dataset=image_folder"], "--data_dir"),
+    (["--flagfile=/nonexistent.cfg"], "Unable to open flagfile"),
+    (["positional"], "unexpected argument 'positional'"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, args,
+                                                          message):
+  workdir = tmp_path / "run"
+  result = run_cli(f"--workdir={workdir}", *args, timeout=60)
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith("csam_tf.train: error: ")
+  assert message in lines[0]
+  assert "Traceback" not in result.stderr
+  assert not workdir.exists()
+
+
+def test_missing_workdir_flag():
+  result = run_cli("--stages=pretrain", timeout=60)
+  assert result.returncode == 2
+  assert "--workdir is required" in result.stderr
+
+
+def test_workdir_of_another_run_is_refused_and_left_alone(tmp_path):
+  workdir = tmp_path / "run"
+  workdir.mkdir()
+  (workdir / "flags.json").write_text(json.dumps({"pretrain_lr": 0.5,
+                                                  "seed": 0}))
+  (workdir / "report.json").write_text("{}")
+  before = _snapshot(workdir)
+  result = run_cli(f"--workdir={workdir}", "--pretrain_lr=0.1", timeout=60)
+  assert result.returncode == 2
+  assert "holds a run with --pretrain_lr=0.5, not 0.1" in result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1
+  assert _snapshot(workdir) == before
+
+
+def _load_weights(path):
+  import h5py
+  weights = {}
+  with h5py.File(path, "r") as f:
+    f.visititems(lambda name, obj: weights.__setitem__(name, obj[()])
+                 if hasattr(obj, "shape") else None)
+  return weights
+
+
+def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_flags):
+  workdir = tiny_flags[0].split("=", 1)[1]
+  result = run_cli(*tiny_flags)
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(workdir, "report.json")) as f:
+    report = json.load(f)
+  stage = report["stages"]["pretrain"]
+  assert stage["complete"] and stage["epochs"] == 1
+  assert stage["steps_per_epoch"] == 4  # 256 images / batch 64
+  assert 0.0 <= stage["test_accuracy"] <= 1.0
+  assert stage["wall_seconds"] > 0
+  assert report["flags"]["train_subset"] == 256
+  assert report["flags"]["seed"] == 0 and report["flags"]["workdir"] == workdir
+  assert report["versions"]["tensorflow"] == "2.21.0"
+  assert os.path.exists(os.path.join(workdir, "checkpoints", "pretrain",
+                                     "ckpt-1.index"))
+  tb = os.path.join(workdir, "tb", "pretrain")
+  assert os.listdir(os.path.join(tb, "train"))
+  assert os.listdir(os.path.join(tb, "validation"))
+  assert os.listdir(os.path.join(tb, "samples"))
+  # the kept model reloads and reproduces the reported test accuracy
+  import tf_keras
+  from csam_tf.data import pipeline
+  from csam_tf.data.config import DataConfig
+  model = tf_keras.models.load_model(os.path.join(workdir,
+                                                  "pretrain/model.keras"))
+  data = pipeline.load(DataConfig(eval_subset=128))
+  correct = sum(int(np.sum(np.argmax(model(x, training=False), 1) == y))
+                for x, y in data.evaluation("test"))
+  assert correct / 128 == pytest.approx(stage["test_accuracy"], abs=1e-6)
+
+  # running the same command again skips the finished stage
+  again = run_cli(*tiny_flags)
+  assert again.returncode == 0
+  assert "pretrain: finished earlier" in again.stderr
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_flags):
+  """Deterministic: same seed, same weights; a run cut after epoch 1
+  resumes from its checkpoint and ends bit-identical."""
+  flags = [f for f in tiny_flags[1:] if not f.startswith("--pretrain_epochs")]
+  flags += ["--pretrain_epochs=2"]
+  runs = {name: str(tmp_path / name) for name in ("a", "b")}
+  for workdir in runs.values():
+    result = run_cli(f"--workdir={workdir}", *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+  a = _load_weights(os.path.join(runs["a"], "pretrain/best.weights.h5"))
+  b = _load_weights(os.path.join(runs["b"], "pretrain/best.weights.h5"))
+  assert a.keys() == b.keys() and len(a) > 20
+  for name in a:
+    np.testing.assert_array_equal(a[name], b[name])
+
+  # cut run b back to "killed after epoch 1": its last checkpoint is ckpt-1
+  ckpt_dir = os.path.join(runs["b"], "checkpoints", "pretrain")
+  for name in os.listdir(ckpt_dir):
+    if name.startswith("ckpt-2"):
+      os.remove(os.path.join(ckpt_dir, name))
+  tf.compat.v1.train.update_checkpoint_state(ckpt_dir, "ckpt-1")
+  os.remove(os.path.join(runs["b"], "report.json"))
+  result = run_cli(f"--workdir={runs['b']}", *flags)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "resuming after epoch 1" in result.stderr
+  resumed = _load_weights(os.path.join(runs["b"], "pretrain/best.weights.h5"))
+  for name in a:
+    np.testing.assert_array_equal(a[name], resumed[name])
+  with open(os.path.join(runs["a"], "report.json")) as f:
+    accuracy_a = json.load(f)["stages"]["pretrain"]["test_accuracy"]
+  with open(os.path.join(runs["b"], "report.json")) as f:
+    accuracy_b = json.load(f)["stages"]["pretrain"]["test_accuracy"]
+  assert accuracy_a == accuracy_b

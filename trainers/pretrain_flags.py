@@ -1,0 +1,58 @@
+"""Flags of stage 1, cross-entropy pre-training on augmented data."""
+
+from absl import flags
+
+from csam_tf import transform_ranges
+from trainers.pretrain_config import OPTIMIZERS, PretrainConfig
+
+flags.DEFINE_integer("pretrain_epochs", 8, "Epochs of pre-training.",
+                     lower_bound=1)
+flags.DEFINE_enum("pretrain_optimizer", "sgd", OPTIMIZERS,
+                  "sgd (Nesterov momentum) or adam; cosine learning rate.")
+flags.DEFINE_float("pretrain_lr", 0.1, "Peak learning rate (cosine decay "
+                   "to 0).", lower_bound=0.0)
+flags.DEFINE_float("pretrain_momentum", 0.9, "SGD momentum.", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.DEFINE_float("pretrain_weight_decay", 5e-4, "Decoupled weight decay "
+                   "(not on BatchNorm or biases).", lower_bound=0.0)
+flags.DEFINE_float("pretrain_warmup_epochs", 0.0, "Linear learning-rate "
+                   "warm-up before the cosine decay.", lower_bound=0.0)
+flags.DEFINE_enum("augment_family", "composite",
+                  ("none",) + transform_ranges.FAMILIES,
+                  "Semantic transformation family used to augment training "
+                  "batches ('none': no augmentation).")
+flags.DEFINE_enum("augment_level", "L2", transform_ranges.LEVELS,
+                  "Protocol level of the augmentation ranges.")
+flags.DEFINE_string("augment_ranges", "", "Custom ranges overriding the "
+                    "level's, e.g. 'angle=-5:5,brightness=-0.3:0.3'.")
+flags.DEFINE_float("augment_prob", 0.5, "Probability that a training image "
+                   "is transformed.", lower_bound=0.0, upper_bound=1.0)
+
+FLAGS = flags.FLAGS
+
+
+@flags.multi_flags_validator(
+    ["augment_family", "augment_level", "augment_ranges"],
+    message="--augment_ranges does not fit --augment_family")
+def _ranges_fit_family(values):
+  if values["augment_family"] == "none" or not values["augment_ranges"]:
+    return True
+  try:
+    transform_ranges.family_ranges(
+        values["augment_family"], values["augment_level"],
+        transform_ranges.parse_overrides(values["augment_ranges"]))
+  except ValueError as e:
+    raise flags.ValidationError(f"--augment_ranges: {e}") from None
+  return True
+
+
+def pretrain_config() -> PretrainConfig:
+  """The PretrainConfig the flags describe."""
+  return PretrainConfig(
+      epochs=FLAGS.pretrain_epochs, optimizer=FLAGS.pretrain_optimizer,
+      learning_rate=FLAGS.pretrain_lr, momentum=FLAGS.pretrain_momentum,
+      weight_decay=FLAGS.pretrain_weight_decay,
+      warmup_epochs=FLAGS.pretrain_warmup_epochs,
+      augment_family=FLAGS.augment_family, augment_level=FLAGS.augment_level,
+      augment_ranges=transform_ranges.parse_overrides(FLAGS.augment_ranges),
+      augment_prob=FLAGS.augment_prob)
