@@ -8,7 +8,6 @@ from typing import Any, Dict, Sequence
 import keras_cv  # noqa: F401  (Keras 3 first; see DEVELOPERS.md)
 import tensorflow as tf
 import tf_keras
-from absl import logging
 
 from csam_tf import report
 from csam_tf.data import pipeline
@@ -33,11 +32,11 @@ def run(workdir: str, stages: Sequence[str], *, seed: int,
   for stage in stages:
     done = report.stage_metrics(workdir, stage)
     if done is not None and done.get("complete"):
-      logging.info("%s: finished earlier (report.json); skipping", stage)
+      print(f"{stage}: finished earlier (report.json); skipping", flush=True)
       result = done
       continue
     start = time.time()
-    logging.info("%s: starting", stage)
+    print(f"{stage}: starting", flush=True)
     if stage == "pretrain":
       metrics = pretrain.run_pretrain(network, data, pretrain_config, workdir,
                                       seed)
@@ -45,6 +44,7 @@ def run(workdir: str, stages: Sequence[str], *, seed: int,
       raise ValueError(f"unknown stage {stage}")
     metrics.update(complete=True, wall_seconds=round(time.time() - start, 1))
     result = report.update_stage(workdir, stage, metrics, run_flags)
-    logging.info("%s: done in %.0f s: %s", stage, metrics["wall_seconds"],
-                 {k: v for k, v in metrics.items() if "accuracy" in k})
+    print(f"{stage}: done in {metrics['wall_seconds']:.0f} s: " + ", ".join(
+        f"{k} {v:.4f}" for k, v in metrics.items() if "accuracy" in k),
+        flush=True)
   return result

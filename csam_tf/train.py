@@ -8,7 +8,6 @@ the command is run again, an interrupted one resumes from its checkpoint.
 
 import os
 import sys
-import time
 
 from absl import app, flags, logging
 
@@ -86,7 +85,8 @@ def main(argv):
     check_inputs()
   except UsageError as e:
     _fail(e)
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+  if not FLAGS["verbosity"].present:  # TF's INFO lines drown the progress
+    logging.set_verbosity(logging.WARNING)
   try:
     _run_stages()
   except UsageError as e:

@@ -119,7 +119,7 @@ def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_flags):
   # running the same command again skips the finished stage
   again = run_cli(*tiny_flags)
   assert again.returncode == 0
-  assert "pretrain: finished earlier" in again.stderr
+  assert "pretrain: finished earlier" in again.stdout
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_flags):
@@ -146,7 +146,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_flags):
   os.remove(os.path.join(runs["b"], "report.json"))
   result = run_cli(f"--workdir={runs['b']}", *flags)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "resuming after epoch 1" in result.stderr
+  assert "resuming after epoch 1" in result.stdout
   resumed = _load_weights(os.path.join(runs["b"], "pretrain/best.weights.h5"))
   for name in a:
     np.testing.assert_array_equal(a[name], resumed[name])

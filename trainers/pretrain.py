@@ -14,7 +14,6 @@ from typing import Any, Dict
 
 import tensorflow as tf
 import tf_keras
-from absl import logging
 
 from csam_tf import atomic_io, transforms
 from csam_tf.data.pipeline import DataBundle
@@ -142,8 +141,8 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
       checkpoint, os.path.join(workdir, "checkpoints", STAGE), max_to_keep=2)
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-    logging.info("pretrain: resuming after epoch %d from %s",
-                 int(state["epoch"].numpy()), manager.latest_checkpoint)
+    print(f"pretrain: resuming after epoch {int(state['epoch'].numpy())} "
+          f"from {manager.latest_checkpoint}", flush=True)
 
   tb_dir = os.path.join(workdir, "tb", STAGE)
   callbacks = [

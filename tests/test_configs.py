@@ -1,0 +1,39 @@
+"""Every flagfile in configs/ parses and passes the flag validators."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.cfg")))
+_PARSE = ("import json, sys; from csam_tf import train; "
+          "train.FLAGS(['train', '--flagfile=' + sys.argv[1]]); "
+          "print(json.dumps(train.run_flags()))")
+
+
+def test_a_config_per_paper_setting():
+  names = {os.path.basename(c)[:-4] for c in CONFIGS}
+  for dataset in ("cifar10_corrupted", "oxford_flowers102", "celeb_a_hq"):
+    for arch in ("resnet18", "googlenet", "mobilenet_v2"):
+      assert f"{dataset}_{arch}" in names
+  assert "demo" in names
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=os.path.basename)
+def test_config_parses(config):
+  result = subprocess.run([sys.executable, "-c", _PARSE, config], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0, result.stderr
+  values = json.loads(result.stdout)
+  name = os.path.basename(config)[:-4]
+  if name == "demo":
+    assert values["dataset"] == "fashion_mnist"
+    assert values["width_multiplier"] == 0.25
+  else:
+    assert name == f"{values['dataset']}_{values['arch']}"
+    assert values["pretrain_epochs"] == 50
