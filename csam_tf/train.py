@@ -36,6 +36,7 @@ FREE_FLAGS = ("workdir", "stages", "data_dir", "tfds_manual_dir",
               "tfds_download", "eval_batch_size")
 _OWN_PACKAGES = ("csam_tf", "trainers")
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_OWN_DIRS = tuple(os.path.join(_REPO_ROOT, p) + os.sep for p in _OWN_PACKAGES)
 
 
 @flags.validator("stages", message=f"--stages takes names from "
@@ -52,7 +53,7 @@ def run_flags():
     # absl names a module by its dotted name, or by its path when it runs
     # as __main__ (python -m csam_tf.train).
     if (module.split(".")[0] in _OWN_PACKAGES or
-        os.path.abspath(module).startswith(_REPO_ROOT + os.sep)):
+        os.path.abspath(module).startswith(_OWN_DIRS)):
       for flag in module_flags:
         values[flag.name] = flag.value
   return dict(sorted(values.items()))

@@ -30,6 +30,9 @@ def test_config_parses(config):
                           capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr
   values = json.loads(result.stdout)
+  # the project's own flags only: not absl's or TensorFlow's
+  assert {"workdir", "seed", "stages", "arch", "dataset"} <= set(values)
+  assert "verbosity" not in values and "logtostderr" not in values
   name = os.path.basename(config)[:-4]
   if name == "demo":
     assert values["dataset"] == "fashion_mnist"

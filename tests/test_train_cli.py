@@ -98,6 +98,7 @@ def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_flags):
   assert stage["wall_seconds"] > 0
   assert report["flags"]["train_subset"] == 256
   assert report["flags"]["seed"] == 0 and report["flags"]["workdir"] == workdir
+  assert "verbosity" not in report["flags"]  # absl's flags are not the run's
   assert report["versions"]["tensorflow"] == "2.21.0"
   assert os.path.exists(os.path.join(workdir, "checkpoints", "pretrain",
                                      "ckpt-1.index"))

@@ -26,6 +26,7 @@ class DataBundle:
   class_names: List[str]
   _splits: dict  # split -> unbatched (uint8 or float image, int32 label)
   _in_memory: Optional[dict] = None  # split -> (x, y) numpy arrays
+  _tensors: Optional[tuple] = None
 
   def train(self, seed: int, augment: Optional[Augment] = None,
             first_epoch: int = 0, epochs: int = 1) -> tf.data.Dataset:
@@ -34,32 +35,31 @@ class DataBundle:
     Epoch e is shuffled and augmented from (seed, e) alone, so a run
     resumed at epoch e sees exactly the batches the uninterrupted run saw.
     """
-    seed = tf.constant(int(seed), tf.int64)
-    return (tf.data.Dataset.range(first_epoch, first_epoch + epochs)
-            .flat_map(lambda epoch: self._one_epoch(seed, epoch, augment))
-            .prefetch(tf.data.AUTOTUNE))
+    dataset = None
+    for epoch in range(first_epoch, first_epoch + epochs):
+      one = self._one_epoch(int(seed), epoch, augment)
+      dataset = one if dataset is None else dataset.concatenate(one)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
   def steps_per_epoch(self) -> int:
     """Training batches in one epoch."""
-    cardinality = int(self._one_epoch(tf.constant(0, tf.int64),
-                                      tf.constant(0, tf.int64),
-                                      None).cardinality().numpy())
+    cardinality = int(self._one_epoch(0, 0, None).cardinality().numpy())
     if cardinality >= 0:
       return cardinality
     return sum(1 for _ in self._one_epoch(0, 0, None))
 
-  def _one_epoch(self, seed, epoch, augment):
-    epoch_seed = tf.stack([seed, epoch])
+  def _one_epoch(self, seed: int, epoch: int, augment):
+    epoch_seed = tf.constant([seed, epoch], tf.int64)
     batch_size = self.config.batch_size
     if self._in_memory is not None:
-      images, labels = (tf.constant(a) for a in self._in_memory["train"])
+      images, labels = self._train_tensors()
       order = tf.random.experimental.stateless_shuffle(
           tf.range(tf.shape(labels)[0]), seed=epoch_seed)
       ds = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
           lambda index: (tf.gather(images, index), tf.gather(labels, index)))
     else:
       ds = self._splits["train"].shuffle(
-          SHUFFLE_BUFFER, seed=seed * 1_000_003 + epoch,
+          SHUFFLE_BUFFER, seed=(seed * 1_000_003 + epoch) % 2**31,
           reshuffle_each_iteration=False).batch(batch_size)
     ds = ds.map(self._to_model_input, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
@@ -74,6 +74,13 @@ class DataBundle:
     return ds.enumerate().map(augment_batch,
                               num_parallel_calls=tf.data.AUTOTUNE,
                               deterministic=True)
+
+  def _train_tensors(self):
+    """The in-memory training arrays as tensors, made once and shared by
+    every epoch's pipeline."""
+    if self._tensors is None:
+      self._tensors = tuple(tf.constant(a) for a in self._in_memory["train"])
+    return self._tensors
 
   def evaluation(self, split: str) -> tf.data.Dataset:
     """The `validation` or `test` split, batched, in a fixed order."""
