@@ -1,0 +1,148 @@
+"""Keras glue: layers that hold a soft mask C in [0, 1] beside frozen weights.
+
+Unstructured mode masks the kernel element-wise (`MaskedConv2D`,
+`MaskedDepthwiseConv2D`, `MaskedDense`); channel mode gates the output
+channels after BatchNorm (`GatedBatchNormalization`), so a closed channel
+outputs exactly zero. The weights of the wrapped layer are created
+non-trainable: `model.trainable_weights` are the masks and nothing else.
+
+Which mask a forward pass uses is the layer's `mask_override` (a tensor set
+by `use_masks` for the duration of one call, e.g. a noisy or a binarised
+copy of C) or, by default, the soft mask itself. Setting it is Python work
+done while tracing, so a `tf.function` step pays for it once.
+"""
+
+import contextlib
+from typing import Dict, Iterator, Sequence
+
+import tensorflow as tf
+import tf_keras
+
+SOFT_MASK = "soft_mask"
+_BACKBONE_WEIGHTS = ("kernel", "depthwise_kernel", "bias", "gamma", "beta")
+
+
+class _FrozenBackboneMixin:
+  """Creates the wrapped layer's own weights non-trainable, then C."""
+
+  mask_override = None
+
+  def add_weight(self, name=None, *args, **kwargs):
+    if name in _BACKBONE_WEIGHTS:
+      kwargs["trainable"] = False
+    return super().add_weight(name, *args, **kwargs)
+
+  def _add_soft_mask(self, shape):
+    self.soft_mask = super().add_weight(
+        name=SOFT_MASK, shape=shape, initializer="ones", trainable=True,
+        dtype=tf.float32)
+
+  def active_mask(self):
+    """The mask this forward pass uses."""
+    if self.mask_override is not None:
+      return self.mask_override
+    return tf.convert_to_tensor(self.soft_mask)
+
+
+class MaskedConv2D(_FrozenBackboneMixin, tf_keras.layers.Conv2D):
+  """Conv2D whose kernel is multiplied by a per-weight soft mask."""
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    self._add_soft_mask(self.kernel.shape)
+
+  def masked_weight(self):
+    return self.kernel
+
+  def call(self, inputs):
+    outputs = self.convolution_op(inputs, self.kernel * self.active_mask())
+    if self.use_bias:
+      outputs = tf.nn.bias_add(outputs, self.bias)
+    return self.activation(outputs) if self.activation else outputs
+
+
+class MaskedDepthwiseConv2D(_FrozenBackboneMixin,
+                            tf_keras.layers.DepthwiseConv2D):
+  """DepthwiseConv2D whose kernel is multiplied by a soft mask."""
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    self._add_soft_mask(self.depthwise_kernel.shape)
+
+  def masked_weight(self):
+    return self.depthwise_kernel
+
+  def call(self, inputs):
+    outputs = tf.nn.depthwise_conv2d(
+        inputs, self.depthwise_kernel * self.active_mask(),
+        strides=(1, *self.strides, 1), padding=self.padding.upper(),
+        dilations=self.dilation_rate)
+    if self.use_bias:
+      outputs = tf.nn.bias_add(outputs, self.bias)
+    return self.activation(outputs) if self.activation else outputs
+
+
+class MaskedDense(_FrozenBackboneMixin, tf_keras.layers.Dense):
+  """Dense whose kernel is multiplied by a per-weight soft mask."""
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    self._add_soft_mask(self.kernel.shape)
+
+  def masked_weight(self):
+    return self.kernel
+
+  def call(self, inputs):
+    outputs = tf.matmul(inputs, self.kernel * self.active_mask())
+    if self.use_bias:
+      outputs = tf.nn.bias_add(outputs, self.bias)
+    return self.activation(outputs) if self.activation else outputs
+
+
+class GatedBatchNormalization(_FrozenBackboneMixin,
+                              tf_keras.layers.BatchNormalization):
+  """BatchNorm followed by one gate per channel (channel mode).
+
+  `masked_weight` is the kernel of the conv feeding this BatchNorm, which
+  mask initialisation scores by filter norm; `set_source_kernel` links it.
+  """
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    self._add_soft_mask([input_shape[-1]])
+
+  def set_source_kernel(self, kernel):
+    # A closure, not an attribute: Keras would track an attribute variable
+    # as this layer's own (and trainable) weight.
+    self._source_kernel = lambda: kernel
+
+  def masked_weight(self):
+    return self._source_kernel()
+
+  def call(self, inputs, training=None):
+    return super().call(inputs, training=training) * self.active_mask()
+
+
+MASKED_LAYER_TYPES = (MaskedConv2D, MaskedDepthwiseConv2D, MaskedDense,
+                      GatedBatchNormalization)
+CUSTOM_OBJECTS = {cls.__name__: cls for cls in MASKED_LAYER_TYPES}
+
+
+def masked_layers(model: tf_keras.Model) -> list:
+  """The model's masked layers, in graph order."""
+  return [layer for layer in model.layers
+          if isinstance(layer, MASKED_LAYER_TYPES)]
+
+
+@contextlib.contextmanager
+def use_masks(layers: Sequence, masks: Sequence[tf.Tensor]) -> Iterator[None]:
+  """Within the block, each layer's forward pass uses the given mask."""
+  if len(layers) != len(masks):
+    raise ValueError(f"{len(layers)} masked layers, {len(masks)} masks")
+  for layer, mask in zip(layers, masks):
+    layer.mask_override = mask
+  try:
+    yield
+  finally:
+    for layer in layers:
+      layer.mask_override = None

@@ -1,0 +1,91 @@
+"""Turns a trained tf_keras functional network into its masked twin.
+
+The clone has the same layer names and weights; prunable layers become
+masked layers (their weights frozen), every other layer is frozen too, so
+the only trainable variables are the soft masks. Per PROTOCOL.md the first
+conv and the classifier head are masked in unstructured mode and kept whole
+in channel mode.
+"""
+
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from csam_tf.masking import layers as masked
+from csam_tf.masking.mask_init import initial_mask
+
+GRANULARITIES = ("unstructured", "channel")
+_UNSTRUCTURED = {
+    tf_keras.layers.Conv2D: masked.MaskedConv2D,
+    tf_keras.layers.DepthwiseConv2D: masked.MaskedDepthwiseConv2D,
+    tf_keras.layers.Dense: masked.MaskedDense,
+}
+_CONV_TYPES = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)
+
+
+def gated_batchnorms(network: tf_keras.Model) -> Dict[str, tf_keras.layers.Layer]:
+  """Channel mode: BatchNorm name -> the conv feeding it, for every conv
+  but the first (the stem is kept whole)."""
+  convs = [l for l in network.layers if isinstance(l, _CONV_TYPES)]
+  first_conv = convs[0] if convs else None
+  gated = {}
+  for layer in network.layers:
+    if type(layer) is not tf_keras.layers.BatchNormalization:
+      continue
+    source = layer.inbound_nodes[0].inbound_layers
+    if isinstance(source, _CONV_TYPES) and source is not first_conv:
+      gated[layer.name] = source
+  return gated
+
+
+def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
+                    mask_init: str = "percentile", tau: float = 30.0,
+                    seed: int = 0) -> tf_keras.Model:
+  """The masked twin of `network`, masks initialised by `mask_init`."""
+  if granularity not in GRANULARITIES:
+    raise ValueError(f"unknown granularity {granularity!r}; choose one of "
+                     f"{', '.join(GRANULARITIES)}")
+  gated = gated_batchnorms(network) if granularity == "channel" else {}
+
+  def clone(layer):
+    config = layer.get_config()
+    if granularity == "unstructured" and type(layer) in _UNSTRUCTURED:
+      return _UNSTRUCTURED[type(layer)].from_config(config)
+    if layer.name in gated:
+      return masked.GatedBatchNormalization.from_config(config)
+    return layer.__class__.from_config(config)
+
+  model = tf_keras.models.clone_model(network, clone_function=clone)
+  rng = np.random.default_rng(seed)
+  for old in network.layers:
+    new = model.get_layer(old.name)
+    _copy_weights(old, new)
+    if isinstance(new, masked.GatedBatchNormalization):
+      new.set_source_kernel(model.get_layer(gated[old.name].name)
+                            .weights[0])
+    if isinstance(new, masked.MASKED_LAYER_TYPES):
+      depthwise = isinstance(gated.get(old.name, old),
+                             tf_keras.layers.DepthwiseConv2D)
+      new.soft_mask.assign(initial_mask(
+          new.masked_weight().numpy(), new.soft_mask.shape, mask_init, tau,
+          rng, depthwise=depthwise))
+    else:
+      new.trainable = False
+  return model
+
+
+def mask_variables(model: tf_keras.Model) -> List[tf.Variable]:
+  """The soft masks, in graph order (the only trainable variables)."""
+  return [layer.soft_mask for layer in masked.masked_layers(model)]
+
+
+def _copy_weights(old, new):
+  by_name = {_short(v.name): v for v in new.weights}
+  for variable in old.weights:
+    by_name[_short(variable.name)].assign(variable)
+
+
+def _short(name):
+  return name.split("/")[-1].split(":")[0]

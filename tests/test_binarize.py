@@ -1,0 +1,51 @@
+"""Top-k binarisation: exact kept counts, ties, global mode, STE."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from csam_tf.masking import binarize
+
+
+def test_keep_count():
+  assert binarize.keep_count(10, 0.5) == 5
+  assert binarize.keep_count(11, 0.5) == 5   # round(5.5) = 6 removed
+  assert binarize.keep_count(1000, 0.9) == 100
+  assert binarize.keep_count(3, 0.99) == 1   # never an empty layer
+
+
+def test_layerwise_keeps_the_largest_exactly():
+  soft = tf.constant([[0.9, 0.1, 0.5], [0.3, 0.8, 0.2]])
+  hard = binarize.binarize([soft], 0.5)[0].numpy()
+  np.testing.assert_array_equal(hard, [[1, 0, 1], [0, 1, 0]])
+
+
+def test_ties_do_not_change_the_count():
+  soft = tf.fill([4, 25], 0.5)
+  for sparsity in (0.5, 0.9, 0.33):
+    hard = binarize.binarize([soft], sparsity)[0].numpy()
+    assert hard.sum() == binarize.keep_count(100, sparsity)
+    assert set(np.unique(hard)) <= {0.0, 1.0}
+
+
+def test_global_mode_ranks_across_layers():
+  a = tf.constant([0.9, 0.8, 0.7, 0.6])
+  b = tf.constant([0.1, 0.2, 0.95, 0.05])
+  hard_a, hard_b = (h.numpy() for h in binarize.binarize([a, b], 0.5,
+                                                          "global"))
+  np.testing.assert_array_equal(hard_a, [1, 1, 1, 0])
+  np.testing.assert_array_equal(hard_b, [0, 0, 1, 0])
+  with pytest.raises(ValueError, match="unknown binarize mode"):
+    binarize.binarize([a], 0.5, "blockwise")
+
+
+def test_straight_through_forward_hard_backward_identity():
+  soft = tf.Variable([0.2, 0.7, 0.6])
+  weights = tf.constant([1.0, 2.0, 3.0])
+  with tf.GradientTape() as tape:
+    hard = binarize.binarize([soft], 1 / 3)[0]
+    out = binarize.straight_through(soft, hard)
+    loss = tf.reduce_sum(weights * out)
+  np.testing.assert_array_equal(out.numpy(), [0.0, 1.0, 1.0])
+  np.testing.assert_array_equal(tape.gradient(loss, soft).numpy(),
+                                [1.0, 2.0, 3.0])

@@ -1,0 +1,25 @@
+"""Settings of stage 2, the robust mask search (pure Python)."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskSearchConfig:
+  epochs: int = 1
+  learning_rate: float = 0.01       # Adam on the soft masks
+  granularity: str = "unstructured"  # or "channel"
+  mask_init: str = "percentile"     # or "random", "ones"
+  tau: float = 30.0                 # percentile of the init
+  mu: float = 0.5                   # mask noise xi ~ U(-mu, mu)
+  eta: float = 1.0                  # ratio threshold
+  lambda_stab: float = 5.0
+  lambda_ratio: float = 1.0
+  lambda_consist: float = 1.0
+  lambda_l1: float = 0.0
+  lambda_ce: float = 0.0
+  sparsity: float = 0.5             # target of the binarisation
+  binarize: str = "layerwise"       # or "global"
+  ratio_masks: str = "pair"         # or "same"
+  consist: str = "kl"               # or "mse"
+  family: str = "composite"         # transformation T of the ratio term
+  level: str = "L2"
