@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import tempfile
 from typing import Any, Callable
 
@@ -22,6 +23,23 @@ def write_atomically(path: str, write: Callable[[str], Any],
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def write_dir_atomically(path: str, write: Callable[[str], Any]) -> None:
+  """Calls `write(tmp_dir)`, then moves the finished folder to `path`
+  (replacing an older one), so `path` never holds a half-written export."""
+  parent = os.path.dirname(os.path.abspath(path))
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+  try:
+    os.rmdir(tmp)  # writers such as tf.saved_model.save create the folder
+    write(tmp)
+    if os.path.exists(path):
+      shutil.rmtree(path)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      shutil.rmtree(tmp)
 
 
 def write_json(path: str, data: Any) -> None:

@@ -1,50 +1,116 @@
 """Runs the requested stages in order on one workdir, recording each in
-report.json; the CLI only parses flags and calls `run`."""
+report.json; the CLI only parses flags and calls `run`.
 
+A stage already complete in report.json is skipped and its outputs are
+loaded from the workdir instead, so later stages can run alone.
+"""
+
+import dataclasses
 import os
 import time
 from typing import Any, Dict, Sequence
 
-import keras_cv  # noqa: F401  (Keras 3 first; see DEVELOPERS.md)
+import keras_cv  # noqa: F401  (Keras 3 before tfmot; see DEVELOPERS.md)
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import report
+from csam_tf import export, report, tfmot_bridge, transforms
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
 from csam_tf.models import build_model
-from trainers import pretrain
+from csam_tf.transform_ranges import family_ranges
+from trainers import finetune, mask_search, pretrain
+from trainers.finetune_config import FinetuneConfig
+from trainers.mask_search_config import MaskSearchConfig
 from trainers.pretrain_config import PretrainConfig
 
 
-def run(workdir: str, stages: Sequence[str], *, seed: int,
-        deterministic: bool, data_config: DataConfig, arch: str,
-        width_multiplier: float, pretrain_config: PretrainConfig,
-        run_flags: Dict[str, Any]) -> Dict[str, Any]:
-  """Runs `stages`; returns the updated report."""
-  tf_keras.utils.set_random_seed(seed)
-  if deterministic:
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  """Everything a pipeline run needs besides the workdir."""
+  seed: int
+  deterministic: bool
+  data: DataConfig
+  arch: str
+  width_multiplier: float
+  pretrain: PretrainConfig
+  mask: MaskSearchConfig
+  finetune: FinetuneConfig
+  run_flags: Dict[str, Any]
+
+
+def run(workdir: str, stages: Sequence[str], cfg: RunConfig
+        ) -> Dict[str, Any]:
+  """Runs `stages` (pipeline order); returns the updated report."""
+  tf_keras.utils.set_random_seed(cfg.seed)
+  if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
-  data = pipeline.load(data_config)
-  network = build_model(arch, data.input_shape, data.num_classes,
-                        width_multiplier)
+  data = pipeline.load(cfg.data)
+  network = build_model(cfg.arch, data.input_shape, data.num_classes,
+                        cfg.width_multiplier)
+  augment = _augment(cfg.pretrain)
+  state = {"network": network, "pruned": None}
   result = {}
   for stage in stages:
     done = report.stage_metrics(workdir, stage)
     if done is not None and done.get("complete"):
       print(f"{stage}: finished earlier (report.json); skipping", flush=True)
-      result = done
+      _load_outputs(stage, workdir, state)
       continue
     start = time.time()
     print(f"{stage}: starting", flush=True)
-    if stage == "pretrain":
-      metrics = pretrain.run_pretrain(network, data, pretrain_config, workdir,
-                                      seed)
-    else:
-      raise ValueError(f"unknown stage {stage}")
+    metrics = _run_stage(stage, workdir, cfg, data, augment, state)
     metrics.update(complete=True, wall_seconds=round(time.time() - start, 1))
-    result = report.update_stage(workdir, stage, metrics, run_flags)
+    result = report.update_stage(workdir, stage, metrics, cfg.run_flags)
     print(f"{stage}: done in {metrics['wall_seconds']:.0f} s: " + ", ".join(
-        f"{k} {v:.4f}" for k, v in metrics.items() if "accuracy" in k),
-        flush=True)
+        f"{k} {v:.4f}" for k, v in _flat(metrics).items()
+        if k.endswith("accuracy") or k.endswith("sparsity")), flush=True)
   return result
+
+
+def _run_stage(stage, workdir, cfg, data, augment, state):
+  if stage == "pretrain":
+    return pretrain.run_pretrain(state["network"], data, cfg.pretrain,
+                                 workdir, cfg.seed)
+  if stage == "mask":
+    return mask_search.run_mask_search(state["network"], data, cfg.mask,
+                                       workdir, cfg.seed)
+  if stage == "finetune":
+    masks = mask_search.load_masks(os.path.join(workdir,
+                                                mask_search.BINARY_MASKS))
+    state["pruned"], metrics = finetune.run_finetune(
+        state["network"], masks, data, cfg.finetune, workdir, cfg.seed,
+        augment)
+    return metrics
+  if stage == "export":
+    return export.run_export(state["pruned"], data, workdir,
+                             sparse=cfg.mask.granularity == "unstructured")
+  raise ValueError(f"unknown stage {stage}")
+
+
+def _load_outputs(stage, workdir, state):
+  """What a skipped stage hands to the next ones."""
+  if stage == "pretrain":
+    state["network"].load_weights(os.path.join(workdir, pretrain.BEST_WEIGHTS))
+  elif stage == "finetune":
+    state["pruned"] = tf_keras.models.load_model(
+        os.path.join(workdir, finetune.MODEL_FILE), compile=False)
+
+
+def _flat(metrics, prefix=""):
+  """{'int8': {'test_accuracy': x}} -> {'int8.test_accuracy': x}."""
+  flat = {}
+  for key, value in metrics.items():
+    if isinstance(value, dict):
+      flat.update(_flat(value, f"{prefix}{key}."))
+    elif isinstance(value, float):
+      flat[f"{prefix}{key}"] = value
+  return flat
+
+
+def _augment(cfg: PretrainConfig):
+  if cfg.augment_family == "none":
+    return None
+  return transforms.augmenter(
+      family_ranges(cfg.augment_family, cfg.augment_level,
+                    cfg.augment_ranges), cfg.augment_prob)

@@ -15,9 +15,13 @@ from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags
 from csam_tf.errors import RunError, UsageError
 from csam_tf.models import flags as _model_flags  # noqa: F401 (defines flags)
-from trainers import pretrain_flags
+from trainers import finetune_flags, mask_search_flags, pretrain_flags
 
-STAGES = ("pretrain",)  # in pipeline order
+STAGES = ("pretrain", "mask", "finetune", "export")  # in pipeline order
+# What each stage reads from the one before it (relative to the workdir).
+STAGE_INPUTS = {"mask": "pretrain/best.weights.h5",
+                "finetune": "mask/binary_masks.npz",
+                "export": "finetune/model.keras"}
 
 flags.DEFINE_string("workdir", None, "Folder of the run: checkpoints, "
                     "TensorBoard logs, exported models, report.json.")
@@ -40,7 +44,7 @@ _OWN_DIRS = tuple(os.path.join(_REPO_ROOT, p) + os.sep for p in _OWN_PACKAGES)
 
 
 @flags.validator("stages", message=f"--stages takes names from "
-                 f"{', '.join(STAGES)}, e.g. --stages=pretrain")
+                 f"{', '.join(STAGES)}, e.g. --stages=pretrain,mask")
 def _known_stages(stages):
   return bool(stages) and all(stage in STAGES for stage in stages)
 
@@ -78,6 +82,27 @@ def check_inputs():
                      "logs and report.json")
   data_flags.check_data_available(data_flags.data_config())
   workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
+  _check_stage_inputs()
+  if FLAGS.granularity == "channel" and {"finetune", "export"} & set(
+      FLAGS.stages):
+    raise UsageError("--granularity=channel runs the mask search only for "
+                     "now: channel-mode fine-tuning and export are not "
+                     "implemented yet; use --stages=pretrain,mask")
+
+
+def _check_stage_inputs():
+  """A stage whose input is neither on disk nor made earlier in this run
+  cannot start: say which stage to run first."""
+  for stage in FLAGS.stages:
+    needed = STAGE_INPUTS.get(stage)
+    if needed is None:
+      continue
+    previous = STAGES[STAGES.index(stage) - 1]
+    if previous not in FLAGS.stages and not os.path.exists(
+        os.path.join(FLAGS.workdir, needed)):
+      raise UsageError(f"stage {stage} needs {needed} from stage {previous}, "
+                       f"which --workdir={FLAGS.workdir} does not have: add "
+                       f"{previous} to --stages")
 
 
 def main(argv):
@@ -100,12 +125,16 @@ def main(argv):
 def _run_stages():
   from csam_tf import pipeline_stages  # imports TensorFlow
   workdir_lib.record(FLAGS.workdir, run_flags())
-  pipeline_stages.run(FLAGS.workdir, [s for s in STAGES if s in FLAGS.stages],
-                      seed=FLAGS.seed, deterministic=FLAGS.deterministic,
-                      data_config=data_flags.data_config(),
-                      arch=FLAGS.arch, width_multiplier=FLAGS.width_multiplier,
-                      pretrain_config=pretrain_flags.pretrain_config(),
-                      run_flags=run_flags())
+  pipeline_stages.run(
+      FLAGS.workdir, [s for s in STAGES if s in FLAGS.stages],
+      pipeline_stages.RunConfig(
+          seed=FLAGS.seed, deterministic=FLAGS.deterministic,
+          data=data_flags.data_config(), arch=FLAGS.arch,
+          width_multiplier=FLAGS.width_multiplier,
+          pretrain=pretrain_flags.pretrain_config(),
+          mask=mask_search_flags.mask_search_config(),
+          finetune=finetune_flags.finetune_config(),
+          run_flags=run_flags()))
 
 
 def _fail(error):

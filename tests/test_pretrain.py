@@ -1,8 +1,6 @@
 """Stage-1 trainer pieces: the loss, the optimizer's weight decay, and a
 train_step that learns."""
 
-import math
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,14 +9,6 @@ import tf_keras
 from csam_tf.models import build_model
 from trainers import pretrain
 from trainers.pretrain_config import PretrainConfig
-
-
-def test_cross_entropy_hand_computed():
-  logits = tf.constant([[2.0, 0.0], [0.0, 1.0]])
-  labels = tf.constant([0, 1])
-  expected = (math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-1))) / 2
-  assert float(pretrain.cross_entropy(labels, logits)) == pytest.approx(
-      expected, rel=1e-6)
 
 
 def test_cosine_schedule_with_warmup():

@@ -6,6 +6,7 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class MaskSearchConfig:
   epochs: int = 1
+  steps_per_epoch: int = 0          # 0 = full epochs
   learning_rate: float = 0.01       # Adam on the soft masks
   granularity: str = "unstructured"  # or "channel"
   mask_init: str = "percentile"     # or "random", "ones"
@@ -15,8 +16,8 @@ class MaskSearchConfig:
   lambda_stab: float = 5.0
   lambda_ratio: float = 1.0
   lambda_consist: float = 1.0
-  lambda_l1: float = 0.0
-  lambda_ce: float = 0.0
+  lambda_l1: float = 0.1
+  lambda_ce: float = 1.0
   sparsity: float = 0.5             # target of the binarisation
   binarize: str = "layerwise"       # or "global"
   ratio_masks: str = "pair"         # or "same"

@@ -8,7 +8,6 @@ would have. The best validation weights are what later stages start from.
 """
 
 import os
-import sys
 import time
 from typing import Any, Dict
 
@@ -16,9 +15,11 @@ import tensorflow as tf
 import tf_keras
 
 from csam_tf import atomic_io, transforms
+from csam_tf.losses import cross_entropy
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.transform_ranges import family_ranges
 from trainers.pretrain_config import PretrainConfig
+from trainers.resumable_fit import resumable_fit
 
 STAGE = "pretrain"
 BEST_WEIGHTS = os.path.join(STAGE, "best.weights.h5")
@@ -64,12 +65,6 @@ class CrossEntropyTrainer(tf_keras.Model):
     return {m.name: m.result() for m in self.metrics}
 
 
-def cross_entropy(labels, logits):
-  """Mean sparse softmax cross-entropy."""
-  return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=tf.cast(labels, tf.int32), logits=logits))
-
-
 def make_optimizer(cfg: PretrainConfig, steps_per_epoch: int):
   """SGD-Nesterov or AdamW with a cosine schedule (optional linear warm-up);
   weight decay is decoupled and skips BatchNorm parameters and biases."""
@@ -94,25 +89,6 @@ def make_optimizer(cfg: PretrainConfig, steps_per_epoch: int):
   return optimizer
 
 
-class _EpochEnd(tf_keras.callbacks.Callback):
-  """Keeps the best validation weights, then checkpoints the epoch."""
-
-  def __init__(self, state, manager, best_path):
-    super().__init__()
-    self._state, self._manager, self._best_path = state, manager, best_path
-
-  def on_epoch_end(self, epoch, logs=None):
-    accuracy = float(logs["val_accuracy"])
-    if accuracy > float(self._state["best_val_accuracy"].numpy()):
-      self._state["best_val_accuracy"].assign(accuracy)
-      self._state["best_epoch"].assign(epoch + 1)
-      network = self.model.network
-      atomic_io.write_atomically(
-          self._best_path, network.save_weights, suffix=".weights.h5")
-    self._state["epoch"].assign(epoch + 1)
-    self._manager.save(checkpoint_number=epoch + 1)
-
-
 def run_pretrain(network: tf_keras.Model, data: DataBundle,
                  cfg: PretrainConfig, workdir: str, seed: int
                  ) -> Dict[str, Any]:
@@ -131,44 +107,23 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
   optimizer = make_optimizer(cfg, steps_per_epoch)
   trainer.compile(optimizer=optimizer)
   optimizer.build(network.trainable_variables)
-
-  state = {"epoch": tf.Variable(0, dtype=tf.int64),
-           "best_val_accuracy": tf.Variable(-1.0, dtype=tf.float64),
-           "best_epoch": tf.Variable(0, dtype=tf.int64)}
-  checkpoint = tf.train.Checkpoint(network=network, optimizer=optimizer,
-                                   **state)
-  manager = tf.train.CheckpointManager(
-      checkpoint, os.path.join(workdir, "checkpoints", STAGE), max_to_keep=2)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-    print(f"pretrain: resuming after epoch {int(state['epoch'].numpy())} "
-          f"from {manager.latest_checkpoint}", flush=True)
-
-  tb_dir = os.path.join(workdir, "tb", STAGE)
-  callbacks = [
-      _SampleImages(data, seed, augment, os.path.join(tb_dir, "samples")),
-      tf_keras.callbacks.TensorBoard(tb_dir, write_graph=False,
-                                     profile_batch=0),
-      _EpochEnd(state, manager, os.path.join(workdir, BEST_WEIGHTS)),
-  ]
-  first_epoch = int(state["epoch"].numpy())
-  validation = data.evaluation("validation")
-  if first_epoch < cfg.epochs:
-    trainer.fit(data.train(seed, augment, first_epoch,
-                           cfg.epochs - first_epoch),
-                initial_epoch=first_epoch, epochs=cfg.epochs,
-                steps_per_epoch=steps_per_epoch, validation_data=validation,
-                callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+  best = resumable_fit(
+      STAGE, trainer, {"network": network, "optimizer": optimizer}, data,
+      seed, cfg.epochs, workdir, save_best=network.save_weights,
+      best_path=os.path.join(workdir, BEST_WEIGHTS), augment=augment,
+      callbacks=[_SampleImages(data, seed, augment, os.path.join(
+          workdir, "tb", STAGE, "samples"))])
 
   network.load_weights(os.path.join(workdir, BEST_WEIGHTS))
   atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE), network.save,
                              suffix=".keras")
-  val = trainer.evaluate(validation, return_dict=True, verbose=0)
+  val = trainer.evaluate(data.evaluation("validation"), return_dict=True,
+                         verbose=0)
   test = trainer.evaluate(data.evaluation("test"), return_dict=True,
                           verbose=0)
   return {
       "epochs": cfg.epochs,
-      "best_epoch": int(state["best_epoch"].numpy()),
+      "best_epoch": best["best_epoch"],
       "validation_accuracy": float(val["accuracy"]),
       "test_accuracy": float(test["accuracy"]),
       "test_loss": float(test["loss"]),

@@ -29,8 +29,10 @@ class DataBundle:
   _tensors: Optional[tuple] = None
 
   def train(self, seed: int, augment: Optional[Augment] = None,
-            first_epoch: int = 0, epochs: int = 1) -> tf.data.Dataset:
-    """Batches of `epochs` consecutive epochs starting at `first_epoch`.
+            first_epoch: int = 0, epochs: int = 1,
+            max_steps: int = 0) -> tf.data.Dataset:
+    """Batches of `epochs` consecutive epochs starting at `first_epoch`,
+    each cut to its first `max_steps` batches when that is set.
 
     Epoch e is shuffled and augmented from (seed, e) alone, so a run
     resumed at epoch e sees exactly the batches the uninterrupted run saw.
@@ -38,15 +40,17 @@ class DataBundle:
     dataset = None
     for epoch in range(first_epoch, first_epoch + epochs):
       one = self._one_epoch(int(seed), epoch, augment)
+      if max_steps:
+        one = one.take(max_steps)
       dataset = one if dataset is None else dataset.concatenate(one)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
-  def steps_per_epoch(self) -> int:
-    """Training batches in one epoch."""
+  def steps_per_epoch(self, max_steps: int = 0) -> int:
+    """Training batches in one epoch (at most `max_steps` when set)."""
     cardinality = int(self._one_epoch(0, 0, None).cardinality().numpy())
-    if cardinality >= 0:
-      return cardinality
-    return sum(1 for _ in self._one_epoch(0, 0, None))
+    if cardinality < 0:
+      cardinality = sum(1 for _ in self._one_epoch(0, 0, None))
+    return min(cardinality, max_steps) if max_steps else cardinality
 
   def _one_epoch(self, seed: int, epoch: int, augment):
     epoch_seed = tf.constant([seed, epoch], tf.int64)

@@ -1,0 +1,159 @@
+"""Export of the stripped model: SavedModel and TFLite (float32, full-int8,
+and sparse-encoded float32), each checked against the Keras model on the
+test set through ai-edge-litert, the runtime that ships on phones."""
+
+import os
+import time
+from typing import Any, Dict, Iterable
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+from ai_edge_litert.interpreter import Interpreter
+
+from csam_tf import atomic_io
+from csam_tf.data.pipeline import DataBundle
+
+STAGE = "export"
+LATENCY_RUNS = 50
+REPRESENTATIVE_BATCHES = 4
+
+
+def save_savedmodel(model: tf_keras.Model, path: str) -> None:
+  """A SavedModel with one `serving_default` signature: images -> logits."""
+  shape = [None, *model.input_shape[1:]]
+
+  @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32,
+                                              name="images")])
+  def serve(images):
+    return {"logits": model(images, training=False)}
+
+  module = tf.Module()
+  module.model, module.serve = model, serve
+  tf.saved_model.save(module, path, signatures={"serving_default": serve})
+
+
+def convert(model: tf_keras.Model, variant: str,
+            representative: Iterable[np.ndarray] = ()) -> bytes:
+  """TFLite flatbuffer: 'float32', 'int8' (full-integer, int8 input and
+  output, calibrated on `representative`) or 'sparse' (float32 weights
+  stored sparse-encoded)."""
+  converter = tf.lite.TFLiteConverter.from_keras_model(model)
+  if variant == "int8":
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    images = list(representative)
+    converter.representative_dataset = lambda: ([x[None]] for x in images)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+  elif variant == "sparse":
+    converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+  elif variant != "float32":
+    raise ValueError(f"unknown TFLite variant {variant!r}")
+  return converter.convert()
+
+
+class LiteRTModel:
+  """A .tflite run through ai-edge-litert, quantising int8 inputs and
+  dequantising outputs so it is called like the Keras model."""
+
+  def __init__(self, path: str, num_threads: int = 2):
+    self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+    self._input = self.interpreter.get_input_details()[0]
+    self._output = self.interpreter.get_output_details()[0]
+    self._batch = None
+
+  def __call__(self, images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images, np.float32)
+    if self._batch != len(images):
+      self.interpreter.resize_tensor_input(self._input["index"],
+                                           [len(images), *images.shape[1:]])
+      self.interpreter.allocate_tensors()
+      self._input = self.interpreter.get_input_details()[0]
+      self._output = self.interpreter.get_output_details()[0]
+      self._batch = len(images)
+    self.interpreter.set_tensor(self._input["index"],
+                                _quantize(images, self._input))
+    self.interpreter.invoke()
+    return _dequantize(self.interpreter.get_tensor(self._output["index"]),
+                       self._output)
+
+
+def compare_on_test(keras_model, lite: LiteRTModel, data: DataBundle
+                    ) -> Dict[str, Any]:
+  """Accuracy of the .tflite and how far it is from the Keras model."""
+  max_diff, agree, correct, count = 0.0, 0, 0, 0
+  for images, labels in data.evaluation("test"):
+    expected = keras_model(images, training=False).numpy()
+    got = lite(images.numpy())
+    max_diff = max(max_diff, float(np.max(np.abs(got - expected))))
+    agree += int(np.sum(got.argmax(1) == expected.argmax(1)))
+    correct += int(np.sum(got.argmax(1) == labels.numpy()))
+    count += len(labels)
+  return {"test_accuracy": correct / count, "argmax_agreement": agree / count,
+          "max_abs_logit_diff": max_diff, "test_images": count}
+
+
+def median_latency_ms(lite: LiteRTModel, image: np.ndarray,
+                      runs: int = LATENCY_RUNS) -> float:
+  """Median wall time of one single-image invoke (after a warm-up)."""
+  lite(image[None])
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    lite(image[None])
+    times.append((time.perf_counter() - start) * 1000.0)
+  return float(np.median(times))
+
+
+def run_export(model: tf_keras.Model, data: DataBundle, workdir: str,
+               sparse: bool) -> Dict[str, Any]:
+  """Writes <workdir>/export/ and returns the figures for report.json."""
+  start = time.time()
+  folder = os.path.join(workdir, STAGE)
+  os.makedirs(folder, exist_ok=True)
+  saved_model = os.path.join(folder, "saved_model")
+  atomic_io.write_dir_atomically(saved_model,
+                                 lambda path: save_savedmodel(model, path))
+  representative = [x for images, _ in data.train(
+      seed=0, max_steps=REPRESENTATIVE_BATCHES) for x in images.numpy()]
+  variants = {"float32": "model.tflite", "int8": "model_int8.tflite"}
+  if sparse:
+    variants["sparse"] = "model_sparse.tflite"
+  test_image = next(iter(data.evaluation("test")))[0].numpy()[0]
+  results = {"saved_model": os.path.relpath(saved_model, workdir)}
+  for variant, name in variants.items():
+    path = os.path.join(folder, name)
+    flatbuffer = convert(model, variant, representative)
+    atomic_io.write_atomically(path, lambda p: _write_bytes(p, flatbuffer),
+                               suffix=".tflite")
+    lite = LiteRTModel(path)
+    figures = compare_on_test(model, lite, data)
+    figures["bytes"] = os.path.getsize(path)
+    figures["median_latency_ms_1_image"] = median_latency_ms(
+        LiteRTModel(path), test_image)
+    figures["file"] = os.path.relpath(path, workdir)
+    results[variant] = figures
+  results["wall_seconds_this_invocation"] = round(time.time() - start, 1)
+  return results
+
+
+def _write_bytes(path, data):
+  with open(path, "wb") as f:
+    f.write(data)
+
+
+def _quantize(images, detail):
+  if detail["dtype"] == np.float32:
+    return images
+  scale, zero = detail["quantization"]
+  info = np.iinfo(detail["dtype"])
+  return np.clip(np.round(images / scale + zero), info.min,
+                 info.max).astype(detail["dtype"])
+
+
+def _dequantize(values, detail):
+  if detail["dtype"] == np.float32:
+    return values
+  scale, zero = detail["quantization"]
+  return (values.astype(np.float32) - zero) * scale

@@ -1,0 +1,64 @@
+"""Flags of stage 2, the C-SAM mask search (defaults: DEVELOPERS.md)."""
+
+from absl import flags
+
+from csam_tf import transform_ranges
+from trainers.mask_search_config import MaskSearchConfig
+
+_GRANULARITIES = ("unstructured", "channel")
+_INITS = ("percentile", "random", "ones")
+
+flags.DEFINE_float("sparsity", 0.5, "Target sparsity of the binarised "
+                   "masks (fraction of prunable weights or channels "
+                   "removed).", lower_bound=0.0, upper_bound=0.99)
+flags.DEFINE_enum("granularity", "unstructured", _GRANULARITIES,
+                  "unstructured: one mask per weight; channel: one gate per "
+                  "output channel, after BatchNorm.")
+flags.DEFINE_enum("binarize", "layerwise", ("layerwise", "global"),
+                  "Top-k per layer, or over all masked layers together.")
+flags.DEFINE_integer("mask_epochs", 1, "Epochs of mask search.",
+                     lower_bound=1)
+flags.DEFINE_integer("mask_steps_per_epoch", 0, "Cut each mask-search epoch "
+                     "to this many batches (0 = full epochs).", lower_bound=0)
+flags.DEFINE_float("mask_lr", 0.01, "Adam learning rate on the soft masks.",
+                   lower_bound=0.0)
+flags.DEFINE_enum("mask_init", "percentile", _INITS, "Initial soft masks: "
+                  "clip(|w| / percentile(|w|, tau), 0, 1), uniform random, "
+                  "or all ones.")
+flags.DEFINE_float("tau", 30.0, "Percentile of the mask initialisation.",
+                   lower_bound=0.0, upper_bound=100.0)
+flags.DEFINE_float("mu", 0.5, "Mask noise: xi ~ U(-mu, mu).", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.DEFINE_float("eta", 1.0, "Threshold of the ratio term softplus(r - "
+                   "eta).", lower_bound=0.0)
+flags.DEFINE_float("lambda_stab", 5.0, "Weight of L_stab.", lower_bound=0.0)
+flags.DEFINE_float("lambda_ratio", 1.0, "Weight of L_ratio.", lower_bound=0.0)
+flags.DEFINE_float("lambda_consist", 1.0, "Weight of L_consist.",
+                   lower_bound=0.0)
+flags.DEFINE_float("lambda_l1", 0.1, "Weight of L_1 (mean mask value).",
+                   lower_bound=0.0)
+flags.DEFINE_float("lambda_ce", 1.0, "Weight of the optional cross-entropy "
+                   "term (0 = the paper's composite).", lower_bound=0.0)
+flags.DEFINE_enum("ratio_masks", "pair", ("pair", "same"), "L_ratio compares "
+                  "p_1(x) with p_2(T(x)) (pair) or with p_1(T(x)) (same).")
+flags.DEFINE_enum("consist", "kl", ("kl", "mse"), "L_consist: KL or mean "
+                  "squared distance of the probabilities.")
+flags.DEFINE_enum("mask_family", "composite", transform_ranges.FAMILIES,
+                  "Transformation family T of the mask search.")
+flags.DEFINE_enum("mask_level", "L2", transform_ranges.LEVELS,
+                  "Protocol level of T's ranges.")
+
+FLAGS = flags.FLAGS
+
+
+def mask_search_config() -> MaskSearchConfig:
+  """The MaskSearchConfig the flags describe."""
+  return MaskSearchConfig(
+      epochs=FLAGS.mask_epochs, steps_per_epoch=FLAGS.mask_steps_per_epoch,
+      learning_rate=FLAGS.mask_lr, granularity=FLAGS.granularity,
+      mask_init=FLAGS.mask_init, tau=FLAGS.tau, mu=FLAGS.mu, eta=FLAGS.eta,
+      lambda_stab=FLAGS.lambda_stab, lambda_ratio=FLAGS.lambda_ratio,
+      lambda_consist=FLAGS.lambda_consist, lambda_l1=FLAGS.lambda_l1,
+      lambda_ce=FLAGS.lambda_ce, sparsity=FLAGS.sparsity,
+      binarize=FLAGS.binarize, ratio_masks=FLAGS.ratio_masks,
+      consist=FLAGS.consist, family=FLAGS.mask_family, level=FLAGS.mask_level)
