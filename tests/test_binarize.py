@@ -49,3 +49,15 @@ def test_straight_through_forward_hard_backward_identity():
   np.testing.assert_array_equal(out.numpy(), [0.0, 1.0, 1.0])
   np.testing.assert_array_equal(tape.gradient(loss, soft).numpy(),
                                 [1.0, 2.0, 3.0])
+
+
+def test_ties_are_broken_by_the_tie_break_score():
+  soft = tf.constant([1.0, 1.0, 1.0, 1.0, 0.2])
+  magnitude = tf.constant([0.1, 0.9, 0.5, 0.7, 5.0])
+  hard = binarize.binarize([soft], 0.6, tie_breaks=[magnitude])[0].numpy()
+  # keep 2: both have mask 1; among the four ties, |w| 0.9 and 0.7 win
+  np.testing.assert_array_equal(hard, [0, 1, 0, 1, 0])
+  hard = binarize.binarize([soft, tf.constant([0.5, 1.0])], 0.5, "global",
+                           [magnitude, tf.constant([0.0, 0.95])])
+  np.testing.assert_array_equal(hard[0].numpy(), [0, 1, 0, 1, 0])
+  np.testing.assert_array_equal(hard[1].numpy(), [0, 1])

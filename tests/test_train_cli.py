@@ -156,3 +156,44 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_flags):
   with open(os.path.join(runs["b"], "report.json")) as f:
     accuracy_b = json.load(f)["stages"]["pretrain"]["test_accuracy"]
   assert accuracy_a == accuracy_b
+
+
+def test_all_stages_end_to_end_in_well_under_a_minute(tiny_flags):
+  import time
+  workdir = tiny_flags[0].split("=", 1)[1]
+  start = time.time()
+  result = run_cli(*tiny_flags, "--stages=pretrain,mask,finetune,export",
+                   "--finetune_epochs=1", "--sparsity=0.5")
+  elapsed = time.time() - start
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert elapsed < 60, elapsed
+  with open(os.path.join(workdir, "report.json")) as f:
+    stages = json.load(f)["stages"]
+  assert all(stages[s]["complete"] for s in
+             ("pretrain", "mask", "finetune", "export"))
+  mask = stages["mask"]
+  for key in ("binary_validation_accuracy", "flip_fraction",
+              "soft_binary_agreement_test", "mask_mean"):
+    assert key in mask
+  assert mask["binary_sparsity"] == pytest.approx(0.5, abs=1e-3)
+  finetune = stages["finetune"]
+  # measured from the stripped weights: 50% within one weight per layer
+  assert finetune["sparsity"] == pytest.approx(0.5, abs=1e-3)
+  assert finetune["zero_weights"] > 0
+  export = stages["export"]
+  assert export["float32"]["max_abs_logit_diff"] < 1e-4
+  assert export["float32"]["argmax_agreement"] == 1.0
+  for name in ("export/model.tflite", "export/model_int8.tflite",
+               "export/model_sparse.tflite",
+               "export/saved_model/saved_model.pb", "finetune/model.keras",
+               "mask/soft_masks.npz", "mask/binary_masks.npz"):
+    assert os.path.exists(os.path.join(workdir, name)), name
+
+
+def test_a_stage_without_its_input_is_refused_early(tmp_path):
+  workdir = tmp_path / "run"
+  result = run_cli(f"--workdir={workdir}", "--stages=finetune", timeout=60)
+  assert result.returncode == 2
+  assert "stage finetune needs mask/binary_masks.npz from stage mask" in \
+      result.stderr
+  assert not workdir.exists()

@@ -18,7 +18,8 @@ from csam_tf import atomic_io, losses, transforms
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.masking import binarize as binarize_lib
 from csam_tf.masking.layers import masked_layers, use_masks
-from csam_tf.masking.masked_model import mask_variables, to_masked_model
+from csam_tf.masking.masked_model import (mask_variables, tie_break_scores,
+                                          to_masked_model)
 from csam_tf.transform_ranges import family_ranges
 from trainers.mask_search_config import MaskSearchConfig
 from trainers.resumable_fit import resumable_fit
@@ -37,6 +38,7 @@ class MaskSearchTrainer(tf_keras.Model):
     self.seed = int(seed)
     self._layers = masked_layers(network)
     self._masks = mask_variables(network)
+    self._ties = [tf.constant(t) for t in tie_break_scores(network)]
     self._ranges = family_ranges(cfg.family, cfg.level)
     self._trackers = {name: tf_keras.metrics.Mean(name=name)
                       for name in LOSS_TERMS + (
@@ -55,6 +57,11 @@ class MaskSearchTrainer(tf_keras.Model):
     with use_masks(self._layers, masks):
       return self.network(images, training=False)
 
+  def binarize(self, soft: List[tf.Tensor]) -> List[tf.Tensor]:
+    """Top-k binary masks at the target sparsity, ties broken by |w|."""
+    return binarize_lib.binarize(soft, self.cfg.sparsity, self.cfg.binarize,
+                                 self._ties)
+
   def train_step(self, data):
     images, labels = data
     cfg = self.cfg
@@ -71,7 +78,7 @@ class MaskSearchTrainer(tf_keras.Model):
       noisy2 = self._noisy(soft, step_seed, 2)
       p1_x, p1_tx = tf.split(tf.nn.softmax(self.forward(noisy1, both)), 2)
       p2_x, p2_tx = tf.split(tf.nn.softmax(self.forward(noisy2, both)), 2)
-      hard = binarize_lib.binarize(soft, cfg.sparsity, cfg.binarize)
+      hard = self.binarize(soft)
       binary = [binarize_lib.straight_through(s, h)
                 for s, h in zip(soft, hard)]
       soft_logits = self.forward(soft, images)
@@ -106,7 +113,7 @@ class MaskSearchTrainer(tf_keras.Model):
     """Validation: accuracy of the binarised masks (what stage 3 keeps)."""
     images, labels = data
     soft = [tf.convert_to_tensor(m) for m in self._masks]
-    hard = binarize_lib.binarize(soft, self.cfg.sparsity, self.cfg.binarize)
+    hard = self.binarize(soft)
     soft_logits = self.forward(soft, images)
     binary_logits = self.forward(hard, images)
     self._update_mask_metrics(soft, hard, soft_logits, binary_logits, labels)
@@ -181,8 +188,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
   soft = load_masks(best_path)
   for layer, mask in zip(layers, masks):
     mask.assign(soft[layer.name])
-  hard = binarize_lib.binarize([tf.convert_to_tensor(m) for m in masks],
-                               cfg.sparsity, cfg.binarize)
+  hard = trainer.binarize([tf.convert_to_tensor(m) for m in masks])
   atomic_io.write_atomically(
       os.path.join(workdir, BINARY_MASKS),
       lambda path: save_masks(path, layers, [h.numpy() for h in hard]),

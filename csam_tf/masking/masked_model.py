@@ -14,7 +14,7 @@ import tensorflow as tf
 import tf_keras
 
 from csam_tf.masking import layers as masked
-from csam_tf.masking.mask_init import initial_mask
+from csam_tf.masking.mask_init import channel_scores, initial_mask
 
 GRANULARITIES = ("unstructured", "channel")
 _UNSTRUCTURED = {
@@ -63,8 +63,10 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
     new = model.get_layer(old.name)
     _copy_weights(old, new)
     if isinstance(new, masked.GatedBatchNormalization):
-      new.set_source_kernel(model.get_layer(gated[old.name].name)
-                            .weights[0])
+      source = gated[old.name]
+      new.set_source_kernel(model.get_layer(source.name).weights[0])
+      new.source_is_depthwise = isinstance(
+          source, tf_keras.layers.DepthwiseConv2D)
     if isinstance(new, masked.MASKED_LAYER_TYPES):
       depthwise = isinstance(gated.get(old.name, old),
                              tf_keras.layers.DepthwiseConv2D)
@@ -89,3 +91,20 @@ def _copy_weights(old, new):
 
 def _short(name):
   return name.split("/")[-1].split(":")[0]
+
+
+def tie_break_scores(model: tf_keras.Model) -> List[np.ndarray]:
+  """Per mask, the score that orders equal mask values in binarisation:
+  |w| per weight, or the filter L2 norm per channel (channel mode).
+  Normalised per layer so global top-k compares layers fairly."""
+  scores = []
+  for layer in masked.masked_layers(model):
+    weight = layer.masked_weight().numpy()
+    if tuple(layer.soft_mask.shape) == weight.shape:
+      score = np.abs(weight)
+    else:
+      depthwise = getattr(layer, "source_is_depthwise", False)
+      score = channel_scores(weight, depthwise).reshape(layer.soft_mask.shape)
+    scores.append((score / max(float(score.max()), 1e-12)).astype(np.float32))
+  return scores
+
