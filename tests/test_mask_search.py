@@ -7,6 +7,7 @@ import tensorflow as tf
 import tf_keras
 
 from csam_tf.masking import masked_model
+from csam_tf.masking.layers import masked_layers
 from csam_tf.models import build_model
 from trainers.mask_search import MaskSearchTrainer
 from trainers.mask_search_config import MaskSearchConfig
@@ -60,3 +61,22 @@ def test_same_seed_same_masks():
     results.append([m.numpy() for m in masked_model.mask_variables(model)])
   for a, b in zip(*results):
     np.testing.assert_array_equal(a, b)
+
+
+def test_binarising_the_initial_masks_is_magnitude_pruning():
+  """With the percentile init, C*|w| orders weights as |w| does, so the
+  first binary masks are layer-wise magnitude pruning (exact counts)."""
+  tf_keras.utils.set_random_seed(0)
+  network = build_model("resnet18", (12, 12, 1), 4, 0.125)
+  model = masked_model.to_masked_model(network, "unstructured")
+  trainer = MaskSearchTrainer(model, MaskSearchConfig(sparsity=0.6))
+  masks = masked_model.mask_variables(model)
+  hard = trainer.binarize([tf.convert_to_tensor(m) for m in masks])
+  for layer, binary in zip(masked_layers(model), hard):
+    magnitude = np.abs(layer.kernel.numpy()).ravel()
+    keep = int(binary.numpy().sum())
+    assert keep == magnitude.size - int(round(0.6 * magnitude.size))
+    expected = np.zeros(magnitude.size)
+    expected[np.argsort(-magnitude, kind="stable")[:keep]] = 1
+    np.testing.assert_array_equal(binary.numpy().ravel(), expected,
+                                  err_msg=layer.name)

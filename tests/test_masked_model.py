@@ -79,3 +79,15 @@ def test_use_masks_overrides_for_one_call_only():
   with masked.use_masks([layer], [tf.zeros((3, 2))]):
     np.testing.assert_allclose(model(x).numpy(), [[0.5, -0.5]])
   np.testing.assert_allclose(model(x).numpy(), [[6.5, 5.5]])
+
+
+def test_tie_break_scores_are_normalised_magnitudes():
+  network = build_model("resnet18", (16, 16, 1), 5, 0.125)
+  model = masked_model.to_masked_model(network, "unstructured")
+  scores = masked_model.tie_break_scores(model)
+  kernel = np.abs(network.get_layer("stem_conv").kernel.numpy())
+  np.testing.assert_allclose(scores[0], kernel / kernel.max(), rtol=1e-6)
+  channel = masked_model.to_masked_model(network, "channel")
+  first = masked.masked_layers(channel)[0]
+  assert scores and masked_model.tie_break_scores(channel)[0].shape == \
+      tuple(first.soft_mask.shape)

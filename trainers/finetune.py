@@ -71,6 +71,7 @@ def run_finetune(network: tf_keras.Model, masks: Dict[str, np.ndarray],
   return stripped, {
       "epochs": cfg.epochs,
       "best_epoch": best["best_epoch"],
+      "last_epoch_logs": best["last_epoch_logs"],
       "validation_accuracy": float(val["accuracy"]),
       "test_accuracy": float(test["accuracy"]),
       "test_loss": float(test["loss"]),

@@ -58,8 +58,17 @@ class MaskSearchTrainer(tf_keras.Model):
       return self.network(images, training=False)
 
   def binarize(self, soft: List[tf.Tensor]) -> List[tf.Tensor]:
-    """Top-k binary masks at the target sparsity, ties broken by |w|."""
-    return binarize_lib.binarize(soft, self.cfg.sparsity, self.cfg.binarize,
+    """Top-k binary masks at the target sparsity, ties broken by |w|.
+
+    The ranking key is C itself (`binarize_score=mask`) or C times the
+    normalised weight magnitude (`mask_x_magnitude`: the magnitude of the
+    effective weight C*w), which keeps the order of the many masks the
+    percentile init saturates at 1 instead of leaving it to noise.
+    """
+    keys = soft
+    if self.cfg.binarize_score == "mask_x_magnitude":
+      keys = [s * t for s, t in zip(soft, self._ties)]
+    return binarize_lib.binarize(keys, self.cfg.sparsity, self.cfg.binarize,
                                  self._ties)
 
   def train_step(self, data):
@@ -204,6 +213,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
       "epochs": cfg.epochs,
       "steps_per_epoch": data.steps_per_epoch(cfg.steps_per_epoch),
       "best_epoch": best["best_epoch"],
+      "last_epoch_logs": best["last_epoch_logs"],
       "binary_validation_accuracy": float(val["accuracy"]),
       "binary_test_accuracy": float(test["accuracy"]),
       "soft_binary_agreement_test": float(test["agreement"]),

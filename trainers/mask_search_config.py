@@ -7,7 +7,7 @@ import dataclasses
 class MaskSearchConfig:
   epochs: int = 1
   steps_per_epoch: int = 0          # 0 = full epochs
-  learning_rate: float = 0.01       # Adam on the soft masks
+  learning_rate: float = 0.001      # Adam on the soft masks
   granularity: str = "unstructured"  # or "channel"
   mask_init: str = "percentile"     # or "random", "ones"
   tau: float = 30.0                 # percentile of the init
@@ -20,6 +20,7 @@ class MaskSearchConfig:
   lambda_ce: float = 1.0
   sparsity: float = 0.5             # target of the binarisation
   binarize: str = "layerwise"       # or "global"
+  binarize_score: str = "mask_x_magnitude"  # or "mask"
   ratio_masks: str = "pair"         # or "same"
   consist: str = "kl"               # or "mse"
   family: str = "composite"         # transformation T of the ratio term

@@ -20,8 +20,12 @@ flags.DEFINE_integer("mask_epochs", 1, "Epochs of mask search.",
                      lower_bound=1)
 flags.DEFINE_integer("mask_steps_per_epoch", 0, "Cut each mask-search epoch "
                      "to this many batches (0 = full epochs).", lower_bound=0)
-flags.DEFINE_float("mask_lr", 0.01, "Adam learning rate on the soft masks.",
+flags.DEFINE_float("mask_lr", 0.001, "Adam learning rate on the soft masks.",
                    lower_bound=0.0)
+flags.DEFINE_enum("binarize_score", "mask_x_magnitude",
+                  ("mask_x_magnitude", "mask"),
+                  "Top-k key: C times the normalised |w| (the effective "
+                  "weight's magnitude), or C alone (ties broken by |w|).")
 flags.DEFINE_enum("mask_init", "percentile", _INITS, "Initial soft masks: "
                   "clip(|w| / percentile(|w|, tau), 0, 1), uniform random, "
                   "or all ones.")
@@ -60,5 +64,6 @@ def mask_search_config() -> MaskSearchConfig:
       lambda_stab=FLAGS.lambda_stab, lambda_ratio=FLAGS.lambda_ratio,
       lambda_consist=FLAGS.lambda_consist, lambda_l1=FLAGS.lambda_l1,
       lambda_ce=FLAGS.lambda_ce, sparsity=FLAGS.sparsity,
-      binarize=FLAGS.binarize, ratio_masks=FLAGS.ratio_masks,
+      binarize=FLAGS.binarize, binarize_score=FLAGS.binarize_score,
+      ratio_masks=FLAGS.ratio_masks,
       consist=FLAGS.consist, family=FLAGS.mask_family, level=FLAGS.mask_level)

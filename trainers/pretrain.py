@@ -124,6 +124,7 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
   return {
       "epochs": cfg.epochs,
       "best_epoch": best["best_epoch"],
+      "last_epoch_logs": best["last_epoch_logs"],
       "validation_accuracy": float(val["accuracy"]),
       "test_accuracy": float(test["accuracy"]),
       "test_loss": float(test["loss"]),

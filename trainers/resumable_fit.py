@@ -21,8 +21,10 @@ class _EpochEnd(tf_keras.callbacks.Callback):
     self._state, self._manager = state, manager
     self._save_best, self._best_path = save_best, best_path
     self._monitor = monitor
+    self.last_logs = {}
 
   def on_epoch_end(self, epoch, logs=None):
+    self.last_logs = {k: float(v) for k, v in (logs or {}).items()}
     value = float(logs[self._monitor])
     if value > float(self._state["best_value"].numpy()):
       self._state["best_value"].assign(value)
@@ -46,7 +48,8 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
   `checkpointed` names what the checkpoint holds besides the loop state
   (network, optimizer); `save_best(path)` writes the state to keep when
   `monitor` improves; `max_steps` cuts each epoch short. Returns the best
-  epoch and value.
+  epoch and value, and the last epoch's logs (losses) when this call
+  trained one.
   """
   state = {"epoch": tf.Variable(0, dtype=tf.int64),
            "best_value": tf.Variable(-float("inf"), dtype=tf.float64),
@@ -60,6 +63,7 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
           f"from {manager.latest_checkpoint}", flush=True)
 
   first_epoch = int(state["epoch"].numpy())
+  epoch_end = _EpochEnd(state, manager, save_best, best_path, monitor)
   if first_epoch < epochs:
     tb_dir = os.path.join(workdir, "tb", stage)
     trainer.fit(
@@ -71,10 +75,11 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
         callbacks=[*callbacks,
                    tf_keras.callbacks.TensorBoard(tb_dir, write_graph=False,
                                                   profile_batch=0),
-                   _EpochEnd(state, manager, save_best, best_path, monitor)],
+                   epoch_end],
         verbose=1 if sys.stdout.isatty() else 2)
   return {"best_epoch": int(state["best_epoch"].numpy()),
-          f"best_{monitor}": float(state["best_value"].numpy())}
+          f"best_{monitor}": float(state["best_value"].numpy()),
+          "last_epoch_logs": epoch_end.last_logs}
 
 
 def _suffix(path):
