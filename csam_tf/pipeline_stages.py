@@ -64,7 +64,8 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig
     result = report.update_stage(workdir, stage, metrics, cfg.run_flags)
     print(f"{stage}: done in {metrics['wall_seconds']:.0f} s: " + ", ".join(
         f"{k} {v:.4f}" for k, v in _flat(metrics).items()
-        if k.endswith("accuracy") or k.endswith("sparsity")), flush=True)
+        if (k.endswith("accuracy") or k.endswith("sparsity")) and
+        not k.startswith("last_epoch_logs")), flush=True)
   return result
 
 

@@ -39,6 +39,12 @@ BAD_INPUTS = [
     (["--dataset=image_folder"], "--data_dir"),
     (["--flagfile=/nonexistent.cfg"], "Unable to open flagfile"),
     (["positional"], "unexpected argument 'positional'"),
+    (["--sparsity=1.5"], "--sparsity=1.5"),
+    (["--granularity=block"], "--granularity=block"),
+    (["--mu=2"], "--mu=2"),
+    (["--tau=101"], "--tau=101"),
+    (["--lambda_ratio=-1"], "--lambda_ratio=-1"),
+    (["--granularity=channel"], "channel-mode fine-tuning"),
 ]
 
 
