@@ -83,11 +83,6 @@ def check_inputs():
   data_flags.check_data_available(data_flags.data_config())
   workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
   _check_stage_inputs()
-  if FLAGS.granularity == "channel" and {"finetune", "export"} & set(
-      FLAGS.stages):
-    raise UsageError("--granularity=channel runs the mask search only for "
-                     "now: channel-mode fine-tuning and export are not "
-                     "implemented yet; use --stages=pretrain,mask")
 
 
 def _check_stage_inputs():

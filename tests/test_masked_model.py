@@ -91,3 +91,33 @@ def test_tie_break_scores_are_normalised_magnitudes():
   first = masked.masked_layers(channel)[0]
   assert scores and masked_model.tie_break_scores(channel)[0].shape == \
       tuple(first.soft_mask.shape)
+
+
+def test_train_weights_flips_what_trains():
+  network = build_model("resnet18", (16, 16, 1), 5, 0.125)
+  model = masked_model.to_masked_model(network, "channel", "ones",
+                                       train_weights=True)
+  trainable = {v.ref() for v in model.trainable_variables}
+  masks = masked_model.mask_variables(model)
+  assert not any(m.ref() in trainable for m in masks)
+  assert model.get_layer("stage1_block1_1_conv").kernel.ref() in trainable
+  assert model.get_layer("stage1_block1_1_bn").gamma.ref() in trainable
+
+
+def test_folding_gates_gives_the_same_function_in_plain_layers(images):
+  network = build_model("mobilenet_v2", (16, 16, 1), 5, 0.125)
+  gated = masked_model.to_masked_model(network, "channel", "ones")
+  rng = np.random.default_rng(0)
+  for layer in masked.masked_layers(gated):
+    layer.soft_mask.assign(
+        (rng.uniform(size=layer.soft_mask.shape) > 0.4).astype(np.float32))
+  plain = masked_model.fold_channel_gates(gated)
+  assert not masked.masked_layers(plain)
+  np.testing.assert_allclose(plain(images, training=False).numpy(),
+                             gated(images, training=False).numpy(),
+                             atol=1e-5)
+  bn = plain.get_layer("stage2_block1_expand_bn")
+  gate = gated.get_layer("stage2_block1_expand_bn").soft_mask.numpy()
+  closed = gate == 0
+  assert np.all(bn.gamma.numpy()[closed] == 0)
+  assert np.all(bn.beta.numpy()[closed] == 0)

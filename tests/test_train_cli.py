@@ -44,7 +44,6 @@ BAD_INPUTS = [
     (["--mu=2"], "--mu=2"),
     (["--tau=101"], "--tau=101"),
     (["--lambda_ratio=-1"], "--lambda_ratio=-1"),
-    (["--granularity=channel"], "channel-mode fine-tuning"),
 ]
 
 
@@ -203,3 +202,22 @@ def test_a_stage_without_its_input_is_refused_early(tmp_path):
   assert "stage finetune needs mask/binary_masks.npz from stage mask" in \
       result.stderr
   assert not workdir.exists()
+
+
+def test_channel_mode_end_to_end(tiny_flags):
+  workdir = tiny_flags[0].split("=", 1)[1]
+  result = run_cli(*tiny_flags, "--stages=pretrain,mask,finetune,export",
+                   "--granularity=channel", "--finetune_epochs=1",
+                   "--sparsity=0.5")
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(workdir, "report.json")) as f:
+    stages = json.load(f)["stages"]
+  finetune = stages["finetune"]
+  assert finetune["granularity"] == "channel"
+  # half the gated channels closed, measured from BatchNorm gamma = beta = 0
+  # (width 1/16: every layer has an even channel count, so exactly half)
+  assert finetune["sparsity_per_layer"]
+  for name, value in finetune["sparsity_per_layer"].items():
+    assert value == 0.5, name
+  assert stages["export"]["float32"]["argmax_agreement"] == 1.0
+  assert "sparse" not in stages["export"]

@@ -1,9 +1,12 @@
 """Stage 3: fine-tune the weights under the binary masks of stage 2.
 
-The masks go into tfmot `PruneLowMagnitude` wrappers that never recompute
-them (csam_tf.tfmot_bridge); the trainer is stage 1's cross-entropy
-trainer with tfmot's step callback. The stripped model (pruned weights
-exactly zero) is what export and certification use.
+Unstructured masks go into tfmot `PruneLowMagnitude` wrappers that never
+recompute them (csam_tf.tfmot_bridge), trained with stage 1's cross-entropy
+trainer and tfmot's step callback, then `strip_pruning`. Channel gates have
+no tfmot wrapper: they stay fixed in the gated BatchNorms while every weight
+trains, and are folded into plain BatchNorms at the end. Either way the
+result is a plain tf_keras model whose pruned weights (or channels) are
+exactly zero: what export and certification use.
 """
 
 import os
@@ -15,8 +18,11 @@ import tf_keras
 
 from csam_tf import atomic_io, tfmot_bridge
 from csam_tf.data.pipeline import Augment, DataBundle
+from csam_tf.masking import masked_model
+from csam_tf.masking.layers import masked_layers
 from trainers.finetune_config import FinetuneConfig
-from trainers.pretrain import CrossEntropyTrainer, make_optimizer
+from trainers.pretrain import (CrossEntropyTrainer, evaluate_splits,
+                               make_optimizer)
 from trainers.pretrain_config import PretrainConfig
 from trainers.resumable_fit import resumable_fit
 
@@ -25,17 +31,34 @@ BEST_WEIGHTS = os.path.join(STAGE, "best.weights.h5")
 MODEL_FILE = os.path.join(STAGE, "model.keras")
 
 
-def measured_sparsity(model: tf_keras.Model, layer_names) -> Dict[str, Any]:
-  """Fraction of exactly-zero weights, overall and per masked layer, read
-  from the weights themselves (not from the target)."""
+def measured_sparsity(model: tf_keras.Model, layer_names,
+                      granularity: str = "unstructured") -> Dict[str, Any]:
+  """Fraction of exactly-zero weights (unstructured: kernel entries;
+  channel: BatchNorm channels with gamma = beta = 0), overall and per
+  masked layer, read from the weights themselves (not from the target)."""
   per_layer, zeros, total = {}, 0, 0
   for name in layer_names:
-    kernel = model.get_layer(name).get_weights()[0]
-    layer_zeros = int(np.sum(kernel == 0))
-    per_layer[name] = layer_zeros / kernel.size
-    zeros, total = zeros + layer_zeros, total + kernel.size
+    weights = model.get_layer(name).get_weights()
+    if granularity == "channel":
+      pruned = (weights[0] == 0) & (weights[1] == 0)  # gamma, beta
+    else:
+      pruned = weights[0] == 0
+    per_layer[name] = float(np.mean(pruned))
+    zeros, total = zeros + int(np.sum(pruned)), total + pruned.size
   return {"overall": zeros / total, "per_layer": per_layer,
           "zero_weights": zeros, "prunable_weights": total}
+
+
+def _fixed_mask_model(network, masks, cfg):
+  """(trainable model under the fixed masks, callbacks, strip function)."""
+  if cfg.granularity == "channel":
+    gated = masked_model.to_masked_model(network, "channel", "ones",
+                                         train_weights=True)
+    for layer in masked_layers(gated):
+      layer.soft_mask.assign(masks[layer.name])
+    return gated, [], masked_model.fold_channel_gates
+  pruned = tfmot_bridge.prune_with_fixed_masks(network, masks, cfg.sparsity)
+  return pruned, [tfmot_bridge.update_step_callback()], tfmot_bridge.strip
 
 
 def run_finetune(network: tf_keras.Model, masks: Dict[str, np.ndarray],
@@ -43,7 +66,7 @@ def run_finetune(network: tf_keras.Model, masks: Dict[str, np.ndarray],
                  seed: int, augment: Augment = None):
   """Returns (stripped model, metrics); `network` (dense) is not changed."""
   start = time.time()
-  pruned = tfmot_bridge.prune_with_fixed_masks(network, masks, cfg.sparsity)
+  pruned, callbacks, strip = _fixed_mask_model(network, masks, cfg)
   trainer = CrossEntropyTrainer(pruned)
   optimizer = make_optimizer(PretrainConfig(
       epochs=cfg.epochs, optimizer=cfg.optimizer,
@@ -55,26 +78,20 @@ def run_finetune(network: tf_keras.Model, masks: Dict[str, np.ndarray],
   best = resumable_fit(
       STAGE, trainer, {"network": pruned, "optimizer": optimizer}, data,
       seed, cfg.epochs, workdir, save_best=pruned.save_weights,
-      best_path=best_path, augment=augment,
-      callbacks=[tfmot_bridge.update_step_callback()])
+      best_path=best_path, augment=augment, callbacks=callbacks)
   pruned.load_weights(best_path)
-  stripped = tfmot_bridge.strip(pruned)
+  stripped = strip(pruned)
   atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE),
                              stripped.save, suffix=".keras")
   evaluator = CrossEntropyTrainer(stripped)
   evaluator.compile()
-  val = evaluator.evaluate(data.evaluation("validation"), return_dict=True,
-                           verbose=0)
-  test = evaluator.evaluate(data.evaluation("test"), return_dict=True,
-                            verbose=0)
-  sparsity = measured_sparsity(stripped, masks)
+  sparsity = measured_sparsity(stripped, masks, cfg.granularity)
   return stripped, {
       "epochs": cfg.epochs,
       "best_epoch": best["best_epoch"],
       "last_epoch_logs": best["last_epoch_logs"],
-      "validation_accuracy": float(val["accuracy"]),
-      "test_accuracy": float(test["accuracy"]),
-      "test_loss": float(test["loss"]),
+      **evaluate_splits(evaluator, data),
+      "granularity": cfg.granularity,
       "sparsity": sparsity["overall"],
       "sparsity_per_layer": sparsity["per_layer"],
       "zero_weights": sparsity["zero_weights"],

@@ -11,3 +11,4 @@ class FinetuneConfig:
   momentum: float = 0.9
   weight_decay: float = 5e-4
   sparsity: float = 0.5   # recorded in the tfmot schedule; masks decide
+  granularity: str = "unstructured"  # or "channel": gates fixed in BN

@@ -23,4 +23,5 @@ def finetune_config() -> FinetuneConfig:
                         optimizer=FLAGS.finetune_optimizer,
                         learning_rate=FLAGS.finetune_lr,
                         weight_decay=FLAGS.finetune_weight_decay,
-                        sparsity=FLAGS.sparsity)
+                        sparsity=FLAGS.sparsity,
+                        granularity=FLAGS.granularity)

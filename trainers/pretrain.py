@@ -65,6 +65,18 @@ class CrossEntropyTrainer(tf_keras.Model):
     return {m.name: m.result() for m in self.metrics}
 
 
+def evaluate_splits(trainer: tf_keras.Model, data: DataBundle
+                    ) -> Dict[str, float]:
+  """Validation and test accuracy (and test loss) of a compiled trainer."""
+  val = trainer.evaluate(data.evaluation("validation"), return_dict=True,
+                         verbose=0)
+  test = trainer.evaluate(data.evaluation("test"), return_dict=True,
+                          verbose=0)
+  return {"validation_accuracy": float(val["accuracy"]),
+          "test_accuracy": float(test["accuracy"]),
+          "test_loss": float(test["loss"])}
+
+
 def make_optimizer(cfg: PretrainConfig, steps_per_epoch: int):
   """SGD-Nesterov or AdamW with a cosine schedule (optional linear warm-up);
   weight decay is decoupled and skips BatchNorm parameters and biases."""
@@ -117,17 +129,11 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
   network.load_weights(os.path.join(workdir, BEST_WEIGHTS))
   atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE), network.save,
                              suffix=".keras")
-  val = trainer.evaluate(data.evaluation("validation"), return_dict=True,
-                         verbose=0)
-  test = trainer.evaluate(data.evaluation("test"), return_dict=True,
-                          verbose=0)
   return {
       "epochs": cfg.epochs,
       "best_epoch": best["best_epoch"],
       "last_epoch_logs": best["last_epoch_logs"],
-      "validation_accuracy": float(val["accuracy"]),
-      "test_accuracy": float(test["accuracy"]),
-      "test_loss": float(test["loss"]),
+      **evaluate_splits(trainer, data),
       "steps_per_epoch": steps_per_epoch,
       "parameters": int(network.count_params()),
       "wall_seconds_this_invocation": round(time.time() - start, 1),

@@ -23,19 +23,25 @@ _BACKBONE_WEIGHTS = ("kernel", "depthwise_kernel", "bias", "gamma", "beta")
 
 
 class _FrozenBackboneMixin:
-  """Creates the wrapped layer's own weights non-trainable, then C."""
+  """Creates the wrapped layer's own weights non-trainable, then C.
+
+  With `train_backbone` set before the layer is built it is the other way
+  round: the weights train and the mask is fixed (fine-tuning under fixed
+  channel gates).
+  """
 
   mask_override = None
+  train_backbone = False
 
   def add_weight(self, name=None, *args, **kwargs):
-    if name in _BACKBONE_WEIGHTS:
+    if name in _BACKBONE_WEIGHTS and not self.train_backbone:
       kwargs["trainable"] = False
     return super().add_weight(name, *args, **kwargs)
 
   def _add_soft_mask(self, shape):
     self.soft_mask = super().add_weight(
-        name=SOFT_MASK, shape=shape, initializer="ones", trainable=True,
-        dtype=tf.float32)
+        name=SOFT_MASK, shape=shape, initializer="ones",
+        trainable=not self.train_backbone, dtype=tf.float32)
 
   def active_mask(self):
     """The mask this forward pass uses."""
@@ -44,59 +50,50 @@ class _FrozenBackboneMixin:
     return tf.convert_to_tensor(self.soft_mask)
 
 
-class MaskedConv2D(_FrozenBackboneMixin, tf_keras.layers.Conv2D):
-  """Conv2D whose kernel is multiplied by a per-weight soft mask."""
+class _MaskedKernelMixin(_FrozenBackboneMixin):
+  """Multiplies the layer's kernel by the active mask in every call."""
+
+  kernel_attr = "kernel"
 
   def build(self, input_shape):
     super().build(input_shape)
-    self._add_soft_mask(self.kernel.shape)
+    self._add_soft_mask(self.masked_weight().shape)
 
   def masked_weight(self):
-    return self.kernel
+    return getattr(self, self.kernel_attr)
 
   def call(self, inputs):
-    outputs = self.convolution_op(inputs, self.kernel * self.active_mask())
+    outputs = self.apply_kernel(inputs,
+                                self.masked_weight() * self.active_mask())
     if self.use_bias:
       outputs = tf.nn.bias_add(outputs, self.bias)
     return self.activation(outputs) if self.activation else outputs
 
 
-class MaskedDepthwiseConv2D(_FrozenBackboneMixin,
+class MaskedConv2D(_MaskedKernelMixin, tf_keras.layers.Conv2D):
+  """Conv2D whose kernel is multiplied by a per-weight soft mask."""
+
+  def apply_kernel(self, inputs, kernel):
+    return self.convolution_op(inputs, kernel)
+
+
+class MaskedDepthwiseConv2D(_MaskedKernelMixin,
                             tf_keras.layers.DepthwiseConv2D):
   """DepthwiseConv2D whose kernel is multiplied by a soft mask."""
 
-  def build(self, input_shape):
-    super().build(input_shape)
-    self._add_soft_mask(self.depthwise_kernel.shape)
+  kernel_attr = "depthwise_kernel"
 
-  def masked_weight(self):
-    return self.depthwise_kernel
-
-  def call(self, inputs):
-    outputs = tf.nn.depthwise_conv2d(
-        inputs, self.depthwise_kernel * self.active_mask(),
-        strides=(1, *self.strides, 1), padding=self.padding.upper(),
-        dilations=self.dilation_rate)
-    if self.use_bias:
-      outputs = tf.nn.bias_add(outputs, self.bias)
-    return self.activation(outputs) if self.activation else outputs
+  def apply_kernel(self, inputs, kernel):
+    return tf.nn.depthwise_conv2d(
+        inputs, kernel, strides=(1, *self.strides, 1),
+        padding=self.padding.upper(), dilations=self.dilation_rate)
 
 
-class MaskedDense(_FrozenBackboneMixin, tf_keras.layers.Dense):
+class MaskedDense(_MaskedKernelMixin, tf_keras.layers.Dense):
   """Dense whose kernel is multiplied by a per-weight soft mask."""
 
-  def build(self, input_shape):
-    super().build(input_shape)
-    self._add_soft_mask(self.kernel.shape)
-
-  def masked_weight(self):
-    return self.kernel
-
-  def call(self, inputs):
-    outputs = tf.matmul(inputs, self.kernel * self.active_mask())
-    if self.use_bias:
-      outputs = tf.nn.bias_add(outputs, self.bias)
-    return self.activation(outputs) if self.activation else outputs
+  def apply_kernel(self, inputs, kernel):
+    return tf.matmul(inputs, kernel)
 
 
 class GatedBatchNormalization(_FrozenBackboneMixin,

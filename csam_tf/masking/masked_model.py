@@ -42,8 +42,13 @@ def gated_batchnorms(network: tf_keras.Model) -> Dict[str, tf_keras.layers.Layer
 
 def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
                     mask_init: str = "percentile", tau: float = 30.0,
-                    seed: int = 0) -> tf_keras.Model:
-  """The masked twin of `network`, masks initialised by `mask_init`."""
+                    seed: int = 0, train_weights: bool = False
+                    ) -> tf_keras.Model:
+  """The masked twin of `network`, masks initialised by `mask_init`.
+
+  `train_weights` flips what trains: every weight does and the masks are
+  fixed (for fine-tuning under fixed masks).
+  """
   if granularity not in GRANULARITIES:
     raise ValueError(f"unknown granularity {granularity!r}; choose one of "
                      f"{', '.join(GRANULARITIES)}")
@@ -52,10 +57,13 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
   def clone(layer):
     config = layer.get_config()
     if granularity == "unstructured" and type(layer) in _UNSTRUCTURED:
-      return _UNSTRUCTURED[type(layer)].from_config(config)
-    if layer.name in gated:
-      return masked.GatedBatchNormalization.from_config(config)
-    return layer.__class__.from_config(config)
+      new = _UNSTRUCTURED[type(layer)].from_config(config)
+    elif layer.name in gated:
+      new = masked.GatedBatchNormalization.from_config(config)
+    else:
+      return layer.__class__.from_config(config)
+    new.train_backbone = train_weights
+    return new
 
   model = tf_keras.models.clone_model(network, clone_function=clone)
   rng = np.random.default_rng(seed)
@@ -73,9 +81,33 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
       new.soft_mask.assign(initial_mask(
           new.masked_weight().numpy(), new.soft_mask.shape, mask_init, tau,
           rng, depthwise=depthwise))
-    else:
+    elif not train_weights:
       new.trainable = False
   return model
+
+
+def fold_channel_gates(model: tf_keras.Model) -> tf_keras.Model:
+  """A plain tf_keras copy of a channel-gated model: each gate is folded
+  into its BatchNorm (gamma and beta times the gate), so a closed channel
+  still outputs exactly zero and no custom layer is left for export."""
+
+  def clone(layer):
+    if isinstance(layer, masked.GatedBatchNormalization):
+      return tf_keras.layers.BatchNormalization.from_config(
+          layer.get_config())
+    return layer.__class__.from_config(layer.get_config())
+
+  plain = tf_keras.models.clone_model(model, clone_function=clone)
+  for layer in model.layers:
+    new = plain.get_layer(layer.name)
+    by_name = {_short(v.name): v for v in layer.weights}
+    for variable in new.weights:
+      value = by_name[_short(variable.name)].numpy()
+      if (isinstance(layer, masked.GatedBatchNormalization) and
+          _short(variable.name) in ("gamma", "beta")):
+        value = value * layer.soft_mask.numpy()
+      variable.assign(value)
+  return plain
 
 
 def mask_variables(model: tf_keras.Model) -> List[tf.Variable]:
