@@ -221,3 +221,33 @@ def test_channel_mode_end_to_end(tiny_flags):
     assert value == 0.5, name
   assert stages["export"]["float32"]["argmax_agreement"] == 1.0
   assert "sparse" not in stages["export"]
+
+
+def test_mask_search_resumes_to_the_same_masks(tmp_path, tiny_flags):
+  flags = tiny_flags[1:] + ["--stages=pretrain,mask", "--mask_epochs=2",
+                            "--mask_steps_per_epoch=2"]
+  runs = {name: str(tmp_path / name) for name in ("a", "b")}
+  for workdir in runs.values():
+    result = run_cli(f"--workdir={workdir}", *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+  ckpt_dir = os.path.join(runs["b"], "checkpoints", "mask")
+  for name in os.listdir(ckpt_dir):
+    if name.startswith("ckpt-2"):
+      os.remove(os.path.join(ckpt_dir, name))
+  tf.compat.v1.train.update_checkpoint_state(ckpt_dir, "ckpt-1")
+  report_path = os.path.join(runs["b"], "report.json")
+  with open(report_path) as f:
+    report = json.load(f)
+  del report["stages"]["mask"]
+  with open(report_path, "w") as f:
+    json.dump(report, f)
+  result = run_cli(f"--workdir={runs['b']}", *flags)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "pretrain: finished earlier" in result.stdout
+  assert "mask: resuming after epoch 1" in result.stdout
+  for name in ("mask/soft_masks.npz", "mask/binary_masks.npz"):
+    a = np.load(os.path.join(runs["a"], name))
+    b = np.load(os.path.join(runs["b"], name))
+    assert a.files == b.files and len(a.files) == 21
+    for layer in a.files:
+      np.testing.assert_array_equal(a[layer], b[layer])
