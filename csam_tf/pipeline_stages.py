@@ -14,11 +14,10 @@ import keras_cv  # noqa: F401  (Keras 3 before tfmot; see DEVELOPERS.md)
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import export, report, tfmot_bridge, transforms
+from csam_tf import export, report
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
 from csam_tf.models import build_model
-from csam_tf.transform_ranges import family_ranges
 from trainers import finetune, mask_search, pretrain
 from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
@@ -48,7 +47,7 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig
   data = pipeline.load(cfg.data)
   network = build_model(cfg.arch, data.input_shape, data.num_classes,
                         cfg.width_multiplier)
-  augment = _augment(cfg.pretrain)
+  augment = pretrain.augment_from_config(cfg.pretrain)
   state = {"network": network, "pruned": None}
   result = {}
   for stage in stages:
@@ -107,11 +106,3 @@ def _flat(metrics, prefix=""):
     elif isinstance(value, float):
       flat[f"{prefix}{key}"] = value
   return flat
-
-
-def _augment(cfg: PretrainConfig):
-  if cfg.augment_family == "none":
-    return None
-  return transforms.augmenter(
-      family_ranges(cfg.augment_family, cfg.augment_level,
-                    cfg.augment_ranges), cfg.augment_prob)

@@ -65,6 +65,15 @@ class CrossEntropyTrainer(tf_keras.Model):
     return {m.name: m.result() for m in self.metrics}
 
 
+def augment_from_config(cfg: PretrainConfig):
+  """The training-batch augmentation the config asks for (None: off)."""
+  if cfg.augment_family == "none":
+    return None
+  return transforms.augmenter(
+      family_ranges(cfg.augment_family, cfg.augment_level,
+                    cfg.augment_ranges), cfg.augment_prob)
+
+
 def evaluate_splits(trainer: tf_keras.Model, data: DataBundle
                     ) -> Dict[str, float]:
   """Validation and test accuracy (and test loss) of a compiled trainer."""
@@ -109,11 +118,7 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
   On return `network` holds the best validation weights.
   """
   start = time.time()
-  augment = None
-  if cfg.augment_family != "none":
-    augment = transforms.augmenter(
-        family_ranges(cfg.augment_family, cfg.augment_level,
-                      cfg.augment_ranges), cfg.augment_prob)
+  augment = augment_from_config(cfg)
   steps_per_epoch = data.steps_per_epoch()
   trainer = CrossEntropyTrainer(network)
   optimizer = make_optimizer(cfg, steps_per_epoch)

@@ -5,7 +5,6 @@ deterministically from (seed, epoch) so a resumed run sees the same data."""
 import dataclasses
 from typing import Callable, List, Optional, Tuple
 
-import numpy as np
 import tensorflow as tf
 
 from csam_tf.data import fashion_mnist, image_folder

@@ -7,8 +7,7 @@ network fails fast with a message instead of hanging.
 
 import dataclasses
 import os
-import re
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf

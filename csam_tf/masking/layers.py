@@ -13,7 +13,7 @@ done while tracing, so a `tf.function` step pays for it once.
 """
 
 import contextlib
-from typing import Dict, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import tensorflow as tf
 import tf_keras

@@ -7,7 +7,7 @@ conv and the classifier head are masked in unstructured mode and kept whole
 in channel mode.
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 import tensorflow as tf
