@@ -11,10 +11,12 @@ import time
 from typing import Any, Dict, Sequence
 
 import keras_cv  # noqa: F401  (Keras 3 before tfmot; see DEVELOPERS.md)
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import export, report
+from csam_tf import certify, export, report
+from csam_tf.certify_config import CertifyConfig
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
 from csam_tf.models import build_model
@@ -35,6 +37,7 @@ class RunConfig:
   pretrain: PretrainConfig
   mask: MaskSearchConfig
   finetune: FinetuneConfig
+  certify: CertifyConfig
   run_flags: Dict[str, Any]
 
 
@@ -48,7 +51,7 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig
   network = build_model(cfg.arch, data.input_shape, data.num_classes,
                         cfg.width_multiplier)
   augment = pretrain.augment_from_config(cfg.pretrain)
-  state = {"network": network, "pruned": None}
+  state = {"network": network, "pretrained": False, "pruned": None}
   result = {}
   for stage in stages:
     done = report.stage_metrics(workdir, stage)
@@ -70,6 +73,7 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig
 
 def _run_stage(stage, workdir, cfg, data, augment, state):
   if stage == "pretrain":
+    state["pretrained"] = True
     return pretrain.run_pretrain(state["network"], data, cfg.pretrain,
                                  workdir, cfg.seed)
   if stage == "mask":
@@ -85,13 +89,48 @@ def _run_stage(stage, workdir, cfg, data, augment, state):
   if stage == "export":
     return export.run_export(state["pruned"], data, workdir,
                              sparse=cfg.mask.granularity == "unstructured")
+  if stage == "certify":
+    return _certify(workdir, cfg.certify, data, state)
   raise ValueError(f"unknown stage {stage}")
+
+
+def _certify(workdir, cfg: CertifyConfig, data, state):
+  """PCA of the dense model and, when stage 3 has run, the pruned one."""
+  if not state["pretrained"]:
+    _load_outputs("pretrain", workdir, state)
+  if state["pruned"] is None and os.path.exists(
+      os.path.join(workdir, finetune.MODEL_FILE)):
+    _load_outputs("finetune", workdir, state)
+  images, labels = [], []
+  for batch_images, batch_labels in data.evaluation("test"):
+    images.append(batch_images.numpy())
+    labels.append(batch_labels.numpy())
+    if sum(len(x) for x in images) >= cfg.num_images:
+      break
+  images = np.concatenate(images)[:cfg.num_images]
+  labels = np.concatenate(labels)[:cfg.num_images]
+  models = {"dense": state["network"], "pruned": state["pruned"]}
+  results = {}
+  for name, model in models.items():
+    if model is None:
+      continue
+    predict = tf.function(lambda x, m=model: m(x, training=False),
+                          input_signature=[tf.TensorSpec(
+                              [None, *images.shape[1:]], tf.float32)])
+    for family in cfg.families:
+      for level in cfg.levels:
+        results[f"{name}_{family}_{level}"] = certify.certify_model(
+            lambda x: predict(x).numpy(), images, labels, family, level, cfg,
+            os.path.join(workdir, "certify",
+                         f"{name}_{family}_{level}.csv"))
+  return results
 
 
 def _load_outputs(stage, workdir, state):
   """What a skipped stage hands to the next ones."""
   if stage == "pretrain":
     state["network"].load_weights(os.path.join(workdir, pretrain.BEST_WEIGHTS))
+    state["pretrained"] = True
   elif stage == "finetune":
     state["pruned"] = tf_keras.models.load_model(
         os.path.join(workdir, finetune.MODEL_FILE), compile=False)

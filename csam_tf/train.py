@@ -15,13 +15,15 @@ from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags
 from csam_tf.errors import RunError, UsageError
 from csam_tf.models import flags as _model_flags  # noqa: F401 (defines flags)
+from csam_tf import certify_flags
 from trainers import finetune_flags, mask_search_flags, pretrain_flags
 
-STAGES = ("pretrain", "mask", "finetune", "export")  # in pipeline order
-# What each stage reads from the one before it (relative to the workdir).
-STAGE_INPUTS = {"mask": "pretrain/best.weights.h5",
-                "finetune": "mask/binary_masks.npz",
-                "export": "finetune/model.keras"}
+STAGES = ("pretrain", "mask", "finetune", "export", "certify")  # in order
+# What a stage reads from an earlier one: (that stage, file in the workdir).
+STAGE_INPUTS = {"mask": ("pretrain", "pretrain/best.weights.h5"),
+                "finetune": ("mask", "mask/binary_masks.npz"),
+                "export": ("finetune", "finetune/model.keras"),
+                "certify": ("pretrain", "pretrain/best.weights.h5")}
 
 flags.DEFINE_string("workdir", None, "Folder of the run: checkpoints, "
                     "TensorBoard logs, exported models, report.json.")
@@ -89,10 +91,9 @@ def _check_stage_inputs():
   """A stage whose input is neither on disk nor made earlier in this run
   cannot start: say which stage to run first."""
   for stage in FLAGS.stages:
-    needed = STAGE_INPUTS.get(stage)
-    if needed is None:
+    if stage not in STAGE_INPUTS:
       continue
-    previous = STAGES[STAGES.index(stage) - 1]
+    previous, needed = STAGE_INPUTS[stage]
     if previous not in FLAGS.stages and not os.path.exists(
         os.path.join(FLAGS.workdir, needed)):
       raise UsageError(f"stage {stage} needs {needed} from stage {previous}, "
@@ -129,6 +130,7 @@ def _run_stages():
           pretrain=pretrain_flags.pretrain_config(),
           mask=mask_search_flags.mask_search_config(),
           finetune=finetune_flags.finetune_config(),
+          certify=certify_flags.certify_config(),
           run_flags=run_flags()))
 
 

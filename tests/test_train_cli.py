@@ -44,6 +44,8 @@ BAD_INPUTS = [
     (["--mu=2"], "--mu=2"),
     (["--tau=101"], "--tau=101"),
     (["--lambda_ratio=-1"], "--lambda_ratio=-1"),
+    (["--cert_families=zoom"], "--cert_families takes names from"),
+    (["--cert_delta=0"], "--cert_delta=0"),
 ]
 
 
@@ -167,15 +169,25 @@ def test_all_stages_end_to_end_in_well_under_a_minute(tiny_flags):
   import time
   workdir = tiny_flags[0].split("=", 1)[1]
   start = time.time()
-  result = run_cli(*tiny_flags, "--stages=pretrain,mask,finetune,export",
-                   "--finetune_epochs=1", "--sparsity=0.5")
+  result = run_cli(*tiny_flags,
+                   "--stages=pretrain,mask,finetune,export,certify",
+                   "--finetune_epochs=1", "--sparsity=0.5",
+                   "--cert_num_images=6", "--cert_nsamples=10",
+                   "--cert_nbounds=2")
   elapsed = time.time() - start
   assert result.returncode == 0, result.stderr[-3000:]
   assert elapsed < 60, elapsed
   with open(os.path.join(workdir, "report.json")) as f:
     stages = json.load(f)["stages"]
   assert all(stages[s]["complete"] for s in
-             ("pretrain", "mask", "finetune", "export"))
+             ("pretrain", "mask", "finetune", "export", "certify"))
+  for model in ("dense", "pruned"):
+    summary = stages["certify"][f"{model}_composite_L2"]
+    assert summary["images"] == 6 and summary["nsamples"] == 10
+    assert 0 <= summary["pca@0.001"] <= summary["clean_accuracy"]
+    rows = open(os.path.join(workdir, "certify",
+                             f"{model}_composite_L2.csv")).read().split()
+    assert len(rows) == 7 and rows[0].startswith("index,label,prediction")
   mask = stages["mask"]
   for key in ("binary_validation_accuracy", "flip_fraction",
               "soft_binary_agreement_test", "mask_mean"):

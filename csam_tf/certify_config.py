@@ -1,0 +1,19 @@
+"""Settings of certification (pure Python, shared by flags and the stage)."""
+
+import dataclasses
+from typing import Sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class CertifyConfig:
+  families: Sequence[str] = ("composite",)
+  levels: Sequence[str] = ("L2",)
+  num_images: int = 100
+  nsamples: int = 100
+  nbounds: int = 10
+  delta: float = 0.9
+  eps: float = 1e-3
+  bound: str = "ccert"            # or "clopper_pearson"
+  images_per_group: int = 8       # images whose samples run together
+  batch_size: int = 1000          # forward-pass batch
+  seed: int = 0

@@ -1,0 +1,47 @@
+"""Flags of the certification stage (defaults: PROTOCOL.md)."""
+
+from absl import flags
+
+from csam_tf import transform_ranges
+from csam_tf.certify_config import CertifyConfig
+
+flags.DEFINE_list("cert_families", ["composite"], "Transformation families "
+                  f"to certify, from {', '.join(transform_ranges.FAMILIES)}.")
+flags.DEFINE_list("cert_levels", ["L2"], "Protocol levels to certify "
+                  "(L1, L2).")
+flags.DEFINE_integer("cert_num_images", 100, "Certify the first N test "
+                     "images (the protocol's default is 1,000).",
+                     lower_bound=1)
+flags.DEFINE_integer("cert_nsamples", 100, "Samples per CC-Cert block.",
+                     lower_bound=2)
+flags.DEFINE_integer("cert_nbounds", 10, "CC-Cert blocks.", lower_bound=1)
+flags.DEFINE_float("cert_delta", 0.9, "CC-Cert delta (confidence of the "
+                   "Clopper-Pearson bound).", lower_bound=1e-6,
+                   upper_bound=1.0)
+flags.DEFINE_float("cert_eps", 1e-3, "Certified when the bound is below "
+                   "eps.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_enum("cert_bound", "ccert", ("ccert", "clopper_pearson"),
+                  "CC-Cert (output shift) or Clopper-Pearson on prediction "
+                  "flips.")
+
+FLAGS = flags.FLAGS
+
+
+@flags.validator("cert_families", message="--cert_families takes names from "
+                 + ", ".join(transform_ranges.FAMILIES))
+def _known_families(values):
+  return bool(values) and all(v in transform_ranges.FAMILIES for v in values)
+
+
+@flags.validator("cert_levels", message="--cert_levels takes L1 and/or L2")
+def _known_levels(values):
+  return bool(values) and all(v in transform_ranges.LEVELS for v in values)
+
+
+def certify_config() -> CertifyConfig:
+  """The CertifyConfig the flags describe."""
+  return CertifyConfig(
+      families=tuple(FLAGS.cert_families), levels=tuple(FLAGS.cert_levels),
+      num_images=FLAGS.cert_num_images, nsamples=FLAGS.cert_nsamples,
+      nbounds=FLAGS.cert_nbounds, delta=FLAGS.cert_delta, eps=FLAGS.cert_eps,
+      bound=FLAGS.cert_bound, seed=FLAGS.seed)

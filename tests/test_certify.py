@@ -1,0 +1,84 @@
+"""The certification sampler and CSV on a hand-made model whose answers
+are known: identity transformations certify, flipping ones do not."""
+
+import numpy as np
+import pytest
+
+from csam_tf import certify
+from csam_tf.certify_config import CertifyConfig
+
+
+def bright_or_dark(images):
+  """Class 0 when the image mean is above 0.5, else class 1 (margin 5)."""
+  bright = images.reshape(len(images), -1).mean(1) > 0.5
+  logits = np.zeros((len(images), 3), np.float32)
+  logits[bright, 0] = 5.0
+  logits[~bright, 1] = 5.0
+  return logits
+
+
+def _images(means):
+  return np.stack([np.full((6, 6, 1), m, np.float32) for m in means])
+
+
+CFG = CertifyConfig(nsamples=20, nbounds=5, batch_size=40)
+
+
+def test_identity_transformations_certify_every_correct_image():
+  images = _images([0.8, 0.2, 0.9, 0.1])
+  labels = np.array([0, 1, 1, 1])  # image 2 is misclassified
+  rows = certify.certify_rows(bright_or_dark, images, range(4), labels,
+                              {"brightness": (0.0, 0.0)}, CFG)
+  assert [r["certified"] for r in rows] == [1, 1, 0, 1]
+  assert all(r["flips"] == 0 and r["samples"] == 100 for r in rows)
+  # softmax of (5, 0, 0): margin (p1 - p2) / 2
+  p1 = np.exp(5) / (np.exp(5) + 2)
+  p2 = 1 / (np.exp(5) + 2)
+  assert rows[0]["margin"] == pytest.approx((p1 - p2) / 2, rel=1e-6)
+  assert rows[0]["bound"] < 1e-100
+  summary = certify.summarize(rows, CFG)
+  assert summary["pca@0.001"] == 0.75
+  assert summary["clean_accuracy"] == 0.75
+  assert summary["empirical_accuracy"] == 0.75
+
+
+def test_a_transformation_that_flips_is_not_certified():
+  images = _images([0.4, 0.05])
+  rows = certify.certify_rows(bright_or_dark, images, range(2),
+                              np.array([1, 1]), {"brightness": (0.3, 0.3)},
+                              CFG)
+  # 0.4 + 0.3 = 0.7 turns "dark" into "bright"; 0.05 + 0.3 stays dark
+  assert rows[0]["flips"] == 100 and rows[0]["bound"] == 1.0
+  assert rows[0]["certified"] == 0 and rows[0]["correct_transformed"] == 0
+  assert rows[1]["flips"] == 0 and rows[1]["certified"] == 1
+
+
+def test_clopper_pearson_needs_more_samples_than_ccert():
+  cfg = CertifyConfig(nsamples=20, nbounds=5, batch_size=40,
+                      bound="clopper_pearson")
+  rows = certify.certify_rows(bright_or_dark, _images([0.9]), [0],
+                              np.array([0]), {"brightness": (0.0, 0.0)}, cfg)
+  # no flips in 100 samples: upper bound 1 - 0.1^(1/100) = 0.0228 > 1e-3
+  assert rows[0]["bound"] == pytest.approx(1 - 0.1 ** 0.01, rel=1e-9)
+  assert rows[0]["certified"] == 0
+
+
+def test_resumed_certification_equals_one_run(tmp_path):
+  rng = np.random.default_rng(0)
+  images = rng.uniform(0.3, 0.7, (10, 6, 6, 1)).astype(np.float32)
+  labels = (images.reshape(10, -1).mean(1) <= 0.5).astype(np.int64)
+  cfg = CertifyConfig(nsamples=10, nbounds=3, batch_size=15,
+                      images_per_group=3, num_images=10)
+  whole = tmp_path / "whole.csv"
+  certify.certify_model(bright_or_dark, images, labels, "brightness", "L2",
+                        cfg, str(whole))
+  part = tmp_path / "part.csv"
+  first = CertifyConfig(**{**cfg.__dict__, "num_images": 4})
+  certify.certify_model(bright_or_dark, images, labels, "brightness", "L2",
+                        first, str(part))
+  assert len(certify.read_rows(str(part))) == 4  # stops at num_images
+  summary = certify.certify_model(bright_or_dark, images, labels,
+                                  "brightness", "L2", cfg, str(part))
+  assert certify.read_rows(str(part)) == certify.read_rows(str(whole))
+  assert summary["images"] == 10
+  assert 0 < summary["empirical_accuracy"] < 1  # some draws cross 0.5
