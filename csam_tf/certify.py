@@ -1,160 +1,144 @@
-"""Probabilistically certified accuracy (PCA) of a model under a semantic
-transformation family, with CC-Cert (PROTOCOL.md).
+"""`python -m csam_tf.certify --workdir=W --model=dense|pruned|tflite`:
+certifies a finished run's model, including the exported .tflite (the
+artefact that ships), with the test data and settings the run recorded.
 
-The sampler draws nbounds * nsamples transformations per image (seeded by
-the image's index, so any subset of images reproduces the same draws),
-runs the model on them in large batches and keeps only what the bound
-needs: Y_j = ||p0 - p(T_j(x))||_inf, the prediction flips and the correct
-predictions. The statistics live in `certify_bounds`; this module does not
-know which transformation it certifies.
-
-Rows go to <workdir>/certify/<model>_<family>_<level>.csv, rewritten
-atomically after each group of images, so a killed run resumes after the
-last group it finished.
+Inputs are checked before TensorFlow loads; bad ones give one line and
+exit 2. Results join the `certify` entry of <workdir>/report.json and its
+CSVs, so a killed run continues from the images already written.
 """
 
-import csv
-import io
 import os
 import sys
-import time
-from typing import Callable, Dict, List, Sequence
 
-import numpy as np
-import tensorflow as tf
+from absl import app, flags, logging
 
-from csam_tf import atomic_io, certify_bounds, transforms
+from csam_tf import atomic_io, transform_ranges
 from csam_tf.certify_config import CertifyConfig
-from csam_tf.transform_ranges import family_ranges
+from csam_tf.data import flags as data_flags_lib
+from csam_tf.data.config import DataConfig
+from csam_tf.errors import UsageError
 
-CSV_FIELDS = ("index", "label", "prediction", "margin", "bound", "flips",
-              "correct_transformed", "samples", "certified")
-EPS_VALUES = (1e-2, 1e-3, 1e-4)
-# Maps a float32 batch of images in [0, 1] to logits (numpy or tensor).
-Predict = Callable[[np.ndarray], np.ndarray]
+PROG = "csam_tf.certify"
+MODEL_FILES = {"dense": "pretrain/model.keras",
+               "pruned": "finetune/model.keras",
+               "tflite": "export/model.tflite"}
+MAKES_FILE = {"dense": "pretrain", "pruned": "finetune", "tflite": "export"}
 
+flags.DEFINE_string("workdir", None, "Workdir of a csam_tf.train run.")
+flags.DEFINE_enum("model", "pruned", tuple(MODEL_FILES), "Which model: the "
+                  "dense one of stage 1, the pruned one of stage 3, or the "
+                  "exported float32 .tflite run through ai-edge-litert.")
+flags.DEFINE_list("families", ["composite"], "Transformation families.")
+flags.DEFINE_list("levels", ["L2"], "Protocol levels (L1, L2).")
+flags.DEFINE_integer("num_images", 1000, "Certify the first N test images.",
+                     lower_bound=1)
+flags.DEFINE_float("eps", 1e-3, "Certified when the bound is below eps.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("nsamples", 100, "Samples per CC-Cert block.",
+                     lower_bound=2)
+flags.DEFINE_integer("nbounds", 10, "CC-Cert blocks.", lower_bound=1)
+flags.DEFINE_float("delta", 0.9, "CC-Cert delta.", lower_bound=1e-6,
+                   upper_bound=1.0)
+flags.DEFINE_enum("bound", "ccert", ("ccert", "clopper_pearson"),
+                  "CC-Cert or Clopper-Pearson on prediction flips.")
+flags.DEFINE_integer("seed", 0, "Seed of the sampled transformations.",
+                     lower_bound=0)
 
-def sample_statistics(predict: Predict, images: np.ndarray,
-                      indices: Sequence[int], labels: np.ndarray, ranges,
-                      cfg: CertifyConfig) -> Dict[str, np.ndarray]:
-  """Per image: p0, Y (nbounds * nsamples), flips and correct predictions
-  under the sampled transformations."""
-  total = cfg.nbounds * cfg.nsamples
-  p0 = _softmax(np.asarray(predict(images)))
-  top1 = p0.argmax(1)
-  y = np.empty((len(images), total), np.float64)
-  flips = np.zeros(len(images), np.int64)
-  correct = np.zeros(len(images), np.int64)
-  for row, (image, index) in enumerate(zip(images, indices)):
-    for start in range(0, total, cfg.batch_size):
-      count = min(cfg.batch_size, total - start)
-      seed = tf.constant([cfg.seed, int(index) * 1_000_003 + start], tf.int64)
-      batch = transforms.random_transform(
-          tf.repeat(tf.constant(image[None]), count, axis=0), ranges, seed)
-      p = _softmax(np.asarray(predict(batch.numpy())))
-      y[row, start:start + count] = np.max(np.abs(p - p0[row]), axis=1)
-      predicted = p.argmax(1)
-      flips[row] += int(np.sum(predicted != top1[row]))
-      correct[row] += int(np.sum(predicted == labels[row]))
-  return {"p0": p0, "y": y, "flips": flips, "correct": correct}
-
-
-def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
-                 ranges, cfg: CertifyConfig) -> List[dict]:
-  """One CSV row per image."""
-  stats = sample_statistics(predict, images, indices, labels, ranges, cfg)
-  p0 = stats["p0"]
-  top2 = np.sort(p0, axis=1)[:, -2:]
-  margin = (top2[:, 1] - top2[:, 0]) / 2.0
-  if cfg.bound == "ccert":
-    bound = certify_bounds.cc_cert_bound(stats["y"], margin, cfg.nbounds,
-                                         cfg.nsamples, cfg.delta)
-  else:
-    bound = certify_bounds.clopper_pearson_upper(
-        stats["flips"], cfg.nbounds * cfg.nsamples, cfg.delta)
-  prediction = p0.argmax(1)
-  return [{"index": int(i), "label": int(l), "prediction": int(p),
-           "margin": float(m), "bound": float(b), "flips": int(f),
-           "correct_transformed": int(c),
-           "samples": cfg.nbounds * cfg.nsamples,
-           "certified": int(p == l and b < cfg.eps)}
-          for i, l, p, m, b, f, c in zip(indices, labels, prediction, margin,
-                                         bound, stats["flips"],
-                                         stats["correct"])]
+FLAGS = flags.FLAGS
 
 
-def summarize(rows: List[dict], cfg: CertifyConfig) -> Dict[str, float]:
-  """PCA at each eps, clean and empirical accuracy."""
-  correct = np.array([r["prediction"] == r["label"] for r in rows])
-  bound = np.array([r["bound"] for r in rows])
-  samples = sum(r["samples"] for r in rows)
-  summary = {f"pca@{eps:g}": float(np.mean(correct & (bound < eps)))
-             for eps in sorted(set(EPS_VALUES) | {cfg.eps})}
-  summary.update(
-      clean_accuracy=float(np.mean(correct)),
-      empirical_accuracy=sum(r["correct_transformed"] for r in rows) /
-      samples,
-      images=len(rows), bound=cfg.bound, nsamples=cfg.nsamples,
-      nbounds=cfg.nbounds, delta=cfg.delta)
-  return summary
-
-
-def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
-                  family: str, level: str, cfg: CertifyConfig,
-                  csv_path: str) -> Dict[str, float]:
-  """Certifies the first cfg.num_images images, resuming from csv_path."""
-  start = time.time()
-  ranges = family_ranges(family, level)
-  rows = read_rows(csv_path)
-  n = min(cfg.num_images, len(images))
-  done_before = len(rows)
-  for first in range(len(rows), n, cfg.images_per_group):
-    group = range(first, min(n, first + cfg.images_per_group))
-    rows += certify_rows(predict, images[list(group)], list(group),
-                         labels[list(group)], ranges, cfg)
-    write_rows(csv_path, rows)
-    if sys.stdout.isatty():
-      _progress(csv_path, len(rows), n, len(rows) - done_before, start, "\r")
-  _progress(csv_path, len(rows), n, len(rows) - done_before, start, "\n")
-  summary = summarize(rows[:n], cfg)
-  summary["seconds_this_invocation"] = round(time.time() - start, 1)
-  summary["forward_passes_per_second"] = round(
-      (len(rows) - done_before) * cfg.nbounds * cfg.nsamples /
-      max(time.time() - start, 1e-9), 1)
-  return summary
-
-
-def _progress(csv_path, rows, total, done, start, end):
-  rate = done / max(time.time() - start, 1e-9)
-  print(f"{'' if end == chr(10) else chr(13)}  {os.path.basename(csv_path)}: "
-        f"{rows}/{total} images, {rate:.2f} images/s", end=end, flush=True)
-
-
-def read_rows(path: str) -> List[dict]:
-  """Rows already certified (a resumed run continues after them)."""
+def check_inputs():
+  """Everything that can be checked without TensorFlow."""
+  if not FLAGS.workdir:
+    raise UsageError("--workdir is required: the folder of a finished "
+                     "csam_tf.train run")
+  unknown = [f for f in FLAGS.families if f not in transform_ranges.FAMILIES]
+  if unknown or not FLAGS.families:
+    raise UsageError(f"--families={','.join(FLAGS.families)}: choose from "
+                     f"{', '.join(transform_ranges.FAMILIES)}")
+  if not FLAGS.levels or any(l not in transform_ranges.LEVELS
+                             for l in FLAGS.levels):
+    raise UsageError(f"--levels={','.join(FLAGS.levels)}: choose from L1, L2")
+  run_flags = atomic_io.read_json(os.path.join(FLAGS.workdir, "flags.json"))
+  if run_flags is None:
+    raise UsageError(f"--workdir={FLAGS.workdir} holds no csam_tf.train run "
+                     f"(no flags.json)")
+  path = os.path.join(FLAGS.workdir, MODEL_FILES[FLAGS.model])
   if not os.path.exists(path):
-    return []
-  with open(path, newline="") as f:
-    rows = list(csv.DictReader(f))
-  types = {"margin": float, "bound": float}
-  return [{k: types.get(k, int)(v) for k, v in row.items()} for row in rows]
+    raise UsageError(f"--model={FLAGS.model} needs {path}: run "
+                     f"csam_tf.train with --stages={MAKES_FILE[FLAGS.model]} "
+                     f"on this workdir first")
+  data_config = recorded_data_config(run_flags)
+  data_flags_lib.check_data_available(data_config)
+  return data_config
 
 
-def write_rows(path: str, rows: List[dict]) -> None:
-  """All rows, written atomically."""
-  buffer = io.StringIO()
-  writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
-  writer.writeheader()
-  writer.writerows(rows)
-
-  def write(tmp):
-    with open(tmp, "w", newline="") as f:
-      f.write(buffer.getvalue())
-
-  atomic_io.write_atomically(path, write, suffix=".csv")
+def recorded_data_config(run_flags) -> DataConfig:
+  """The DataConfig of the run, from its flags.json."""
+  values = {field: run_flags[field] for field in DataConfig.__dataclass_fields__
+            if field in run_flags}
+  values["celeba_hq_resolution"] = int(values.get("celeba_hq_resolution", 128))
+  return DataConfig(**values)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-  logits = logits - logits.max(axis=1, keepdims=True)
-  e = np.exp(logits)
-  return e / e.sum(axis=1, keepdims=True)
+def certify_config() -> CertifyConfig:
+  return CertifyConfig(
+      families=tuple(FLAGS.families), levels=tuple(FLAGS.levels),
+      num_images=FLAGS.num_images, nsamples=FLAGS.nsamples,
+      nbounds=FLAGS.nbounds, delta=FLAGS.delta, eps=FLAGS.eps,
+      bound=FLAGS.bound, seed=FLAGS.seed)
+
+
+def main(argv):
+  del argv
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  try:
+    data_config = check_inputs()
+  except UsageError as e:
+    _fail(e)
+  import keras_cv  # noqa: F401  (Keras 3 before tfmot)
+  import tf_keras
+  from csam_tf import certify_sampler, report
+  from csam_tf.data import pipeline
+  from csam_tf.export import LiteRTModel
+  cfg = certify_config()
+  data = pipeline.load(data_config)
+  images, labels = certify_sampler.first_test_images(data, cfg.num_images)
+  path = os.path.join(FLAGS.workdir, MODEL_FILES[FLAGS.model])
+  if FLAGS.model == "tflite":
+    predict = LiteRTModel(path)
+  else:
+    predict = certify_sampler.keras_predictor(
+        tf_keras.models.load_model(path, compile=False), images.shape[1:])
+  results = certify_sampler.certify_models(
+      {FLAGS.model: predict}, images, labels, cfg,
+      os.path.join(FLAGS.workdir, "certify"))
+  merged = dict(report.stage_metrics(FLAGS.workdir, "certify") or {})
+  merged.update(results)
+  run_flags = atomic_io.read_json(os.path.join(FLAGS.workdir, "flags.json"))
+  report.update_stage(FLAGS.workdir, "certify", merged, run_flags)
+  for key, summary in results.items():
+    print(f"{key}: PCA@{cfg.eps:g} {summary[f'pca@{cfg.eps:g}']:.4f}, clean "
+          f"{summary['clean_accuracy']:.4f}, empirical "
+          f"{summary['empirical_accuracy']:.4f} on {summary['images']} "
+          f"images", flush=True)
+
+
+def parse_flags(argv):
+  try:
+    remaining = FLAGS(argv)
+  except flags.Error as e:
+    _fail(UsageError(str(e)))
+  if len(remaining) > 1:
+    _fail(UsageError(f"unexpected argument {remaining[1]!r}"))
+  return remaining
+
+
+def _fail(error):
+  print(f"{PROG}: error: {error}", file=sys.stderr)
+  sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=parse_flags)

@@ -11,11 +11,10 @@ import time
 from typing import Any, Dict, Sequence
 
 import keras_cv  # noqa: F401  (Keras 3 before tfmot; see DEVELOPERS.md)
-import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import certify, export, report
+from csam_tf import certify_sampler, export, report
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
@@ -101,29 +100,12 @@ def _certify(workdir, cfg: CertifyConfig, data, state):
   if state["pruned"] is None and os.path.exists(
       os.path.join(workdir, finetune.MODEL_FILE)):
     _load_outputs("finetune", workdir, state)
-  images, labels = [], []
-  for batch_images, batch_labels in data.evaluation("test"):
-    images.append(batch_images.numpy())
-    labels.append(batch_labels.numpy())
-    if sum(len(x) for x in images) >= cfg.num_images:
-      break
-  images = np.concatenate(images)[:cfg.num_images]
-  labels = np.concatenate(labels)[:cfg.num_images]
+  images, labels = certify_sampler.first_test_images(data, cfg.num_images)
   models = {"dense": state["network"], "pruned": state["pruned"]}
-  results = {}
-  for name, model in models.items():
-    if model is None:
-      continue
-    predict = tf.function(lambda x, m=model: m(x, training=False),
-                          input_signature=[tf.TensorSpec(
-                              [None, *images.shape[1:]], tf.float32)])
-    for family in cfg.families:
-      for level in cfg.levels:
-        results[f"{name}_{family}_{level}"] = certify.certify_model(
-            lambda x: predict(x).numpy(), images, labels, family, level, cfg,
-            os.path.join(workdir, "certify",
-                         f"{name}_{family}_{level}.csv"))
-  return results
+  return certify_sampler.certify_models(
+      {name: certify_sampler.keras_predictor(model, images.shape[1:])
+       for name, model in models.items() if model is not None},
+      images, labels, cfg, os.path.join(workdir, "certify"))
 
 
 def _load_outputs(stage, workdir, state):

@@ -3,12 +3,14 @@ re-running, resuming and determinism."""
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 
 def _snapshot(folder):
@@ -188,6 +190,30 @@ def test_all_stages_end_to_end_in_well_under_a_minute(tiny_flags):
     rows = open(os.path.join(workdir, "certify",
                              f"{model}_composite_L2.csv")).read().split()
     assert len(rows) == 7 and rows[0].startswith("index,label,prediction")
+
+  # the shipped .tflite, certified by the stand-alone command with the same
+  # settings, gives the pruned Keras model's verdicts (logits agree to 1e-5)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  lite = subprocess.run(
+      [sys.executable, "-m", "csam_tf.certify", f"--workdir={workdir}",
+       "--model=tflite", "--num_images=6", "--nsamples=10", "--nbounds=2"],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert lite.returncode == 0, lite.stderr[-3000:]
+  from csam_tf.certify_sampler import read_rows
+  keras_rows = read_rows(os.path.join(workdir, "certify",
+                                      "pruned_composite_L2.csv"))
+  lite_rows = read_rows(os.path.join(workdir, "certify",
+                                     "tflite_composite_L2.csv"))
+  assert [r["certified"] for r in lite_rows] == \
+      [r["certified"] for r in keras_rows]
+  assert [r["prediction"] for r in lite_rows] == \
+      [r["prediction"] for r in keras_rows]
+  np.testing.assert_allclose([r["margin"] for r in lite_rows],
+                             [r["margin"] for r in keras_rows], atol=1e-4)
+  with open(os.path.join(workdir, "report.json")) as f:
+    certified = json.load(f)["stages"]["certify"]
+  assert {"dense_composite_L2", "pruned_composite_L2",
+          "tflite_composite_L2"} <= set(certified)
   mask = stages["mask"]
   for key in ("binary_validation_accuracy", "flip_fraction",
               "soft_binary_agreement_test", "mask_mean"):

@@ -1,0 +1,193 @@
+"""Probabilistically certified accuracy (PCA) of a model under a semantic
+transformation family, with CC-Cert (PROTOCOL.md).
+
+The sampler draws nbounds * nsamples transformations per image (seeded by
+the image's index, so any subset of images reproduces the same draws),
+runs the model on them in large batches and keeps only what the bound
+needs: Y_j = ||p0 - p(T_j(x))||_inf, the prediction flips and the correct
+predictions. The statistics live in `certify_bounds`; this module does not
+know which transformation it certifies.
+
+Rows go to <workdir>/certify/<model>_<family>_<level>.csv, rewritten
+atomically after each group of images, so a killed run resumes after the
+last group it finished.
+"""
+
+import csv
+import io
+import os
+import sys
+import time
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from csam_tf import atomic_io, certify_bounds, transforms
+from csam_tf.certify_config import CertifyConfig
+from csam_tf.transform_ranges import family_ranges
+
+CSV_FIELDS = ("index", "label", "prediction", "margin", "bound", "flips",
+              "correct_transformed", "samples", "certified")
+EPS_VALUES = (1e-2, 1e-3, 1e-4)
+# Maps a float32 batch of images in [0, 1] to logits (numpy or tensor).
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+def sample_statistics(predict: Predict, images: np.ndarray,
+                      indices: Sequence[int], labels: np.ndarray, ranges,
+                      cfg: CertifyConfig) -> Dict[str, np.ndarray]:
+  """Per image: p0, Y (nbounds * nsamples), flips and correct predictions
+  under the sampled transformations."""
+  total = cfg.nbounds * cfg.nsamples
+  p0 = _softmax(np.asarray(predict(images)))
+  top1 = p0.argmax(1)
+  y = np.empty((len(images), total), np.float64)
+  flips = np.zeros(len(images), np.int64)
+  correct = np.zeros(len(images), np.int64)
+  for row, (image, index) in enumerate(zip(images, indices)):
+    for start in range(0, total, cfg.batch_size):
+      count = min(cfg.batch_size, total - start)
+      seed = tf.constant([cfg.seed, int(index) * 1_000_003 + start], tf.int64)
+      batch = transforms.random_transform(
+          tf.repeat(tf.constant(image[None]), count, axis=0), ranges, seed)
+      p = _softmax(np.asarray(predict(batch.numpy())))
+      y[row, start:start + count] = np.max(np.abs(p - p0[row]), axis=1)
+      predicted = p.argmax(1)
+      flips[row] += int(np.sum(predicted != top1[row]))
+      correct[row] += int(np.sum(predicted == labels[row]))
+  return {"p0": p0, "y": y, "flips": flips, "correct": correct}
+
+
+def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
+                 ranges, cfg: CertifyConfig) -> List[dict]:
+  """One CSV row per image."""
+  stats = sample_statistics(predict, images, indices, labels, ranges, cfg)
+  p0 = stats["p0"]
+  top2 = np.sort(p0, axis=1)[:, -2:]
+  margin = (top2[:, 1] - top2[:, 0]) / 2.0
+  if cfg.bound == "ccert":
+    bound = certify_bounds.cc_cert_bound(stats["y"], margin, cfg.nbounds,
+                                         cfg.nsamples, cfg.delta)
+  else:
+    bound = certify_bounds.clopper_pearson_upper(
+        stats["flips"], cfg.nbounds * cfg.nsamples, cfg.delta)
+  prediction = p0.argmax(1)
+  return [{"index": int(i), "label": int(l), "prediction": int(p),
+           "margin": float(m), "bound": float(b), "flips": int(f),
+           "correct_transformed": int(c),
+           "samples": cfg.nbounds * cfg.nsamples,
+           "certified": int(p == l and b < cfg.eps)}
+          for i, l, p, m, b, f, c in zip(indices, labels, prediction, margin,
+                                         bound, stats["flips"],
+                                         stats["correct"])]
+
+
+def summarize(rows: List[dict], cfg: CertifyConfig) -> Dict[str, float]:
+  """PCA at each eps, clean and empirical accuracy."""
+  correct = np.array([r["prediction"] == r["label"] for r in rows])
+  bound = np.array([r["bound"] for r in rows])
+  samples = sum(r["samples"] for r in rows)
+  summary = {f"pca@{eps:g}": float(np.mean(correct & (bound < eps)))
+             for eps in sorted(set(EPS_VALUES) | {cfg.eps})}
+  summary.update(
+      clean_accuracy=float(np.mean(correct)),
+      empirical_accuracy=sum(r["correct_transformed"] for r in rows) /
+      samples,
+      images=len(rows), bound=cfg.bound, nsamples=cfg.nsamples,
+      nbounds=cfg.nbounds, delta=cfg.delta)
+  return summary
+
+
+def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
+                  family: str, level: str, cfg: CertifyConfig,
+                  csv_path: str) -> Dict[str, float]:
+  """Certifies the first cfg.num_images images, resuming from csv_path."""
+  start = time.time()
+  ranges = family_ranges(family, level)
+  rows = read_rows(csv_path)
+  n = min(cfg.num_images, len(images))
+  done_before = len(rows)
+  for first in range(len(rows), n, cfg.images_per_group):
+    group = range(first, min(n, first + cfg.images_per_group))
+    rows += certify_rows(predict, images[list(group)], list(group),
+                         labels[list(group)], ranges, cfg)
+    write_rows(csv_path, rows)
+    if sys.stdout.isatty():
+      _progress(csv_path, len(rows), n, len(rows) - done_before, start, "\r")
+  _progress(csv_path, len(rows), n, len(rows) - done_before, start, "\n")
+  summary = summarize(rows[:n], cfg)
+  summary["seconds_this_invocation"] = round(time.time() - start, 1)
+  summary["forward_passes_per_second"] = round(
+      (len(rows) - done_before) * cfg.nbounds * cfg.nsamples /
+      max(time.time() - start, 1e-9), 1)
+  return summary
+
+
+def _progress(csv_path, rows, total, done, start, end):
+  rate = done / max(time.time() - start, 1e-9)
+  print(f"{'' if end == chr(10) else chr(13)}  {os.path.basename(csv_path)}: "
+        f"{rows}/{total} images, {rate:.2f} images/s", end=end, flush=True)
+
+
+def read_rows(path: str) -> List[dict]:
+  """Rows already certified (a resumed run continues after them)."""
+  if not os.path.exists(path):
+    return []
+  with open(path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  types = {"margin": float, "bound": float}
+  return [{k: types.get(k, int)(v) for k, v in row.items()} for row in rows]
+
+
+def write_rows(path: str, rows: List[dict]) -> None:
+  """All rows, written atomically."""
+  buffer = io.StringIO()
+  writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
+  writer.writeheader()
+  writer.writerows(rows)
+
+  def write(tmp):
+    with open(tmp, "w", newline="") as f:
+      f.write(buffer.getvalue())
+
+  atomic_io.write_atomically(path, write, suffix=".csv")
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+  logits = logits - logits.max(axis=1, keepdims=True)
+  e = np.exp(logits)
+  return e / e.sum(axis=1, keepdims=True)
+
+
+def first_test_images(data, count: int):
+  """The first `count` test images and labels as numpy arrays."""
+  images, labels = [], []
+  for batch_images, batch_labels in data.evaluation("test"):
+    images.append(batch_images.numpy())
+    labels.append(batch_labels.numpy())
+    if sum(len(x) for x in images) >= count:
+      break
+  return (np.concatenate(images)[:count], np.concatenate(labels)[:count])
+
+
+def certify_models(predictors: Dict[str, Predict], images: np.ndarray,
+                   labels: np.ndarray, cfg: CertifyConfig, out_dir: str
+                   ) -> Dict[str, Dict[str, float]]:
+  """Every model x family x level; CSVs named <model>_<family>_<level>."""
+  results = {}
+  for name, predict in predictors.items():
+    for family in cfg.families:
+      for level in cfg.levels:
+        key = f"{name}_{family}_{level}"
+        results[key] = certify_model(predict, images, labels, family, level,
+                                     cfg, os.path.join(out_dir, f"{key}.csv"))
+  return results
+
+
+def keras_predictor(model, input_shape) -> Predict:
+  """A traced, retracing-free `images -> logits` of a tf_keras model."""
+  traced = tf.function(lambda x: model(x, training=False),
+                       input_signature=[tf.TensorSpec([None, *input_shape],
+                                                      tf.float32)])
+  return lambda images: traced(images).numpy()
