@@ -43,6 +43,8 @@ flags.DEFINE_enum("bound", "ccert", ("ccert", "clopper_pearson"),
                   "CC-Cert or Clopper-Pearson on prediction flips.")
 flags.DEFINE_integer("seed", 0, "Seed of the sampled transformations.",
                      lower_bound=0)
+flags.DEFINE_integer("batch_size", 1000, "Transformed images per forward "
+                     "pass (lower it to fit a small machine).", lower_bound=1)
 
 FLAGS = flags.FLAGS
 
@@ -86,7 +88,7 @@ def certify_config() -> CertifyConfig:
       families=tuple(FLAGS.families), levels=tuple(FLAGS.levels),
       num_images=FLAGS.num_images, nsamples=FLAGS.nsamples,
       nbounds=FLAGS.nbounds, delta=FLAGS.delta, eps=FLAGS.eps,
-      bound=FLAGS.bound, seed=FLAGS.seed)
+      bound=FLAGS.bound, seed=FLAGS.seed, batch_size=FLAGS.batch_size)
 
 
 def main(argv):
@@ -118,11 +120,6 @@ def main(argv):
   merged.update(results)
   run_flags = atomic_io.read_json(os.path.join(FLAGS.workdir, "flags.json"))
   report.update_stage(FLAGS.workdir, "certify", merged, run_flags)
-  for key, summary in results.items():
-    print(f"{key}: PCA@{cfg.eps:g} {summary[f'pca@{cfg.eps:g}']:.4f}, clean "
-          f"{summary['clean_accuracy']:.4f}, empirical "
-          f"{summary['empirical_accuracy']:.4f} on {summary['images']} "
-          f"images", flush=True)
 
 
 def parse_flags(argv):

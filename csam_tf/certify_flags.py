@@ -20,6 +20,8 @@ flags.DEFINE_float("cert_delta", 0.9, "CC-Cert delta (confidence of the "
                    upper_bound=1.0)
 flags.DEFINE_float("cert_eps", 1e-3, "Certified when the bound is below "
                    "eps.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("cert_batch_size", 1000, "Transformed images per "
+                     "forward pass.", lower_bound=1)
 flags.DEFINE_enum("cert_bound", "ccert", ("ccert", "clopper_pearson"),
                   "CC-Cert (output shift) or Clopper-Pearson on prediction "
                   "flips.")
@@ -44,4 +46,5 @@ def certify_config() -> CertifyConfig:
       families=tuple(FLAGS.cert_families), levels=tuple(FLAGS.cert_levels),
       num_images=FLAGS.cert_num_images, nsamples=FLAGS.cert_nsamples,
       nbounds=FLAGS.cert_nbounds, delta=FLAGS.cert_delta, eps=FLAGS.cert_eps,
-      bound=FLAGS.cert_bound, seed=FLAGS.seed)
+      bound=FLAGS.cert_bound, seed=FLAGS.seed,
+      batch_size=FLAGS.cert_batch_size)

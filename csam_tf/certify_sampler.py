@@ -171,17 +171,51 @@ def first_test_images(data, count: int):
   return (np.concatenate(images)[:count], np.concatenate(labels)[:count])
 
 
+def plain_throughput(predict: Predict, images: np.ndarray, batch_size: int,
+                     repeats: int = 3) -> float:
+  """Images per second of plain batched inference at `batch_size` (median
+  of `repeats` after a warm-up): the yardstick of certification speed."""
+  batch = np.resize(images, (batch_size, *images.shape[1:]))
+  predict(batch)
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    predict(batch)
+    times.append(time.perf_counter() - start)
+  return batch_size / float(np.median(times))
+
+
 def certify_models(predictors: Dict[str, Predict], images: np.ndarray,
                    labels: np.ndarray, cfg: CertifyConfig, out_dir: str
                    ) -> Dict[str, Dict[str, float]]:
-  """Every model x family x level; CSVs named <model>_<family>_<level>."""
-  results = {}
+  """Every model x family x level; CSVs named <model>_<family>_<level>.
+
+  Also writes the PCA-vs-eps plot and TensorBoard summary of what it
+  certified, and prints the table.
+  """
+  from csam_tf import certify_report  # matplotlib only when certifying
+  results, curves = {}, {}
   for name, predict in predictors.items():
+    plain = plain_throughput(predict, images, cfg.batch_size)
     for family in cfg.families:
       for level in cfg.levels:
         key = f"{name}_{family}_{level}"
-        results[key] = certify_model(predict, images, labels, family, level,
-                                     cfg, os.path.join(out_dir, f"{key}.csv"))
+        csv_path = os.path.join(out_dir, f"{key}.csv")
+        summary = certify_model(predict, images, labels, family, level, cfg,
+                                csv_path)
+        summary["plain_inference_per_second"] = round(plain, 1)
+        if summary["forward_passes_per_second"] > 0:
+          summary["throughput_ratio"] = round(
+              summary["forward_passes_per_second"] / plain, 3)
+        results[key] = summary
+        curves[key] = certify_report.pca_curve(
+            read_rows(csv_path)[:cfg.num_images])
+  certify_report.plot_pca_vs_eps(curves, os.path.join(out_dir,
+                                                      "pca_vs_eps.png"))
+  certify_report.write_tensorboard(
+      results, cfg.eps, os.path.join(os.path.dirname(out_dir), "tb",
+                                     "certify"))
+  print(certify_report.table(results, cfg.eps), flush=True)
   return results
 
 
