@@ -14,8 +14,7 @@ from absl import app, flags, logging
 
 from csam_tf import atomic_io, transform_ranges
 from csam_tf.certify_config import CertifyConfig
-from csam_tf.data import flags as data_flags_lib
-from csam_tf.data.config import DataConfig
+from csam_tf.data.config import DataConfig, check_data_available
 from csam_tf.errors import UsageError
 
 PROG = "csam_tf.certify"
@@ -71,7 +70,7 @@ def check_inputs():
                      f"csam_tf.train with --stages={MAKES_FILE[FLAGS.model]} "
                      f"on this workdir first")
   data_config = recorded_data_config(run_flags)
-  data_flags_lib.check_data_available(data_config)
+  check_data_available(data_config)
   return data_config
 
 

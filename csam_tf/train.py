@@ -13,6 +13,7 @@ from absl import app, flags, logging
 
 from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags
+from csam_tf.data.config import check_data_available
 from csam_tf.errors import RunError, UsageError
 from csam_tf.models import flags as _model_flags  # noqa: F401 (defines flags)
 from csam_tf import certify_flags
@@ -82,7 +83,7 @@ def check_inputs():
   if not FLAGS.workdir:
     raise UsageError("--workdir is required: the folder for checkpoints, "
                      "logs and report.json")
-  data_flags.check_data_available(data_flags.data_config())
+  check_data_available(data_flags.data_config())
   workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
   _check_stage_inputs()
 

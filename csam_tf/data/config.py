@@ -1,7 +1,11 @@
 """What data to load and how to batch it (pure Python, no TensorFlow)."""
 
 import dataclasses
+import os
 from typing import Optional
+
+from csam_tf.data import fashion_mnist
+from csam_tf.errors import UsageError
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar10_corrupted",
             "oxford_flowers102", "celeb_a_hq", "image_folder")
@@ -29,3 +33,23 @@ class DataConfig:
   celeba_hq_resolution: int = 128
   celeba_hq_attributes: Optional[str] = None
   celeba_hq_attribute: str = "Male"
+
+
+def check_data_available(cfg: DataConfig) -> None:
+  """Fails fast, before TensorFlow loads, when the data cannot be there."""
+  if cfg.dataset == "fashion_mnist":
+    fashion_mnist.check_files(cfg.data_dir or fashion_mnist.DEBIAN_DIR)
+  elif cfg.dataset == "image_folder":
+    if not cfg.data_dir:
+      raise UsageError("--dataset=image_folder needs --data_dir=<root with "
+                       "one sub-folder per class>")
+    if not os.path.isdir(cfg.data_dir):
+      raise UsageError(f"--data_dir={cfg.data_dir} does not exist")
+    if not cfg.image_size:
+      raise UsageError("--dataset=image_folder needs --image_size (images "
+                       "in a folder may differ in size)")
+  elif cfg.data_dir and not os.path.isdir(cfg.data_dir):
+    raise UsageError(f"--data_dir={cfg.data_dir} does not exist")
+  if cfg.dataset == "celeb_a_hq" and not cfg.celeba_hq_attributes:
+    raise UsageError("celeb_a_hq has no labels in tfds: pass "
+                     "--celeba_hq_attributes=<CelebAMask-HQ-attribute-anno.txt>")

@@ -1,12 +1,9 @@
 """Flags that choose and batch the data; `data_config()` reads them."""
 
-import os
-
 from absl import flags
 
 from csam_tf.data import fashion_mnist
 from csam_tf.data.config import CIFAR10_CORRUPTIONS, DATASETS, DataConfig
-from csam_tf.errors import UsageError
 
 flags.DEFINE_enum("dataset", "fashion_mnist", DATASETS, "Dataset to train on.")
 flags.DEFINE_string(
@@ -57,23 +54,3 @@ def data_config() -> DataConfig:
       celeba_hq_resolution=int(FLAGS.celeba_hq_resolution),
       celeba_hq_attributes=FLAGS.celeba_hq_attributes,
       celeba_hq_attribute=FLAGS.celeba_hq_attribute)
-
-
-def check_data_available(cfg: DataConfig) -> None:
-  """Fails fast, before TensorFlow loads, when the data cannot be there."""
-  if cfg.dataset == "fashion_mnist":
-    fashion_mnist.check_files(cfg.data_dir or fashion_mnist.DEBIAN_DIR)
-  elif cfg.dataset == "image_folder":
-    if not cfg.data_dir:
-      raise UsageError("--dataset=image_folder needs --data_dir=<root with "
-                       "one sub-folder per class>")
-    if not os.path.isdir(cfg.data_dir):
-      raise UsageError(f"--data_dir={cfg.data_dir} does not exist")
-    if not cfg.image_size:
-      raise UsageError("--dataset=image_folder needs --image_size (images "
-                       "in a folder may differ in size)")
-  elif cfg.data_dir and not os.path.isdir(cfg.data_dir):
-    raise UsageError(f"--data_dir={cfg.data_dir} does not exist")
-  if cfg.dataset == "celeb_a_hq" and not cfg.celeba_hq_attributes:
-    raise UsageError("celeb_a_hq has no labels in tfds: pass "
-                     "--celeba_hq_attributes=<CelebAMask-HQ-attribute-anno.txt>")
