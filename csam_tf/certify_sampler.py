@@ -14,6 +14,7 @@ last group it finished.
 """
 
 import csv
+import functools
 import io
 import os
 import sys
@@ -40,6 +41,7 @@ def sample_statistics(predict: Predict, images: np.ndarray,
   """Per image: p0, Y (nbounds * nsamples), flips and correct predictions
   under the sampled transformations."""
   total = cfg.nbounds * cfg.nsamples
+  transform = _batch_transform(tuple(sorted(ranges.items())))
   p0 = _softmax(np.asarray(predict(images)))
   top1 = p0.argmax(1)
   y = np.empty((len(images), total), np.float64)
@@ -49,8 +51,7 @@ def sample_statistics(predict: Predict, images: np.ndarray,
     for start in range(0, total, cfg.batch_size):
       count = min(cfg.batch_size, total - start)
       seed = tf.constant([cfg.seed, int(index) * 1_000_003 + start], tf.int64)
-      batch = transforms.random_transform(
-          tf.repeat(tf.constant(image[None]), count, axis=0), ranges, seed)
+      batch = transform(tf.constant(image), tf.constant(count), seed)
       p = _softmax(np.asarray(predict(batch.numpy())))
       y[row, start:start + count] = np.max(np.abs(p - p0[row]), axis=1)
       predicted = p.argmax(1)
@@ -152,6 +153,20 @@ def write_rows(path: str, rows: List[dict]) -> None:
       f.write(buffer.getvalue())
 
   atomic_io.write_atomically(path, write, suffix=".csv")
+
+
+@functools.lru_cache(maxsize=None)
+def _batch_transform(ranges_items):
+  """A traced `(image, count, seed) -> count transformed copies` per family
+  (tracing fuses the ops; one trace per family and image shape)."""
+  ranges = dict(ranges_items)
+
+  @tf.function(reduce_retracing=True)
+  def transform(image, count, seed):
+    return transforms.random_transform(
+        tf.repeat(image[None], count, axis=0), ranges, seed)
+
+  return transform
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
