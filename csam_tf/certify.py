@@ -8,11 +8,10 @@ CSVs, so a killed run continues from the images already written.
 """
 
 import os
-import sys
 
 from absl import app, flags, logging
 
-from csam_tf import atomic_io, transform_ranges
+from csam_tf import atomic_io, cli, transform_ranges
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.data.config import DataConfig, check_data_available
 from csam_tf.errors import UsageError
@@ -97,7 +96,7 @@ def main(argv):
   try:
     data_config = check_inputs()
   except UsageError as e:
-    _fail(e)
+    cli.fail(PROG, e)
   import keras_cv  # noqa: F401  (Keras 3 before tfmot)
   import tf_keras
   from csam_tf import certify_sampler, report
@@ -121,20 +120,5 @@ def main(argv):
   report.update_stage(FLAGS.workdir, "certify", merged, run_flags)
 
 
-def parse_flags(argv):
-  try:
-    remaining = FLAGS(argv)
-  except flags.Error as e:
-    _fail(UsageError(str(e)))
-  if len(remaining) > 1:
-    _fail(UsageError(f"unexpected argument {remaining[1]!r}"))
-  return remaining
-
-
-def _fail(error):
-  print(f"{PROG}: error: {error}", file=sys.stderr)
-  sys.exit(2)
-
-
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.flags_parser(PROG))

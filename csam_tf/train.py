@@ -7,10 +7,10 @@ the command is run again, an interrupted one resumes from its checkpoint.
 """
 
 import os
-import sys
 
 from absl import app, flags, logging
 
+from csam_tf import cli
 from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags
 from csam_tf.data.config import check_data_available
@@ -66,18 +66,6 @@ def run_flags():
   return dict(sorted(values.items()))
 
 
-def parse_flags(argv):
-  """absl parsing with one-line errors and exit code 2."""
-  try:
-    remaining = FLAGS(argv)
-  except flags.Error as e:
-    _fail(UsageError(str(e)))
-  if len(remaining) > 1:
-    _fail(UsageError(f"unexpected argument {remaining[1]!r}: flags take the "
-                     f"form --name=value"))
-  return remaining
-
-
 def check_inputs():
   """Everything that can be checked without TensorFlow."""
   if not FLAGS.workdir:
@@ -107,16 +95,15 @@ def main(argv):
   try:
     check_inputs()
   except UsageError as e:
-    _fail(e)
+    cli.fail(PROG, e)
   if not FLAGS["verbosity"].present:  # TF's INFO lines drown the progress
     logging.set_verbosity(logging.WARNING)
   try:
     _run_stages()
   except UsageError as e:
-    _fail(e)
+    cli.fail(PROG, e)
   except RunError as e:
-    print(f"{PROG}: error: {e}", file=sys.stderr)
-    sys.exit(1)
+    cli.fail(PROG, e, exit_code=1)
 
 
 def _run_stages():
@@ -135,13 +122,8 @@ def _run_stages():
           run_flags=run_flags()))
 
 
-def _fail(error):
-  print(f"{PROG}: error: {error}", file=sys.stderr)
-  sys.exit(2)
-
-
 def entry_point():
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.flags_parser(PROG))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ def test_bazel_query_lists_library_trainers_and_tests():
                  timeout=120)
   assert result.returncode == 0, result.stderr
   targets = set(result.stdout.split())
-  assert {"//csam_tf:csam_tf", "//csam_tf:cli", "//csam_tf:train",
+  assert {"//csam_tf:csam_tf", "//csam_tf:pipeline", "//csam_tf:train",
+          "//csam_tf:certify",
           "//trainers:trainers", "//tests:test_transforms",
           "//tests:test_train_cli"} <= targets
