@@ -70,7 +70,7 @@ def check_inputs():
                      f"on this workdir first")
   data_config = recorded_data_config(run_flags)
   check_data_available(data_config)
-  return data_config
+  return data_config, run_flags
 
 
 def recorded_data_config(run_flags) -> DataConfig:
@@ -94,7 +94,7 @@ def main(argv):
   if not FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
   try:
-    data_config = check_inputs()
+    data_config, run_flags = check_inputs()
   except UsageError as e:
     cli.fail(PROG, e)
   import keras_cv  # noqa: F401  (Keras 3 before tfmot)
@@ -116,7 +116,6 @@ def main(argv):
       os.path.join(FLAGS.workdir, "certify"))
   merged = dict(report.stage_metrics(FLAGS.workdir, "certify") or {})
   merged.update(results)
-  run_flags = atomic_io.read_json(os.path.join(FLAGS.workdir, "flags.json"))
   report.update_stage(FLAGS.workdir, "certify", merged, run_flags)
 
 

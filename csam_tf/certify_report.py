@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
+from csam_tf import certify_sampler
+
 EPS_GRID = np.logspace(-6, 0, 61)
 
 
@@ -28,9 +30,7 @@ def table(results: Dict[str, Dict[str, float]], eps: float) -> str:
 
 def pca_curve(rows: List[dict], eps_grid=EPS_GRID) -> np.ndarray:
   """PCA at every eps of the grid, from the per-image rows."""
-  correct = np.array([r["prediction"] == r["label"] for r in rows])
-  bound = np.array([r["bound"] for r in rows])
-  return np.array([np.mean(correct & (bound < eps)) for eps in eps_grid])
+  return certify_sampler.pca_at(rows, eps_grid)
 
 
 def plot_pca_vs_eps(curves: Dict[str, np.ndarray], path: str) -> None:

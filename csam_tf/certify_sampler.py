@@ -84,13 +84,20 @@ def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
                                          stats["correct"])]
 
 
+def pca_at(rows: List[dict], eps_values) -> np.ndarray:
+  """PCA at each eps: correct clean prediction and bound below eps."""
+  correct = np.array([r["prediction"] == r["label"] for r in rows])
+  bound = np.array([r["bound"] for r in rows])
+  return np.array([np.mean(correct & (bound < eps)) for eps in eps_values])
+
+
 def summarize(rows: List[dict], cfg: CertifyConfig) -> Dict[str, float]:
   """PCA at each eps, clean and empirical accuracy."""
   correct = np.array([r["prediction"] == r["label"] for r in rows])
-  bound = np.array([r["bound"] for r in rows])
   samples = sum(r["samples"] for r in rows)
-  summary = {f"pca@{eps:g}": float(np.mean(correct & (bound < eps)))
-             for eps in sorted(set(EPS_VALUES) | {cfg.eps})}
+  eps_values = sorted(set(EPS_VALUES) | {cfg.eps})
+  summary = {f"pca@{eps:g}": float(pca)
+             for eps, pca in zip(eps_values, pca_at(rows, eps_values))}
   summary.update(
       clean_accuracy=float(np.mean(correct)),
       empirical_accuracy=sum(r["correct_transformed"] for r in rows) /

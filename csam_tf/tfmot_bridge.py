@@ -35,9 +35,6 @@ class FixedMaskSchedule(pruning_schedule):
             "config": {"sparsity": self.sparsity}}
 
 
-CUSTOM_OBJECTS = {"FixedMaskSchedule": FixedMaskSchedule}
-
-
 def prune_with_fixed_masks(network: tf_keras.Model,
                            masks: Dict[str, np.ndarray],
                            sparsity: float) -> tf_keras.Model:

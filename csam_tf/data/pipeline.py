@@ -149,10 +149,15 @@ def load(cfg: DataConfig) -> DataBundle:
                     _resized_splits(loaded.splits, cfg, size))
 
 
+def _subset_size(cfg, split):
+  """--train_subset for train, --eval_subset for the others (0 = all)."""
+  return cfg.train_subset if split == "train" else cfg.eval_subset
+
+
 def _subsets(arrays, cfg):
   out = {}
   for split, (x, y) in arrays.items():
-    n = cfg.train_subset if split == "train" else cfg.eval_subset
+    n = _subset_size(cfg, split)
     out[split] = (x[:n], y[:n]) if n else (x, y)
   return out
 
@@ -162,7 +167,7 @@ def _resized_splits(splits, cfg, size=None):
   size = size or (cfg.image_size, cfg.image_size)
   out = {}
   for split, ds in splits.items():
-    n = cfg.train_subset if split == "train" else cfg.eval_subset
+    n = _subset_size(cfg, split)
     if n:
       ds = ds.take(n)
 

@@ -122,7 +122,6 @@ class GatedBatchNormalization(_FrozenBackboneMixin,
 
 MASKED_LAYER_TYPES = (MaskedConv2D, MaskedDepthwiseConv2D, MaskedDense,
                       GatedBatchNormalization)
-CUSTOM_OBJECTS = {cls.__name__: cls for cls in MASKED_LAYER_TYPES}
 
 
 def masked_layers(model: tf_keras.Model) -> list:

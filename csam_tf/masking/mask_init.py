@@ -34,6 +34,16 @@ def percentile_mask(scores: np.ndarray, tau: float) -> np.ndarray:
   return np.clip(scores / threshold, 0.0, 1.0).astype(np.float32)
 
 
+def importance(weight: np.ndarray, mask_shape, depthwise: bool = False
+               ) -> np.ndarray:
+  """What a mask of `mask_shape` ranks: |w| when it masks every weight,
+  else the filter norm of each channel."""
+  weight = np.asarray(weight)
+  if tuple(mask_shape) == weight.shape:
+    return np.abs(weight)
+  return channel_scores(weight, depthwise).reshape(mask_shape)
+
+
 def initial_mask(weight: np.ndarray, mask_shape, method: str, tau: float,
                  rng: np.random.Generator, depthwise: bool = False
                  ) -> np.ndarray:
@@ -45,8 +55,4 @@ def initial_mask(weight: np.ndarray, mask_shape, method: str, tau: float,
   if method != "percentile":
     raise ValueError(f"unknown mask init {method!r}; choose one of "
                      f"{', '.join(MASK_INITS)}")
-  weight = np.asarray(weight)
-  if tuple(mask_shape) == weight.shape:  # per weight
-    return percentile_mask(np.abs(weight), tau)
-  return percentile_mask(channel_scores(weight, depthwise),
-                         tau).reshape(mask_shape)
+  return percentile_mask(importance(weight, mask_shape, depthwise), tau)

@@ -14,7 +14,7 @@ import tensorflow as tf
 import tf_keras
 
 from csam_tf.masking import layers as masked
-from csam_tf.masking.mask_init import channel_scores, initial_mask
+from csam_tf.masking.mask_init import importance, initial_mask
 
 GRANULARITIES = ("unstructured", "channel")
 _UNSTRUCTURED = {
@@ -76,8 +76,7 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
       new.source_is_depthwise = isinstance(
           source, tf_keras.layers.DepthwiseConv2D)
     if isinstance(new, masked.MASKED_LAYER_TYPES):
-      depthwise = isinstance(gated.get(old.name, old),
-                             tf_keras.layers.DepthwiseConv2D)
+      depthwise = getattr(new, "source_is_depthwise", False)
       new.soft_mask.assign(initial_mask(
           new.masked_weight().numpy(), new.soft_mask.shape, mask_init, tau,
           rng, depthwise=depthwise))
@@ -131,12 +130,8 @@ def tie_break_scores(model: tf_keras.Model) -> List[np.ndarray]:
   Normalised per layer so global top-k compares layers fairly."""
   scores = []
   for layer in masked.masked_layers(model):
-    weight = layer.masked_weight().numpy()
-    if tuple(layer.soft_mask.shape) == weight.shape:
-      score = np.abs(weight)
-    else:
-      depthwise = getattr(layer, "source_is_depthwise", False)
-      score = channel_scores(weight, depthwise).reshape(layer.soft_mask.shape)
+    score = importance(layer.masked_weight().numpy(), layer.soft_mask.shape,
+                       getattr(layer, "source_is_depthwise", False))
     scores.append((score / max(float(score.max()), 1e-12)).astype(np.float32))
   return scores
 
