@@ -6,6 +6,7 @@ from typing import Sequence
 
 @dataclasses.dataclass(frozen=True)
 class CertifyConfig:
+  models: Sequence[str] = ("dense", "pruned")  # what the stage certifies
   families: Sequence[str] = ("composite",)
   levels: Sequence[str] = ("L2",)
   num_images: int = 100

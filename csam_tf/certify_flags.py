@@ -5,6 +5,11 @@ from absl import flags
 from csam_tf import transform_ranges
 from csam_tf.certify_config import CertifyConfig
 
+CERTIFIED_MODELS = ("dense", "pruned")
+
+flags.DEFINE_list("cert_models", list(CERTIFIED_MODELS), "Models the "
+                  "certify stage certifies: dense (stage 1) and/or pruned "
+                  "(stage 3, when it has run).")
 flags.DEFINE_list("cert_families", ["composite"], "Transformation families "
                   f"to certify, from {', '.join(transform_ranges.FAMILIES)}.")
 flags.DEFINE_list("cert_levels", ["L2"], "Protocol levels to certify "
@@ -29,6 +34,12 @@ flags.DEFINE_enum("cert_bound", "ccert", ("ccert", "clopper_pearson"),
 FLAGS = flags.FLAGS
 
 
+@flags.validator("cert_models", message="--cert_models takes dense and/or "
+                 "pruned")
+def _known_models(values):
+  return bool(values) and all(v in CERTIFIED_MODELS for v in values)
+
+
 @flags.validator("cert_families", message="--cert_families takes names from "
                  + ", ".join(transform_ranges.FAMILIES))
 def _known_families(values):
@@ -43,7 +54,7 @@ def _known_levels(values):
 def certify_config() -> CertifyConfig:
   """The CertifyConfig the flags describe."""
   return CertifyConfig(
-      families=tuple(FLAGS.cert_families), levels=tuple(FLAGS.cert_levels),
+      models=tuple(FLAGS.cert_models), families=tuple(FLAGS.cert_families), levels=tuple(FLAGS.cert_levels),
       num_images=FLAGS.cert_num_images, nsamples=FLAGS.cert_nsamples,
       nbounds=FLAGS.cert_nbounds, delta=FLAGS.cert_delta, eps=FLAGS.cert_eps,
       bound=FLAGS.cert_bound, seed=FLAGS.seed,

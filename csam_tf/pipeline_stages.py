@@ -18,8 +18,9 @@ from csam_tf import certify_sampler, export, report
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
+from csam_tf.masking import masked_model
 from csam_tf.models import build_model
-from trainers import finetune, mask_search, pretrain
+from trainers import finetune, mask_stage, pretrain
 from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
 from trainers.pretrain_config import PretrainConfig
@@ -51,6 +52,7 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig
                         cfg.width_multiplier)
   augment = pretrain.augment_from_config(cfg.pretrain)
   state = {"network": network, "pretrained": False, "pruned": None}
+  _load_earlier_outputs(workdir, stages, state)
   result = {}
   for stage in stages:
     done = report.stage_metrics(workdir, stage)
@@ -76,11 +78,14 @@ def _run_stage(stage, workdir, cfg, data, augment, state):
     return pretrain.run_pretrain(state["network"], data, cfg.pretrain,
                                  workdir, cfg.seed)
   if stage == "mask":
-    return mask_search.run_mask_search(state["network"], data, cfg.mask,
+    return mask_stage.run_mask_search(state["network"], data, cfg.mask,
                                        workdir, cfg.seed)
   if stage == "finetune":
-    masks = mask_search.load_masks(os.path.join(workdir,
-                                                mask_search.BINARY_MASKS))
+    if cfg.finetune.pruning == "polynomial_decay":
+      masks = masked_model.prunable_layer_names(state["network"])
+    else:
+      masks = mask_stage.load_masks(os.path.join(workdir,
+                                                  mask_stage.BINARY_MASKS))
     state["pruned"], metrics = finetune.run_finetune(
         state["network"], masks, data, cfg.finetune, workdir, cfg.seed,
         augment)
@@ -94,7 +99,8 @@ def _run_stage(stage, workdir, cfg, data, augment, state):
 
 
 def _certify(workdir, cfg: CertifyConfig, data, state):
-  """PCA of the dense model and, when stage 3 has run, the pruned one."""
+  """PCA of the models `cfg.models` names: the dense one and, when stage 3
+  has run, the pruned one."""
   if not state["pretrained"]:
     _load_outputs("pretrain", workdir, state)
   if state["pruned"] is None and os.path.exists(
@@ -103,9 +109,19 @@ def _certify(workdir, cfg: CertifyConfig, data, state):
   images, labels = certify_sampler.first_test_images(data, cfg.num_images)
   models = {"dense": state["network"], "pruned": state["pruned"]}
   return certify_sampler.certify_models(
-      {name: certify_sampler.keras_predictor(model, images.shape[1:])
-       for name, model in models.items() if model is not None},
+      {name: certify_sampler.keras_predictor(models[name], images.shape[1:])
+       for name in cfg.models if models[name] is not None},
       images, labels, cfg, os.path.join(workdir, "certify"))
+
+
+def _load_earlier_outputs(workdir, stages, state):
+  """Outputs of stages not requested now but already on disk (a shared
+  pre-trained model, a finished fine-tuning): what the requested ones start
+  from, e.g. `--stages=mask` on a workdir whose stage 1 is done."""
+  for stage, path in (("pretrain", pretrain.BEST_WEIGHTS),
+                      ("finetune", finetune.MODEL_FILE)):
+    if stage not in stages and os.path.exists(os.path.join(workdir, path)):
+      _load_outputs(stage, workdir, state)
 
 
 def _load_outputs(stage, workdir, state):

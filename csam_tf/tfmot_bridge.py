@@ -40,12 +40,51 @@ def prune_with_fixed_masks(network: tf_keras.Model,
                            sparsity: float) -> tf_keras.Model:
   """A copy of `network` whose layers named in `masks` are PruneLowMagnitude
   wrappers holding those binary masks; the masked weights are zeroed."""
+  pruned = _wrap_layers(network, masks, FixedMaskSchedule(sparsity))
+  for name, binary in masks.items():
+    wrapper = pruned.get_layer(_wrapped_name(pruned, name))
+    for weight, mask, _ in wrapper.pruning_vars:
+      binary = np.asarray(binary, np.float32)
+      mask.assign(binary)
+      weight.assign(weight * binary)
+  return pruned
+
+
+def polynomial_decay_schedule(sparsity: float, total_steps: int,
+                              end_fraction: float, frequency: int
+                              ) -> pruning_schedule:
+  """tfmot's gradual magnitude pruning as its guide teaches it: sparsity
+  rises from 0 along PolynomialDecay and reaches `sparsity` after
+  `end_fraction` of the `total_steps` (rounded to a pruning step, so the
+  target is hit exactly; the frequency shrinks for short runs), leaving the
+  rest to recover at the final masks."""
+  if total_steps < 2:
+    raise ValueError("polynomial_decay needs at least 2 fine-tuning steps")
+  end = max(1, int(round(end_fraction * total_steps)))
+  frequency = min(frequency, end)
+  # A multiple of the frequency (pruned there) inside the run's steps.
+  end = min(max(1, int(round(end / frequency))) * frequency,
+            max(0, total_steps - 1) // frequency * frequency)
+  return tfmot.sparsity.keras.PolynomialDecay(
+      initial_sparsity=0.0, final_sparsity=float(sparsity), begin_step=0,
+      end_step=end, frequency=frequency)
+
+
+def prune_low_magnitude(network: tf_keras.Model, layer_names,
+                        schedule: pruning_schedule) -> tf_keras.Model:
+  """A copy of `network` with the named layers in tfmot's magnitude-pruning
+  wrappers driven by `schedule` (the `magnitude` baseline)."""
+  return _wrap_layers(network, set(layer_names), schedule)
+
+
+def _wrap_layers(network, names, schedule):
+  """Clone of `network` (same weights) with the named layers wrapped."""
 
   def clone(layer):
     fresh = layer.__class__.from_config(layer.get_config())
-    if layer.name in masks:
+    if layer.name in names:
       return tfmot.sparsity.keras.prune_low_magnitude(
-          fresh, pruning_schedule=FixedMaskSchedule(sparsity))
+          fresh, pruning_schedule=schedule)
     return fresh
 
   pruned = tf_keras.models.clone_model(network, clone_function=clone)
@@ -53,11 +92,6 @@ def prune_with_fixed_masks(network: tf_keras.Model,
     new = pruned.get_layer(_wrapped_name(pruned, old.name))
     target = new.layer if isinstance(new, _WRAPPER) else new
     target.set_weights(old.get_weights())
-    if isinstance(new, _WRAPPER):
-      for weight, mask, _ in new.pruning_vars:
-        binary = np.asarray(masks[old.name], np.float32)
-        mask.assign(binary)
-        weight.assign(weight * binary)
   return pruned
 
 

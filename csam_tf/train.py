@@ -83,6 +83,8 @@ def _check_stage_inputs():
     if stage not in STAGE_INPUTS:
       continue
     previous, needed = STAGE_INPUTS[stage]
+    if stage == "finetune" and FLAGS.finetune_pruning == "polynomial_decay":
+      previous, needed = STAGE_INPUTS["mask"]  # prunes the dense model
     if previous not in FLAGS.stages and not os.path.exists(
         os.path.join(FLAGS.workdir, needed)):
       raise UsageError(f"stage {stage} needs {needed} from stage {previous}, "

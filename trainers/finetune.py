@@ -7,6 +7,10 @@ no tfmot wrapper: they stay fixed in the gated BatchNorms while every weight
 trains, and are folded into plain BatchNorms at the end. Either way the
 result is a plain tf_keras model whose pruned weights (or channels) are
 exactly zero: what export and certification use.
+
+`pruning=polynomial_decay` is the `magnitude` baseline instead: no stage 2,
+tfmot's own PolynomialDecay schedule ramps magnitude sparsity up during the
+same fine-tuning budget (optionally with SAM updates, `sam_rho`).
 """
 
 import os
@@ -21,8 +25,9 @@ from csam_tf.data.pipeline import Augment, DataBundle
 from csam_tf.masking import masked_model
 from csam_tf.masking.layers import masked_layers
 from trainers.finetune_config import FinetuneConfig
-from trainers.pretrain import (CrossEntropyTrainer, evaluate_splits,
-                               make_optimizer)
+from trainers.cross_entropy import (CrossEntropyTrainer, compile_trainer,
+                                    cross_entropy_trainer)
+from trainers.pretrain import evaluate_splits, make_optimizer
 from trainers.pretrain_config import PretrainConfig
 from trainers.resumable_fit import resumable_fit
 
@@ -49,8 +54,17 @@ def measured_sparsity(model: tf_keras.Model, layer_names,
           "zero_weights": zeros, "prunable_weights": total}
 
 
-def _fixed_mask_model(network, masks, cfg):
-  """(trainable model under the fixed masks, callbacks, strip function)."""
+def _pruned_model(network, masks, cfg, total_steps):
+  """(trainable pruned model, callbacks, strip function)."""
+  if cfg.pruning == "polynomial_decay":
+    if cfg.granularity != "unstructured":
+      raise ValueError("polynomial_decay prunes weights, not channels: use "
+                       "--granularity=unstructured")
+    pruned = tfmot_bridge.prune_low_magnitude(
+        network, masks, tfmot_bridge.polynomial_decay_schedule(
+            cfg.sparsity, total_steps, cfg.polynomial_decay_end,
+            cfg.polynomial_decay_frequency))
+    return pruned, [tfmot_bridge.update_step_callback()], tfmot_bridge.strip
   if cfg.granularity == "channel":
     gated = masked_model.to_masked_model(network, "channel", "ones",
                                          train_weights=True)
@@ -61,18 +75,23 @@ def _fixed_mask_model(network, masks, cfg):
   return pruned, [tfmot_bridge.update_step_callback()], tfmot_bridge.strip
 
 
-def run_finetune(network: tf_keras.Model, masks: Dict[str, np.ndarray],
-                 data: DataBundle, cfg: FinetuneConfig, workdir: str,
-                 seed: int, augment: Augment = None):
-  """Returns (stripped model, metrics); `network` (dense) is not changed."""
+def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
+                 cfg: FinetuneConfig, workdir: str, seed: int,
+                 augment: Augment = None):
+  """Returns (stripped model, metrics); `network` (dense) is not changed.
+
+  `masks` maps layer name -> fixed binary mask (`fixed_masks`), or lists
+  the layers tfmot prunes by magnitude (`polynomial_decay`).
+  """
   start = time.time()
-  pruned, callbacks, strip = _fixed_mask_model(network, masks, cfg)
-  trainer = CrossEntropyTrainer(pruned)
+  pruned, callbacks, strip = _pruned_model(
+      network, masks, cfg, cfg.epochs * data.steps_per_epoch())
+  trainer = cross_entropy_trainer(pruned, cfg.sam_rho)
   optimizer = make_optimizer(PretrainConfig(
       epochs=cfg.epochs, optimizer=cfg.optimizer,
       learning_rate=cfg.learning_rate, momentum=cfg.momentum,
       weight_decay=cfg.weight_decay), data.steps_per_epoch())
-  trainer.compile(optimizer=optimizer)
+  compile_trainer(trainer, optimizer)
   optimizer.build(pruned.trainable_variables)
   best_path = os.path.join(workdir, BEST_WEIGHTS)
   best = resumable_fit(
@@ -92,6 +111,9 @@ def run_finetune(network: tf_keras.Model, masks: Dict[str, np.ndarray],
       "last_epoch_logs": best["last_epoch_logs"],
       **evaluate_splits(evaluator, data),
       "granularity": cfg.granularity,
+      "pruning": cfg.pruning,
+      "sam_rho": cfg.sam_rho,
+      "target_sparsity": cfg.sparsity,
       "sparsity": sparsity["overall"],
       "sparsity_per_layer": sparsity["per_layer"],
       "zero_weights": sparsity["zero_weights"],

@@ -12,3 +12,7 @@ class FinetuneConfig:
   weight_decay: float = 5e-4
   sparsity: float = 0.5   # recorded in the tfmot schedule; masks decide
   granularity: str = "unstructured"  # or "channel": gates fixed in BN
+  pruning: str = "fixed_masks"      # or "polynomial_decay" (tfmot magnitude)
+  polynomial_decay_end: float = 0.5  # fraction of steps to reach sparsity
+  polynomial_decay_frequency: int = 50  # steps between mask updates
+  sam_rho: float = 0.0              # > 0: SAM updates (prune_then_sam)

@@ -2,6 +2,7 @@
 
 from absl import flags
 
+from trainers import mask_search_flags  # noqa: F401 (--sparsity, --granularity)
 from trainers.finetune_config import FinetuneConfig
 from trainers.pretrain_config import OPTIMIZERS
 
@@ -13,8 +14,31 @@ flags.DEFINE_float("finetune_lr", 0.01, "Peak fine-tuning learning rate.",
                    lower_bound=0.0)
 flags.DEFINE_float("finetune_weight_decay", 5e-4, "Decoupled weight decay "
                    "while fine-tuning.", lower_bound=0.0)
+flags.DEFINE_enum("finetune_pruning", "fixed_masks",
+                  ("fixed_masks", "polynomial_decay"),
+                  "fixed_masks: stage 2's binary masks, never recomputed; "
+                  "polynomial_decay: tfmot's gradual magnitude pruning from "
+                  "the dense model (the magnitude baselines; no stage 2).")
+flags.DEFINE_float("polynomial_decay_end", 0.5, "polynomial_decay reaches "
+                   "--sparsity after this fraction of the fine-tuning steps.",
+                   lower_bound=0.01, upper_bound=1.0)
+flags.DEFINE_integer("polynomial_decay_frequency", 50, "polynomial_decay "
+                     "recomputes the masks every this many steps.",
+                     lower_bound=1)
+flags.DEFINE_float("finetune_sam_rho", 0.0, "Sharpness-aware minimization "
+                   "radius while fine-tuning (0 = plain SGD; the "
+                   "prune_then_sam baseline uses 0.05).", lower_bound=0.0)
 
 FLAGS = flags.FLAGS
+
+
+@flags.multi_flags_validator(
+    ["finetune_pruning", "granularity"],
+    message="--finetune_pruning=polynomial_decay prunes single weights: use "
+    "it with --granularity=unstructured")
+def _decay_prunes_weights(values):
+  return (values["finetune_pruning"] != "polynomial_decay" or
+          values["granularity"] == "unstructured")
 
 
 def finetune_config() -> FinetuneConfig:
@@ -24,4 +48,9 @@ def finetune_config() -> FinetuneConfig:
                         learning_rate=FLAGS.finetune_lr,
                         weight_decay=FLAGS.finetune_weight_decay,
                         sparsity=FLAGS.sparsity,
-                        granularity=FLAGS.granularity)
+                        granularity=FLAGS.granularity,
+                        pruning=FLAGS.finetune_pruning,
+                        polynomial_decay_end=FLAGS.polynomial_decay_end,
+                        polynomial_decay_frequency=(
+                            FLAGS.polynomial_decay_frequency),
+                        sam_rho=FLAGS.finetune_sam_rho)

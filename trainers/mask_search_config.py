@@ -5,6 +5,7 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class MaskSearchConfig:
+  method: str = "csam"              # or a baseline: score_ce, random, magnitude
   epochs: int = 1
   steps_per_epoch: int = 0          # 0 = full epochs
   learning_rate: float = 0.001      # Adam on the soft masks

@@ -8,6 +8,11 @@ from trainers.mask_search_config import MaskSearchConfig
 _GRANULARITIES = ("unstructured", "channel")
 _INITS = ("percentile", "random", "ones")
 
+flags.DEFINE_enum("mask_method", "csam",
+                  ("csam", "score_ce", "random", "magnitude"),
+                  "How stage 2 makes the binary masks: csam (this project), "
+                  "score_ce (HYDRA-style scores, cross-entropy only), random, "
+                  "or magnitude (one-shot top-k |w|).")
 flags.DEFINE_float("sparsity", 0.5, "Target sparsity of the binarised "
                    "masks (fraction of prunable weights or channels "
                    "removed).", lower_bound=0.0, upper_bound=0.99)
@@ -58,7 +63,7 @@ FLAGS = flags.FLAGS
 def mask_search_config() -> MaskSearchConfig:
   """The MaskSearchConfig the flags describe."""
   return MaskSearchConfig(
-      epochs=FLAGS.mask_epochs, steps_per_epoch=FLAGS.mask_steps_per_epoch,
+      method=FLAGS.mask_method, epochs=FLAGS.mask_epochs, steps_per_epoch=FLAGS.mask_steps_per_epoch,
       learning_rate=FLAGS.mask_lr, granularity=FLAGS.granularity,
       mask_init=FLAGS.mask_init, tau=FLAGS.tau, mu=FLAGS.mu, eta=FLAGS.eta,
       lambda_stab=FLAGS.lambda_stab, lambda_ratio=FLAGS.lambda_ratio,

@@ -15,9 +15,10 @@ import tensorflow as tf
 import tf_keras
 
 from csam_tf import atomic_io, transforms
-from csam_tf.losses import cross_entropy
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.transform_ranges import family_ranges
+from trainers.cross_entropy import (CrossEntropyTrainer,  # noqa: F401
+                                    compile_trainer, cross_entropy_trainer)
 from trainers.pretrain_config import PretrainConfig
 from trainers.resumable_fit import resumable_fit
 
@@ -25,44 +26,6 @@ STAGE = "pretrain"
 BEST_WEIGHTS = os.path.join(STAGE, "best.weights.h5")
 MODEL_FILE = os.path.join(STAGE, "model.keras")
 NUM_SAMPLE_IMAGES = 8
-
-
-class CrossEntropyTrainer(tf_keras.Model):
-  """Wraps the network; `train_step` is plain cross-entropy."""
-
-  def __init__(self, network: tf_keras.Model, **kwargs):
-    super().__init__(**kwargs)
-    self.network = network
-    self.loss_tracker = tf_keras.metrics.Mean(name="loss")
-    self.accuracy = tf_keras.metrics.SparseCategoricalAccuracy(
-        name="accuracy")
-
-  @property
-  def metrics(self):
-    return [self.loss_tracker, self.accuracy]
-
-  def call(self, images, training=False):
-    return self.network(images, training=training)
-
-  def train_step(self, data):
-    images, labels = data
-    with tf.GradientTape() as tape:
-      logits = self.network(images, training=True)
-      loss = cross_entropy(labels, logits)
-    variables = self.network.trainable_variables
-    self.optimizer.apply_gradients(zip(tape.gradient(loss, variables),
-                                       variables))
-    return self._update_metrics(loss, labels, logits)
-
-  def test_step(self, data):
-    images, labels = data
-    logits = self.network(images, training=False)
-    return self._update_metrics(cross_entropy(labels, logits), labels, logits)
-
-  def _update_metrics(self, loss, labels, logits):
-    self.loss_tracker.update_state(loss)
-    self.accuracy.update_state(labels, logits)
-    return {m.name: m.result() for m in self.metrics}
 
 
 def augment_from_config(cfg: PretrainConfig):
@@ -120,9 +83,9 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
   start = time.time()
   augment = augment_from_config(cfg)
   steps_per_epoch = data.steps_per_epoch()
-  trainer = CrossEntropyTrainer(network)
+  trainer = cross_entropy_trainer(network, cfg.sam_rho)
   optimizer = make_optimizer(cfg, steps_per_epoch)
-  trainer.compile(optimizer=optimizer)
+  compile_trainer(trainer, optimizer)
   optimizer.build(network.trainable_variables)
   best = resumable_fit(
       STAGE, trainer, {"network": network, "optimizer": optimizer}, data,
@@ -141,6 +104,7 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
       **evaluate_splits(trainer, data),
       "steps_per_epoch": steps_per_epoch,
       "parameters": int(network.count_params()),
+      "sam_rho": cfg.sam_rho,
       "wall_seconds_this_invocation": round(time.time() - start, 1),
       "best_weights": BEST_WEIGHTS,
       "model": MODEL_FILE,

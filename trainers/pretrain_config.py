@@ -19,3 +19,4 @@ class PretrainConfig:
   augment_ranges: Dict[str, Tuple[float, float]] = dataclasses.field(
       default_factory=dict)
   augment_prob: float = 0.5
+  sam_rho: float = 0.0                # > 0: SAM updates (sam_then_prune)

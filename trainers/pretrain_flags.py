@@ -27,6 +27,10 @@ flags.DEFINE_string("augment_ranges", "", "Custom ranges overriding the "
                     "level's, e.g. 'angle=-5:5,brightness=-0.3:0.3'.")
 flags.DEFINE_float("augment_prob", 0.5, "Probability that a training image "
                    "is transformed.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("pretrain_sam_rho", 0.0, "Sharpness-aware minimization "
+                   "radius of pre-training (tf_keras SharpnessAwareMinimization"
+                   "; 0 = plain SGD; the sam_then_prune baseline uses 0.05).",
+                   lower_bound=0.0)
 
 FLAGS = flags.FLAGS
 
@@ -55,4 +59,4 @@ def pretrain_config() -> PretrainConfig:
       warmup_epochs=FLAGS.pretrain_warmup_epochs,
       augment_family=FLAGS.augment_family, augment_level=FLAGS.augment_level,
       augment_ranges=transform_ranges.parse_overrides(FLAGS.augment_ranges),
-      augment_prob=FLAGS.augment_prob)
+      augment_prob=FLAGS.augment_prob, sam_rho=FLAGS.pretrain_sam_rho)

@@ -40,6 +40,12 @@ def gated_batchnorms(network: tf_keras.Model) -> Dict[str, tf_keras.layers.Layer
   return gated
 
 
+def prunable_layer_names(network: tf_keras.Model) -> List[str]:
+  """Unstructured mode: the conv and dense layers whose kernels are masked
+  (the same layers tfmot's magnitude pruning wraps)."""
+  return [l.name for l in network.layers if type(l) in _UNSTRUCTURED]
+
+
 def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
                     mask_init: str = "percentile", tau: float = 30.0,
                     seed: int = 0, train_weights: bool = False

@@ -1,0 +1,232 @@
+"""From finished run workdirs to results.csv, the BENCHMARKS.md tables and
+the PCA-vs-sparsity plot. Reads only report.json and experiment.json, so
+the tables can be regenerated at any time from what is on disk."""
+
+import csv
+import math
+import os
+import statistics
+from typing import Dict, List, Optional, Sequence
+
+from csam_tf import atomic_io
+
+EXPERIMENT_FILE = "experiment.json"
+CERTIFICATES = (("composite", "L2"), ("composite", "L1"),
+                ("brightness", "L2"), ("rotation", "L2"))
+HEADLINE_FAMILY = ("composite", "L2")
+COLUMNS = (
+    "run", "method", "variant", "dataset", "arch", "width_multiplier",
+    "granularity", "target_sparsity", "sparsity", "test_accuracy",
+    "validation_accuracy", "seed", "cert_images", "cert_eps",
+    *[f"{kind}_{family}_{level}" for family, level in CERTIFICATES
+      for kind in ("pca", "clean_accuracy", "empirical_accuracy")],
+    "wall_seconds", "pretrain_wall_seconds", "pretrain_shared_from")
+
+
+def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
+  """The results.csv row of one finished run, or None if unfinished."""
+  spec = atomic_io.read_json(os.path.join(run_dir, EXPERIMENT_FILE))
+  report = atomic_io.read_json(os.path.join(run_dir, "report.json"))
+  if not spec or not report or not spec.get("complete"):
+    return None
+  flags, stages = report["flags"], report["stages"]
+  dense = spec["method"] in ("dense", "sam_pretrain")
+  trained = stages["pretrain" if dense else "finetune"]
+  pretrain = stages.get("pretrain", {})
+  row = {
+      "run": name, "method": spec["method"], "variant": spec["variant"],
+      "dataset": flags["dataset"], "arch": flags["arch"],
+      "width_multiplier": flags["width_multiplier"],
+      "granularity": "dense" if dense else flags["granularity"],
+      "target_sparsity": 0.0 if dense else spec["sparsity"],
+      "sparsity": 0.0 if dense else trained["sparsity"],
+      "test_accuracy": trained["test_accuracy"],
+      "validation_accuracy": trained["validation_accuracy"],
+      "seed": spec["seed"], "cert_eps": flags["cert_eps"],
+      "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]), 1),
+      "pretrain_wall_seconds": pretrain.get("wall_seconds", ""),
+      "pretrain_shared_from": spec.get("pretrain_from", ""),
+  }
+  model = "dense" if dense else "pruned"
+  certified = stages.get("certify", {})
+  for family, level in CERTIFICATES:
+    result = certified.get(f"{model}_{family}_{level}")
+    if result:
+      row[f"pca_{family}_{level}"] = result[f"pca@{flags['cert_eps']:g}"]
+      row[f"clean_accuracy_{family}_{level}"] = result["clean_accuracy"]
+      row[f"empirical_accuracy_{family}_{level}"] = result[
+          "empirical_accuracy"]
+      row["cert_images"] = result["images"]
+  return {column: row.get(column, "") for column in COLUMNS}
+
+
+def write_csv(path: str, rows: Sequence[Dict[str, object]]) -> None:
+  """results.csv, written atomically."""
+
+  def write(tmp):
+    with open(tmp, "w", newline="") as f:
+      writer = csv.DictWriter(f, fieldnames=COLUMNS)
+      writer.writeheader()
+      writer.writerows(rows)
+
+  atomic_io.write_atomically(path, write, suffix=".csv")
+
+
+def mean_spread(values: Sequence[float], scale: float = 100.0,
+                digits: int = 1) -> str:
+  """'92.3' for one value, '92.3 ± 0.4' (sample sd) for several."""
+  values = [float(v) * scale for v in values if v != ""]
+  if not values:
+    return "-"
+  mean = statistics.fmean(values)
+  if len(values) == 1:
+    return f"{mean:.{digits}f}"
+  return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def _group(rows, **match):
+  return [r for r in rows if all(
+      (math.isclose(float(r[k]), v) if isinstance(v, float) else r[k] == v)
+      for k, v in match.items())]
+
+
+def _cell(rows, column, scale=100.0):
+  return mean_spread([r[column] for r in rows], scale)
+
+
+def _minutes(rows):
+  return mean_spread([r["wall_seconds"] for r in rows], 1 / 60.0)
+
+
+def main_tables(rows: Sequence[Dict[str, object]],
+                methods: Sequence[str], sparsities: Sequence[float]) -> str:
+  """Accuracy and PCA per method at each sparsity, then the extra families
+  at the sparsity where they were certified."""
+  pca, emp = (f"{kind}_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+              for kind in ("pca", "empirical_accuracy"))
+  dense = _group(rows, method="dense")
+  out = []
+  for sparsity in sparsities:
+    out += [f"### {sparsity:.0%} unstructured sparsity", "",
+            "| method | seeds | measured sparsity | test accuracy (%) | "
+            "PCA@1e-3 composite L2 (%) | empirical acc. composite L2 (%) | "
+            "certified images | wall time per run (min, CPU) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for method in methods:
+      group = dense if method == "dense" else _group(
+          rows, method=method, variant="default", target_sparsity=sparsity)
+      if not group:
+        continue
+      out.append(
+          f"| {method} | {len(group)} | {_cell(group, 'sparsity')}% | "
+          f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
+          f"{_cell(group, emp)} | {group[0]['cert_images']} | "
+          f"{_minutes(group)} |")
+    out.append("")
+  return "\n".join(out)
+
+
+def family_table(rows, methods, sparsity) -> str:
+  """PCA@1e-3 on every certified family and level, dense and the methods
+  certified on all of them at `sparsity`."""
+  header = " | ".join(f"{f} {l}" for f, l in CERTIFICATES)
+  out = [f"### PCA@1e-3 (%) per family, {sparsity:.0%} sparsity", "",
+         f"| method | seeds | {header} |",
+         "|---|---|" + "---|" * len(CERTIFICATES)]
+  for method in methods:
+    group = _group(rows, method="dense") if method == "dense" else _group(
+        rows, method=method, variant="default", target_sparsity=sparsity)
+    last_family, last_level = CERTIFICATES[-1]
+    if not group or group[0][f"pca_{last_family}_{last_level}"] == "":
+      continue
+    cells = " | ".join(_cell(group, f"pca_{f}_{l}") for f, l in CERTIFICATES)
+    out.append(f"| {method} | {len(group)} | {cells} |")
+  return "\n".join(out + [""])
+
+
+def ablation_table(rows, variants: Dict[str, Dict[str, object]],
+                   sparsity: float) -> str:
+  """One row per C-SAM variant, with the change from the default."""
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  out = [f"### C-SAM ablations, {sparsity:.0%} unstructured sparsity", "",
+         "| variant | flags | test accuracy (%) | PCA@1e-3 composite L2 (%) | "
+         "vs default (PCA points) | mask search + fine-tune + certify "
+         "(min, CPU) |", "|---|---|---|---|---|---|"]
+  default = _group(rows, method="csam", variant="default",
+                   target_sparsity=sparsity)
+  base = float(default[0][pca]) * 100 if default else None
+  for variant, flags in variants.items():
+    group = _group(rows, method="csam", variant=variant,
+                   target_sparsity=sparsity)
+    if not group:
+      continue
+    change = ", ".join(f"--{k}={v}" for k, v in flags.items()) or "(none)"
+    delta = "" if base is None or variant == "default" else (
+        f"{float(group[0][pca]) * 100 - base:+.1f}")
+    out.append(f"| {variant} | {change} | {_cell(group, 'test_accuracy')} "
+               f"| {_cell(group, pca)} | {delta} | {_minutes(group)} |")
+  return "\n".join(out + [""])
+
+
+def plot_pca_vs_sparsity(rows, methods: Sequence[str],
+                         sparsities: Sequence[float], path: str) -> bool:
+  """PCA@1e-3 (composite L2) and test accuracy against sparsity, mean and
+  sd over seeds, dense as a line; False when nothing to plot."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+  plotted = False
+  for ax, column, title in ((axes[0], pca, "PCA@1e-3, composite L2 (%)"),
+                            (axes[1], "test_accuracy", "test accuracy (%)")):
+    dense = [float(r[column]) * 100 for r in _group(rows, method="dense")
+             if r[column] != ""]
+    if dense:
+      ax.axhline(statistics.fmean(dense), color="gray", linestyle="--",
+                 label=f"dense (n={len(dense)})")
+    for method in methods:
+      xs, means, sds = [], [], []
+      for sparsity in sparsities:
+        values = [float(r[column]) * 100 for r in _group(
+            rows, method=method, variant="default", target_sparsity=sparsity)
+                  if r[column] != ""]
+        if values:
+          xs.append(sparsity * 100)
+          means.append(statistics.fmean(values))
+          sds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
+      if xs:
+        plotted = True
+        ax.errorbar(xs, means, yerr=sds, marker="o", capsize=3,
+                    label=method)
+    ax.set_xlabel("unstructured sparsity (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+  axes[0].legend(fontsize=8)
+  figure.tight_layout()
+  if plotted:
+    atomic_io.write_atomically(path, lambda tmp: figure.savefig(
+        tmp, dpi=100, format="png"), suffix=".png")
+  plt.close(figure)
+  return plotted
+
+
+def replace_section(document: str, marker: str, section: str) -> str:
+  """`document` with the text between the marker comments replaced by
+  `section` (appended with its markers when absent)."""
+  begin, end = f"<!-- BEGIN {marker} -->", f"<!-- END {marker} -->"
+  block = f"{begin}\n{section.rstrip()}\n{end}"
+  if begin in document and end in document:
+    head, rest = document.split(begin, 1)
+    return head + block + rest.split(end, 1)[1]
+  return document.rstrip() + "\n\n" + block + "\n"
+
+
+def collect_rows(root: str, names: Sequence[str]) -> List[Dict[str, object]]:
+  """Rows of the finished runs among `names` under `root`."""
+  rows = []
+  for name in names:
+    row = result_row(os.path.join(root, name), name)
+    if row is not None:
+      rows.append(row)
+  return rows

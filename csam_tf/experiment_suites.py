@@ -1,0 +1,166 @@
+"""What each benchmark suite runs: methods as flags of `csam_tf.train`,
+one workdir per (method, sparsity, seed). Pure Python: the plan can be
+printed and checked without TensorFlow.
+
+Every pruning run starts from the dense model of its seed (`dense/seed<s>`,
+or `sam_pretrain/seed<s>` for sam_then_prune), copied into its workdir, and
+gets the same fine-tuning budget (the flagfile's --finetune_epochs).
+"""
+
+import dataclasses
+from typing import Dict, List, Sequence, Tuple
+
+SUITES = ("main", "ablation")
+SEEDS = (0, 1, 2)
+MAIN_SPARSITIES = (0.5, 0.7, 0.9)
+HEADLINE_METHODS = ("csam", "magnitude")   # 3 seeds, every sparsity
+OTHER_METHODS = ("random", "score_ce", "sam_then_prune", "prune_then_sam")
+OTHER_SPARSITIES = (0.5, 0.9)              # 1 seed
+ABLATION_SPARSITY = 0.9
+SAM_RHO = 0.05
+
+_MASK_STAGES = ("mask", "finetune", "certify")
+_DECAY_STAGES = ("finetune", "certify")
+# Method -> (stages, flags of csam_tf.train, where its dense model comes from).
+METHODS: Dict[str, Tuple[Tuple[str, ...], Dict[str, object], str]] = {
+    "dense": (("pretrain", "certify"), {"cert_models": "dense"}, ""),
+    "csam": (_MASK_STAGES, {"mask_method": "csam"}, "dense"),
+    "score_ce": (_MASK_STAGES, {"mask_method": "score_ce"}, "dense"),
+    "random": (_MASK_STAGES, {"mask_method": "random"}, "dense"),
+    "magnitude": (_DECAY_STAGES, {"finetune_pruning": "polynomial_decay"},
+                  "dense"),
+    "sam_then_prune": (_DECAY_STAGES,
+                       {"finetune_pruning": "polynomial_decay"},
+                       "sam_pretrain"),
+    "prune_then_sam": (_MASK_STAGES, {"mask_method": "magnitude",
+                                      "finetune_sam_rho": SAM_RHO}, "dense"),
+    "sam_pretrain": (("pretrain",), {"pretrain_sam_rho": SAM_RHO}, ""),
+}
+# The paper's ablations of C-SAM (variant -> flags changed from the default).
+ABLATIONS: Dict[str, Dict[str, object]] = {
+    "default": {},
+    "no_stab": {"lambda_stab": 0.0},
+    "no_ratio": {"lambda_ratio": 0.0},
+    "no_consist": {"lambda_consist": 0.0},
+    "consist_mse": {"consist": "mse"},
+    "tau0": {"tau": 0.0},
+    "tau40": {"tau": 40.0},
+    "init_random": {"mask_init": "random"},
+    "mu0.3": {"mu": 0.3},
+    "mu0.8": {"mu": 0.8},
+    "eta0.95": {"eta": 0.95},
+    "eta1.05": {"eta": 1.05},
+    "no_ce": {"lambda_ce": 0.0},
+}
+# Certified beyond composite L2 (the protocol's extra families), as
+# (model, families, level): dense, and csam / magnitude at 90%.
+EXTRA_CERTIFICATES = ((("composite",), "L1"), (("brightness", "rotation"),
+                                               "L2"))
+EXTRA_CERTIFIED_METHODS = ("csam", "magnitude")
+EXTRA_CERTIFIED_SPARSITY = 0.9
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentRun:
+  """One invocation plan: a workdir, its stages and the flags that make the
+  method; `pretrain_from` names the run whose dense model it starts from."""
+  method: str
+  variant: str
+  sparsity: float
+  seed: int
+  stages: Tuple[str, ...]
+  flags: Dict[str, object]
+  pretrain_from: str
+  extra_certificates: Tuple[Tuple[str, Tuple[str, ...], str], ...]
+
+  @property
+  def name(self) -> str:
+    """Workdir relative to the suite root, e.g. csam/sp90/seed0."""
+    if self.method in ("dense", "sam_pretrain"):
+      return f"{self.method}/seed{self.seed}"
+    label = self.method if self.variant == "default" else (
+        f"{self.method}-{self.variant}")
+    return f"{label}/sp{round(self.sparsity * 100):d}/seed{self.seed}"
+
+  def train_flags(self) -> List[str]:
+    """Command-line flags of csam_tf.train beyond the flagfile's."""
+    values = {"seed": self.seed, "stages": ",".join(self.stages),
+              **self.flags}
+    if self.method not in ("dense", "sam_pretrain"):
+      values["sparsity"] = self.sparsity
+    return [f"--{key}={value}" for key, value in values.items()]
+
+
+def _run(method, sparsity=0.0, seed=0, variant="default", extra=None):
+  stages, flags, source = METHODS[method]
+  flags = {**flags, **(extra or {})}
+  if method not in ("dense", "sam_pretrain"):
+    flags.setdefault("cert_models", "pruned")
+  source_name = f"{source}/seed{seed}" if source else ""
+  certificates = ()
+  if method == "dense" or (method in EXTRA_CERTIFIED_METHODS and
+                           variant == "default" and
+                           sparsity == EXTRA_CERTIFIED_SPARSITY):
+    model = "dense" if method == "dense" else "pruned"
+    certificates = tuple((model, families, level)
+                         for families, level in EXTRA_CERTIFICATES)
+  return ExperimentRun(method, variant, sparsity, seed, stages, flags,
+                       source_name, certificates)
+
+
+def suite_runs(suite: str, methods: Sequence[str] = (),
+               sparsities: Sequence[float] = (),
+               seeds: Sequence[int] = ()) -> List[ExperimentRun]:
+  """The runs of `suite` in execution order (each run after the dense model
+  it starts from), optionally restricted to some methods (for the ablation
+  suite: variants), sparsities and seeds."""
+  if suite not in SUITES:
+    raise ValueError(f"unknown suite {suite!r}; choose one of "
+                     f"{', '.join(SUITES)}")
+  runs = _main_runs() if suite == "main" else _ablation_runs()
+  wanted = [r for r in runs if _selected(r, suite, methods, sparsities,
+                                         seeds)]
+  return _with_sources(wanted, runs)
+
+
+def _main_runs():
+  runs = []
+  for seed in SEEDS:
+    runs.append(_run("dense", seed=seed))
+    if seed == 0:
+      runs.append(_run("sam_pretrain", seed=seed))
+    for sparsity in MAIN_SPARSITIES:
+      runs += [_run(m, sparsity, seed) for m in HEADLINE_METHODS]
+      if seed == 0 and sparsity in OTHER_SPARSITIES:
+        runs += [_run(m, sparsity, seed) for m in OTHER_METHODS]
+  return runs
+
+
+def _ablation_runs():
+  return [_run("dense", seed=0)] + [
+      _run("csam", ABLATION_SPARSITY, 0, variant, flags)
+      for variant, flags in ABLATIONS.items()]
+
+
+def _selected(run, suite, methods, sparsities, seeds):
+  key = run.variant if suite == "ablation" and run.method == "csam" else (
+      run.method)
+  return ((not methods or key in methods) and
+          (not sparsities or any(abs(run.sparsity - s) < 1e-9
+                                 for s in sparsities)) and
+          (not seeds or run.seed in seeds))
+
+
+def _with_sources(wanted, runs):
+  """`wanted` plus the runs their dense models come from, in `runs` order
+  (which puts every source first)."""
+  keep = ({r.name for r in wanted} |
+          {r.pretrain_from for r in wanted if r.pretrain_from})
+  return [r for r in runs if r.name in keep]
+
+
+def selection_keys(suite: str) -> Tuple[str, ...]:
+  """What --methods may name in `suite`."""
+  if suite == "ablation":
+    return tuple(ABLATIONS)
+  return ("dense", *HEADLINE_METHODS, *OTHER_METHODS)

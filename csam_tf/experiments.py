@@ -1,0 +1,320 @@
+"""`python -m csam_tf.experiments --suite=main|ablation
+--flagfile=configs/bench_fashion_mnist.cfg --workdir=runs/bench`:
+every run of a benchmark suite, then results.csv and the BENCHMARKS.md
+tables.
+
+Each run is a `csam_tf.train` process (then `csam_tf.certify` for the extra
+families) on its own workdir <workdir>/<method>/sp<NN>/seed<s>, from a
+flagfile written there (the flagfile's settings plus the method's flags),
+so a run can be repeated by hand. A finished run is skipped; an interrupted
+one resumes from its checkpoints. A run that fails is reported and the
+others go on; the command exits 1 if any failed.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from absl import app, flags, logging
+
+from csam_tf import atomic_io, cli, experiment_results, experiment_suites
+from csam_tf import report, train
+from csam_tf.data import flags as data_flags
+from csam_tf.data.config import check_data_available
+from csam_tf.errors import UsageError
+
+PROG = "csam_tf.experiments"
+PRETRAIN_FILES = ("pretrain/best.weights.h5", "pretrain/model.keras")
+RUN_FLAGFILE = "run.cfg"
+LOG_FILE = "run.log"
+
+flags.DEFINE_enum("suite", None, experiment_suites.SUITES, "Which suite: "
+                  "main (methods x sparsities x seeds) or ablation (C-SAM "
+                  "variants at 90%).")
+flags.DEFINE_list("methods", [], "Only these methods (ablation suite: "
+                  "variants); the dense runs they start from come along.")
+flags.DEFINE_list("sparsities", [], "Only these target sparsities.")
+flags.DEFINE_list("seeds", [], "Only these seeds.")
+flags.DEFINE_boolean("dry_run", False, "Print the plan and exit.")
+flags.DEFINE_string("benchmarks_md", "BENCHMARKS.md", "Markdown file whose "
+                    "section for the suite is regenerated ('' = none).")
+flags.DEFINE_string("figures_dir", "docs", "Where the suite's plots go.")
+
+FLAGS = flags.FLAGS
+# Flags of this program (not passed on to csam_tf.train).
+_OWN_FLAGS = ("suite", "methods", "sparsities", "seeds", "dry_run",
+              "benchmarks_md", "figures_dir")
+
+
+def selected_runs():
+  """The plan: the suite's runs after the --methods/--sparsities/--seeds
+  selection, checked before anything runs."""
+  keys = experiment_suites.selection_keys(FLAGS.suite)
+  unknown = [m for m in FLAGS.methods if m not in keys]
+  if unknown:
+    raise UsageError(f"--methods={','.join(unknown)}: the {FLAGS.suite} "
+                     f"suite has {', '.join(keys)}")
+  try:
+    sparsities = [float(s) for s in FLAGS.sparsities]
+    seeds = [int(s) for s in FLAGS.seeds]
+  except ValueError as e:
+    raise UsageError(f"--sparsities takes numbers and --seeds integers "
+                     f"({e})") from None
+  runs = experiment_suites.suite_runs(FLAGS.suite, FLAGS.methods, sparsities,
+                                      seeds)
+  if not runs:
+    raise UsageError("the selection leaves no run: check --methods, "
+                     "--sparsities and --seeds against --dry_run's plan")
+  return runs
+
+
+def check_inputs():
+  """Everything that can be checked without TensorFlow."""
+  if not FLAGS.suite:
+    raise UsageError("--suite is required: main or ablation")
+  if not FLAGS.workdir:
+    raise UsageError("--workdir is required: the folder that holds one "
+                     "workdir per run")
+  for name in ("stages", "sparsity", "seed"):
+    if FLAGS[name].present:
+      raise UsageError(f"--{name} is set per run by the suite; drop it from "
+                       f"the command line and the flagfile")
+  check_data_available(data_flags.data_config())
+  return selected_runs()
+
+
+def run_flagfile_text(run: experiment_suites.ExperimentRun,
+                      run_dir: str) -> str:
+  """The run's flagfile: the suite's settings with the method's flags."""
+  values = {k: _flag_text(v) for k, v in train.run_flags().items()
+            if k not in _OWN_FLAGS and v is not None}
+  values["workdir"] = run_dir
+  for flag in run.train_flags():
+    key, value = flag[2:].split("=", 1)
+    values[key] = value
+  return "".join([f"# {PROG} --suite={FLAGS.suite}: {run.name}\n"] +
+                 [f"--{k}={v}\n" for k, v in values.items()])
+
+
+def _flag_text(value):
+  if isinstance(value, bool):
+    return "true" if value else "false"
+  if isinstance(value, (list, tuple)):
+    return ",".join(str(v) for v in value)
+  return str(value)
+
+
+def is_complete(run_dir: str, run: experiment_suites.ExperimentRun) -> bool:
+  """All of the run's stages and extra certificates are in report.json."""
+  stages = (atomic_io.read_json(os.path.join(run_dir, "report.json"), {})
+            or {}).get("stages", {})
+  if not all(stages.get(s, {}).get("complete") for s in run.stages):
+    return False
+  certified = stages.get("certify", {})
+  return all(f"{model}_{family}_{level}" in certified
+             for model, families, level in run.extra_certificates
+             for family in families)
+
+
+def share_pretrain(root: str, run: experiment_suites.ExperimentRun) -> None:
+  """Copies the dense model of `run.pretrain_from` into the run's workdir
+  and records where it came from in the run's report.json."""
+  source, target = (os.path.join(root, run.pretrain_from),
+                    os.path.join(root, run.name))
+  for relative in PRETRAIN_FILES:
+    if not os.path.exists(os.path.join(target, relative)):
+      os.makedirs(os.path.dirname(os.path.join(target, relative)),
+                  exist_ok=True)
+      atomic_io.write_atomically(
+          os.path.join(target, relative),
+          lambda tmp, r=relative: shutil.copyfile(os.path.join(source, r),
+                                                  tmp),
+          suffix=os.path.splitext(relative)[1])
+  if report.stage_metrics(target, "pretrain") is None:
+    source_report = atomic_io.read_json(os.path.join(source, "report.json"))
+    report.update_stage(target, "pretrain", {
+        **source_report["stages"]["pretrain"],
+        "shared_from": run.pretrain_from}, source_report["flags"])
+
+
+def _commands(run, run_dir):
+  """The processes that make the run: train, then certify per extra
+  certificate."""
+  python = [sys.executable, "-m"]
+  commands = [python + ["csam_tf.train",
+                        f"--flagfile={os.path.join(run_dir, RUN_FLAGFILE)}"]]
+  for model, families, level in run.extra_certificates:
+    commands.append(python + [
+        "csam_tf.certify", f"--workdir={run_dir}", f"--model={model}",
+        f"--families={','.join(families)}", f"--levels={level}",
+        f"--num_images={FLAGS.cert_num_images}",
+        f"--nsamples={FLAGS.cert_nsamples}",
+        f"--nbounds={FLAGS.cert_nbounds}", f"--delta={FLAGS.cert_delta}",
+        f"--eps={FLAGS.cert_eps}", f"--bound={FLAGS.cert_bound}",
+        f"--batch_size={FLAGS.cert_batch_size}", f"--seed={run.seed}"])
+  return commands
+
+
+def execute(root: str, run: experiment_suites.ExperimentRun) -> int:
+  """Runs (or resumes) one run; returns the failing exit code or 0."""
+  run_dir = os.path.join(root, run.name)
+  spec_path = os.path.join(run_dir, experiment_results.EXPERIMENT_FILE)
+  spec = atomic_io.read_json(spec_path) or {
+      "method": run.method, "variant": run.variant,
+      "sparsity": run.sparsity, "seed": run.seed,
+      "pretrain_from": run.pretrain_from, "commands": []}
+  if run.pretrain_from:
+    share_pretrain(root, run)
+  os.makedirs(run_dir, exist_ok=True)
+  atomic_io.write_atomically(
+      os.path.join(run_dir, RUN_FLAGFILE),
+      lambda tmp: open(tmp, "w").write(run_flagfile_text(run, run_dir)),
+      suffix=".cfg")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  for command in _commands(run, run_dir):
+    start = time.time()
+    with open(os.path.join(run_dir, LOG_FILE), "a") as log:
+      log.write(f"$ {' '.join(command[1:])}\n")
+      log.flush()
+      code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
+                             env=env)
+    spec["commands"].append({"argv": command[2:], "exit_code": code,
+                             "seconds": round(time.time() - start, 1)})
+    atomic_io.write_json(spec_path, spec)
+    if code:
+      return code
+  spec["complete"] = is_complete(run_dir, run)
+  atomic_io.write_json(spec_path, spec)
+  return 0 if spec["complete"] else 1
+
+
+def _last_error_line(run_dir):
+  try:
+    with open(os.path.join(run_dir, LOG_FILE)) as log:
+      lines = [l.strip() for l in log if l.strip()]
+  except OSError:
+    return ""
+  errors = [l for l in lines if "error" in l.lower()]
+  return (errors or lines or [""])[-1]
+
+
+def write_results(root, runs):
+  """results.csv over every finished run under `root`, and the suite's
+  section of --benchmarks_md (with its plot)."""
+  names = sorted({os.path.relpath(os.path.dirname(p), root)
+                  for p in _experiment_files(root)})
+  rows = experiment_results.collect_rows(root, names)
+  experiment_results.write_csv(os.path.join(root, "results.csv"), rows)
+  suite_rows = experiment_results.collect_rows(root, [r.name for r in runs])
+  section = suite_section(suite_rows)
+  atomic_io.write_atomically(
+      os.path.join(root, f"{FLAGS.suite}.md"),
+      lambda tmp: open(tmp, "w").write(section), suffix=".md")
+  if FLAGS.benchmarks_md:
+    document = ""
+    if os.path.exists(FLAGS.benchmarks_md):
+      with open(FLAGS.benchmarks_md) as f:
+        document = f.read()
+    document = experiment_results.replace_section(
+        document, f"experiments --suite={FLAGS.suite}", section)
+    atomic_io.write_atomically(FLAGS.benchmarks_md,
+                               lambda tmp: open(tmp, "w").write(document),
+                               suffix=".md")
+  print(section, flush=True)
+  return rows
+
+
+def _experiment_files(root):
+  for directory, _, files in os.walk(root):
+    if experiment_results.EXPERIMENT_FILE in files:
+      yield os.path.join(directory, experiment_results.EXPERIMENT_FILE)
+
+
+def suite_section(rows) -> str:
+  """The suite's BENCHMARKS.md section: command, date, machine, tables."""
+  command = " ".join(["python -m csam_tf.experiments"] + [
+      a for a in sys.argv[1:]])
+  lines = [f"## Suite `{FLAGS.suite}` ({FLAGS.dataset}, {FLAGS.arch} "
+           f"x{FLAGS.width_multiplier:g})", "",
+           f"Generated by `{command}` on {time.strftime('%Y-%m-%d')}, "
+           f"{os.cpu_count()} CPU cores, no GPU; "
+           f"{len(rows)} finished runs. Certification: CC-Cert, first "
+           f"{FLAGS.cert_num_images} test images, nsamples "
+           f"{FLAGS.cert_nsamples} x nbounds {FLAGS.cert_nbounds}, delta "
+           f"{FLAGS.cert_delta:g}, eps {FLAGS.cert_eps:g}. Values are mean ± "
+           f"sample sd over the seeds shown. Every pruning run starts from "
+           f"the dense model of its seed (shared, trained once) and gets "
+           f"{FLAGS.finetune_epochs} fine-tuning epochs. Per-run numbers: "
+           f"`{os.path.join(FLAGS.workdir, 'results.csv')}`.", ""]
+  if FLAGS.suite == "main":
+    methods = ("dense", *experiment_suites.HEADLINE_METHODS,
+               *experiment_suites.OTHER_METHODS)
+    lines.append(experiment_results.main_tables(
+        rows, methods, experiment_suites.MAIN_SPARSITIES))
+    lines.append(experiment_results.family_table(
+        rows, ("dense", *experiment_suites.EXTRA_CERTIFIED_METHODS),
+        experiment_suites.EXTRA_CERTIFIED_SPARSITY))
+    plot = os.path.join(FLAGS.figures_dir, "pca_vs_sparsity.png")
+    os.makedirs(FLAGS.figures_dir, exist_ok=True)
+    if experiment_results.plot_pca_vs_sparsity(
+        rows, experiment_suites.HEADLINE_METHODS,
+        experiment_suites.MAIN_SPARSITIES, plot):
+      lines += [f"![PCA and accuracy against sparsity]({plot})", ""]
+  else:
+    lines.append(experiment_results.ablation_table(
+        rows, experiment_suites.ABLATIONS,
+        experiment_suites.ABLATION_SPARSITY))
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  try:
+    runs = check_inputs()
+  except UsageError as e:
+    cli.fail(PROG, e)
+  if not FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  root = FLAGS.workdir
+  for index, run in enumerate(runs, 1):
+    print(f"[{index}/{len(runs)}] {run.name}: {' '.join(run.train_flags())}"
+          + (f" (dense model from {run.pretrain_from})"
+             if run.pretrain_from else ""), flush=True)
+  if FLAGS.dry_run:
+    return
+  failed = []
+  for index, run in enumerate(runs, 1):
+    run_dir = os.path.join(root, run.name)
+    if is_complete(run_dir, run) and (atomic_io.read_json(os.path.join(
+        run_dir, experiment_results.EXPERIMENT_FILE)) or {}).get("complete"):
+      print(f"[{index}/{len(runs)}] {run.name}: finished earlier", flush=True)
+      continue
+    if run.pretrain_from in failed:
+      failed.append(run.name)
+      print(f"[{index}/{len(runs)}] {run.name}: skipped, "
+            f"{run.pretrain_from} failed", flush=True)
+      continue
+    start = time.time()
+    code = execute(root, run)
+    took = (time.time() - start) / 60
+    if code == 2:
+      cli.fail(PROG, UsageError(f"{run.name} rejected its flags: "
+                                f"{_last_error_line(run_dir)}"))
+    if code:
+      failed.append(run.name)
+      print(f"[{index}/{len(runs)}] {run.name}: FAILED after {took:.1f} min "
+            f"(CPU): {_last_error_line(run_dir)} (log: "
+            f"{os.path.join(run_dir, LOG_FILE)})", flush=True)
+    else:
+      print(f"[{index}/{len(runs)}] {run.name}: done in {took:.1f} min (CPU)",
+            flush=True)
+  write_results(root, runs)
+  if failed:
+    cli.fail(PROG, RuntimeError(f"{len(failed)} run(s) failed: "
+                                f"{', '.join(failed)}"), exit_code=1)
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=cli.flags_parser(PROG))

@@ -1,0 +1,115 @@
+"""Stage 2 as a pipeline stage: make the binary masks with the chosen
+method (C-SAM or a baseline), save soft and binary masks, evaluate them.
+
+The algorithms live elsewhere: C-SAM's `train_step` in
+trainers/mask_search.py, the baselines in trainers/baseline_masks.py.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Any, Dict
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from csam_tf import atomic_io
+from csam_tf.data.pipeline import DataBundle
+from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.masked_model import (mask_variables, tie_break_scores,
+                                          to_masked_model)
+from trainers import baseline_masks
+from trainers.mask_search import MaskSearchTrainer
+from trainers.mask_search_config import MaskSearchConfig
+from trainers.resumable_fit import resumable_fit
+
+_TRAINERS = {"csam": MaskSearchTrainer,
+             "score_ce": baseline_masks.ScoreCrossEntropyTrainer}
+
+STAGE = "mask"
+SOFT_MASKS = os.path.join(STAGE, "soft_masks.npz")
+BINARY_MASKS = os.path.join(STAGE, "binary_masks.npz")
+
+
+def save_masks(path: str, layers, masks) -> None:
+  """Masks keyed by layer name, as .npz (written by the caller atomically)."""
+  np.savez(path, **{layer.name: np.asarray(m) for layer, m in
+                    zip(layers, masks)})
+
+
+def load_masks(path: str) -> Dict[str, np.ndarray]:
+  """Layer name -> mask array."""
+  with np.load(path) as data:
+    return {name: data[name] for name in data.files}
+
+
+def run_mask_search(network: tf_keras.Model, data: DataBundle,
+                    cfg: MaskSearchConfig, workdir: str, seed: int
+                    ) -> Dict[str, Any]:
+  """Stage 2 on a copy of the pretrained `network` (left untouched).
+
+  Learned methods (csam, score_ce) keep the soft masks whose binarisation
+  validates best, and their binary masks; one-shot baselines (random,
+  magnitude) binarise at once. Either way the binary masks are evaluated
+  the same way.
+  """
+  start = time.time()
+  model = to_masked_model(network, cfg.granularity, cfg.mask_init, cfg.tau,
+                          seed)
+  masks = mask_variables(model)
+  layers = masked_layers(model)
+  if cfg.method in baseline_masks.ONE_SHOT_METHODS:
+    hard = baseline_masks.one_shot_masks(
+        cfg.method, tie_break_scores(model), cfg.sparsity, cfg.binarize, seed)
+    for mask, binary in zip(masks, hard):
+      mask.assign(binary)
+    # Top-k of a binary mask with the same count returns it unchanged.
+    trainer = MaskSearchTrainer(model, dataclasses.replace(
+        cfg, binarize_score="mask"), seed)
+    trainer.compile()
+    best = {"best_epoch": 0, "last_epoch_logs": {}}
+  else:
+    trainer = _TRAINERS[cfg.method](model, cfg, seed)
+    optimizer = tf_keras.optimizers.Adam(cfg.learning_rate)
+    trainer.compile(optimizer=optimizer)
+    optimizer.build(masks)
+    best_path = os.path.join(workdir, SOFT_MASKS)
+    best = resumable_fit(
+        STAGE, trainer, {"network": model, "optimizer": optimizer}, data,
+        seed, cfg.epochs, workdir,
+        save_best=lambda path: save_masks(path, layers, masks),
+        best_path=best_path, max_steps=cfg.steps_per_epoch)
+    soft = load_masks(best_path)
+    for layer, mask in zip(layers, masks):
+      mask.assign(soft[layer.name])
+    hard = trainer.binarize([tf.convert_to_tensor(m) for m in masks])
+  atomic_io.write_atomically(
+      os.path.join(workdir, BINARY_MASKS),
+      lambda path: save_masks(path, layers, [h.numpy() for h in hard]),
+      suffix=".npz")
+  val = trainer.evaluate(data.evaluation("validation"), return_dict=True,
+                         verbose=0)
+  test = trainer.evaluate(data.evaluation("test"), return_dict=True,
+                          verbose=0)
+  kept = sum(int(h.numpy().sum()) for h in hard)
+  total = sum(h.shape.num_elements() for h in hard)
+  return {
+      "method": cfg.method,
+      "granularity": cfg.granularity,
+      "epochs": cfg.epochs,
+      "steps_per_epoch": data.steps_per_epoch(cfg.steps_per_epoch),
+      "best_epoch": best["best_epoch"],
+      "last_epoch_logs": best["last_epoch_logs"],
+      "binary_validation_accuracy": float(val["accuracy"]),
+      "binary_test_accuracy": float(test["accuracy"]),
+      "soft_binary_agreement_test": float(test["agreement"]),
+      "mask_mean": float(test["mask_mean"]),
+      "flip_fraction": float(test["flip_fraction"]),
+      "binary_sparsity": 1.0 - kept / total,
+      "masked_layers": len(layers),
+      "mask_entries": total,
+      "soft_masks": SOFT_MASKS,
+      "binary_masks": BINARY_MASKS,
+      "wall_seconds_this_invocation": round(time.time() - start, 1),
+  }
