@@ -21,6 +21,6 @@ def test_bazel_query_lists_library_trainers_and_tests():
   assert result.returncode == 0, result.stderr
   targets = set(result.stdout.split())
   assert {"//csam_tf:csam_tf", "//csam_tf:pipeline", "//csam_tf:train",
-          "//csam_tf:certify",
+          "//csam_tf:certify", "//csam_tf:experiments",
           "//trainers:trainers", "//tests:test_transforms",
           "//tests:test_train_cli"} <= targets

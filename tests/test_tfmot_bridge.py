@@ -82,3 +82,47 @@ def test_fixed_schedule_never_prunes():
     should_prune, sparsity = schedule(tf.constant(step, tf.int64))
     assert not bool(should_prune) and float(sparsity) == pytest.approx(0.9)
   assert schedule.get_config()["config"] == {"sparsity": 0.9}
+
+
+@pytest.mark.parametrize("total,fraction,frequency,end,expected_frequency", [
+    (860, 0.5, 50, 450, 50),   # the bench: 2 epochs of 430 steps
+    (4, 0.5, 50, 2, 2),        # short runs shrink the frequency
+    (8, 0.5, 2, 4, 2),
+    (100, 1.0, 50, 50, 50),    # never past the last step (99)
+])
+def test_polynomial_decay_ends_on_a_pruning_step(total, fraction, frequency,
+                                                 end, expected_frequency):
+  schedule = tfmot_bridge.polynomial_decay_schedule(0.9, total, fraction,
+                                                    frequency)
+  assert (schedule.begin_step, schedule.end_step, schedule.frequency) == (
+      0, end, expected_frequency)
+  should_prune, sparsity = schedule(tf.constant(end, tf.int64))
+  assert bool(should_prune) and float(sparsity) == pytest.approx(0.9)
+
+
+def test_polynomial_decay_reaches_the_exact_target_while_fitting(setup):
+  network, _, _, _, masks = setup
+  names = masked_model.prunable_layer_names(network)
+  assert set(names) == set(masks)
+  pruned = tfmot_bridge.prune_low_magnitude(
+      network, names, tfmot_bridge.polynomial_decay_schedule(0.9, 8, 0.5, 2))
+  trainer = CrossEntropyTrainer(pruned)
+  trainer.compile(optimizer=tf_keras.optimizers.SGD(0.01))
+  rng = np.random.default_rng(2)
+  images = rng.uniform(0, 1, (32, 12, 12, 1)).astype(np.float32)
+  labels = rng.integers(0, 4, 32).astype(np.int32)
+  trainer.fit(images, labels, batch_size=8, epochs=2, verbose=0,
+              callbacks=[tfmot_bridge.update_step_callback()])
+  stripped = tfmot_bridge.strip(pruned)
+  sparsity = measured_sparsity(stripped, names)
+  for name, value in sparsity["per_layer"].items():
+    size = masks[name].size
+    assert abs(value - 0.9) <= 1.0 / size + 1e-12, name
+  # the dense network is untouched
+  assert np.count_nonzero(network.get_layer("stem_conv").kernel.numpy()) == \
+      network.get_layer("stem_conv").kernel.numpy().size
+
+
+def test_polynomial_decay_needs_two_steps():
+  with pytest.raises(ValueError, match="at least 2"):
+    tfmot_bridge.polynomial_decay_schedule(0.5, 1, 0.5, 50)

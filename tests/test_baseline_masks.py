@@ -1,0 +1,113 @@
+"""Baseline masks: exact counts, magnitude keeps the largest |w|, random is
+seeded, and HYDRA-style score training moves only the scores by the
+cross-entropy of the binarised network."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from conftest import run_cli
+from csam_tf import losses
+from csam_tf.masking import binarize as binarize_lib
+from csam_tf.masking import masked_model
+from csam_tf.masking.layers import masked_layers, use_masks
+from csam_tf.models import build_model
+from trainers import baseline_masks
+from trainers.mask_search_config import MaskSearchConfig
+from trainers.mask_stage import load_masks
+
+
+def _magnitudes():
+  rng = np.random.default_rng(0)
+  return [rng.normal(size=(3, 3, 2, 4)).astype(np.float32),
+          rng.normal(size=(10, 5)).astype(np.float32)]
+
+
+def test_magnitude_masks_keep_exactly_the_largest_weights():
+  weights = _magnitudes()
+  masks = baseline_masks.one_shot_masks(
+      "magnitude", [np.abs(w) for w in weights], 0.75, "layerwise", 0)
+  for w, m in zip(weights, masks):
+    m = m.numpy()
+    keep = w.size - int(round(0.75 * w.size))
+    assert m.sum() == keep
+    assert np.abs(w[m == 1]).min() > np.abs(w[m == 0]).max()
+
+
+def test_random_masks_are_seeded_and_exact():
+  magnitudes = [np.abs(w) for w in _magnitudes()]
+  first = baseline_masks.one_shot_masks("random", magnitudes, 0.5,
+                                        "layerwise", 3)
+  again = baseline_masks.one_shot_masks("random", magnitudes, 0.5,
+                                        "layerwise", 3)
+  other = baseline_masks.one_shot_masks("random", magnitudes, 0.5,
+                                        "layerwise", 4)
+  assert [m.numpy().sum() for m in first] == [36, 25]
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  assert any(not np.array_equal(a.numpy(), b.numpy())
+             for a, b in zip(first, other))
+
+
+def test_unknown_one_shot_method():
+  with pytest.raises(ValueError, match="random, magnitude"):
+    baseline_masks.one_shot_masks("csam", [np.ones(4)], 0.5, "layerwise", 0)
+
+
+def test_score_training_step_is_cross_entropy_of_the_binary_network():
+  tf_keras.utils.set_random_seed(0)
+  network = build_model("resnet18", (12, 12, 1), 4, 0.125)
+  model = masked_model.to_masked_model(network, "unstructured")
+  masks = masked_model.mask_variables(model)
+  mask_refs = {m.ref() for m in masks}
+  backbone = {v.name: v.numpy().copy() for v in model.variables
+              if v.ref() not in mask_refs}
+  trainer = baseline_masks.ScoreCrossEntropyTrainer(
+      model, MaskSearchConfig(sparsity=0.5), seed=0)
+  trainer.compile(optimizer=tf_keras.optimizers.SGD(0.1))
+  rng = np.random.default_rng(1)
+  images = rng.uniform(0, 1, (16, 12, 12, 1)).astype(np.float32)
+  labels = rng.integers(0, 4, 16).astype(np.int32)
+
+  before = [tf.constant(m.numpy()) for m in masks]
+  hard = trainer.binarize(before)
+  with tf.GradientTape() as tape:
+    tape.watch(before)
+    binary = [binarize_lib.straight_through(s, h)
+              for s, h in zip(before, hard)]
+    with use_masks(masked_layers(model), binary):
+      expected_loss = losses.cross_entropy(
+          labels, model(images, training=False))
+  gradients = tape.gradient(expected_loss, before)
+
+  logs = trainer.train_on_batch(images, labels, return_dict=True)
+  assert logs["loss"] == pytest.approx(float(expected_loss), rel=1e-5)
+  for mask, start, gradient in zip(masks, before, gradients):
+    np.testing.assert_allclose(
+        mask.numpy(), np.clip(start.numpy() - 0.1 * gradient.numpy(), 0, 1),
+        atol=1e-6)
+  for name, value in backbone.items():
+    now = next(v for v in model.variables if v.name == name).numpy()
+    np.testing.assert_array_equal(now, value, err_msg=name)
+
+
+def test_mask_stage_alone_uses_the_pretrained_weights_on_disk(tmp_path,
+                                                             tiny_flags):
+  """--stages=mask after a finished stage 1 prunes the trained network:
+  the one-shot magnitude masks are the top-k |w| of the saved weights."""
+  flags = [*tiny_flags, "--mask_method=magnitude", "--sparsity=0.6"]
+  assert run_cli(*flags, "--stages=pretrain").returncode == 0
+  result = run_cli(*flags, "--stages=mask")
+  assert result.returncode == 0, result.stderr[-2000:]
+  workdir = str(tmp_path / "run")
+  network = build_model("resnet18", (28, 28, 1), 10, 0.0625)
+  network.load_weights(os.path.join(workdir, "pretrain/best.weights.h5"))
+  masks = load_masks(os.path.join(workdir, "mask/binary_masks.npz"))
+  assert set(masks) == set(masked_model.prunable_layer_names(network))
+  for name, mask in masks.items():
+    kernel = np.abs(network.get_layer(name).get_weights()[0])
+    assert mask.sum() == kernel.size - int(round(0.6 * kernel.size)), name
+    assert kernel[mask == 1].min() >= kernel[mask == 0].max(), name

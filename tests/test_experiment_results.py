@@ -1,0 +1,138 @@
+"""results.csv rows from a run's report.json, mean ± sd cells, tables and
+the BENCHMARKS.md section splice."""
+
+import csv
+import os
+
+import pytest
+
+from csam_tf import atomic_io, experiment_results as results
+
+
+def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
+               measured=None, complete=True, extra=False):
+  run_dir = os.path.join(root, name)
+  os.makedirs(run_dir)
+  dense = method == "dense"
+  model = "dense" if dense else "pruned"
+  certify = {f"{model}_composite_L2": {
+      "pca@0.001": pca, "clean_accuracy": 0.9, "empirical_accuracy": 0.8,
+      "images": 200}}
+  if extra:
+    for family, level in (("composite", "L1"), ("brightness", "L2"),
+                          ("rotation", "L2")):
+      certify[f"{model}_{family}_{level}"] = {
+          "pca@0.001": pca / 2, "clean_accuracy": 0.9,
+          "empirical_accuracy": 0.85, "images": 200}
+  stages = {"pretrain": {"test_accuracy": 0.92, "validation_accuracy": 0.93,
+                         "wall_seconds": 250.0},
+            "certify": certify}
+  if not dense:
+    stages["finetune"] = {"test_accuracy": test_accuracy,
+                          "validation_accuracy": test_accuracy + 0.01,
+                          "sparsity": sparsity if measured is None
+                          else measured}
+  else:
+    stages["pretrain"]["test_accuracy"] = test_accuracy
+  atomic_io.write_json(os.path.join(run_dir, "report.json"), {
+      "flags": {"dataset": "fashion_mnist", "arch": "resnet18",
+                "width_multiplier": 0.25, "granularity": "unstructured",
+                "cert_eps": 0.001},
+      "stages": stages})
+  atomic_io.write_json(os.path.join(run_dir, results.EXPERIMENT_FILE), {
+      "method": method, "variant": "default", "sparsity": sparsity,
+      "seed": seed, "pretrain_from": "" if dense else f"dense/seed{seed}",
+      "commands": [{"seconds": 100.0}, {"seconds": 20.0}],
+      "complete": complete})
+  return run_dir
+
+
+def test_row_reads_the_measured_numbers(tmp_path):
+  run_dir = _write_run(str(tmp_path), "csam/sp90/seed1", "csam", 0.9, 1,
+                       0.88, 0.41, measured=0.8999, extra=True)
+  row = results.result_row(run_dir, "csam/sp90/seed1")
+  assert row["method"] == "csam" and row["seed"] == 1
+  assert row["target_sparsity"] == 0.9 and row["sparsity"] == 0.8999
+  assert row["test_accuracy"] == 0.88
+  assert row["pca_composite_L2"] == 0.41
+  assert row["pca_rotation_L2"] == 0.205
+  assert row["empirical_accuracy_brightness_L2"] == 0.85
+  assert row["cert_images"] == 200
+  assert row["wall_seconds"] == 120.0
+  assert row["pretrain_wall_seconds"] == 250.0
+  assert row["pretrain_shared_from"] == "dense/seed1"
+  assert list(row) == list(results.COLUMNS)
+
+
+def test_unfinished_runs_have_no_row(tmp_path):
+  run_dir = _write_run(str(tmp_path), "csam/sp50/seed0", "csam", 0.5, 0,
+                       0.9, 0.4, complete=False)
+  assert results.result_row(run_dir, "csam/sp50/seed0") is None
+  assert results.result_row(str(tmp_path / "missing"), "x") is None
+
+
+def test_mean_spread():
+  assert results.mean_spread([0.9]) == "90.0"
+  # mean 91.0, sample sd of (90, 91, 92) = 1.0
+  assert results.mean_spread([0.90, 0.91, 0.92]) == "91.0 ± 1.0"
+  assert results.mean_spread([60.0, 120.0], 1 / 60.0) == "1.5 ± 0.7"
+  assert results.mean_spread([]) == "-"
+  assert results.mean_spread(["", 0.5]) == "50.0"
+
+
+def test_tables_and_csv(tmp_path):
+  root = str(tmp_path)
+  names = []
+  for seed, (dense_acc, csam_pca, mag_pca) in enumerate(
+      [(0.92, 0.40, 0.30), (0.93, 0.44, 0.32), (0.94, 0.42, 0.34)]):
+    names.append(f"dense/seed{seed}")
+    _write_run(root, names[-1], "dense", 0.0, seed, dense_acc, 0.5,
+               extra=True)
+    for method, pca in (("csam", csam_pca), ("magnitude", mag_pca)):
+      names.append(f"{method}/sp90/seed{seed}")
+      _write_run(root, names[-1], method, 0.9, seed, 0.9, pca, extra=True)
+  rows = results.collect_rows(root, names + ["random/sp90/seed0"])
+  assert len(rows) == 9
+  table = results.main_tables(rows, ("dense", "csam", "magnitude", "random"),
+                              (0.5, 0.9))
+  assert "| dense | 3 | 0.0 ± 0.0% | 93.0 ± 1.0 | 50.0 ± 0.0 |" in table
+  assert "| csam | 3 | 90.0 ± 0.0% | 90.0 ± 0.0 | 42.0 ± 2.0 |" in table
+  assert "| magnitude | 3 | 90.0 ± 0.0% | 90.0 ± 0.0 | 32.0 ± 2.0 |" in table
+  assert "random" not in table
+  families = results.family_table(rows, ("dense", "csam", "magnitude"), 0.9)
+  assert "| csam | 3 | 42.0 ± 2.0 | 21.0 ± 1.0 | 21.0 ± 1.0 | 21.0 ± 1.0 |" \
+      in families
+  path = os.path.join(root, "results.csv")
+  results.write_csv(path, rows)
+  with open(path) as f:
+    read = list(csv.DictReader(f))
+  assert len(read) == 9 and read[0]["run"] == "dense/seed0"
+  assert results.plot_pca_vs_sparsity(rows, ("csam", "magnitude"),
+                                      (0.5, 0.7, 0.9),
+                                      os.path.join(root, "plot.png"))
+  assert os.path.getsize(os.path.join(root, "plot.png")) > 1000
+
+
+def test_ablation_table_reports_the_change_from_default(tmp_path):
+  root = str(tmp_path)
+  _write_run(root, "csam/sp90/seed0", "csam", 0.9, 0, 0.9, 0.40)
+  run_dir = _write_run(root, "csam-no_stab/sp90/seed0", "csam", 0.9, 0, 0.89,
+                       0.35)
+  spec = atomic_io.read_json(os.path.join(run_dir, results.EXPERIMENT_FILE))
+  spec["variant"] = "no_stab"
+  atomic_io.write_json(os.path.join(run_dir, results.EXPERIMENT_FILE), spec)
+  rows = results.collect_rows(root, ["csam/sp90/seed0",
+                                     "csam-no_stab/sp90/seed0"])
+  table = results.ablation_table(
+      rows, {"default": {}, "no_stab": {"lambda_stab": 0.0}}, 0.9)
+  assert "| default | (none) | 90.0 | 40.0 |  | 2.0 |" in table
+  assert "| no_stab | --lambda_stab=0.0 | 89.0 | 35.0 | -5.0 | 2.0 |" in table
+
+
+@pytest.mark.parametrize("document,expected", [
+    ("# B\n\ntext\n", "# B\n\ntext\n\n<!-- BEGIN s -->\nnew\n<!-- END s -->\n"),
+    ("a\n<!-- BEGIN s -->\nold\n<!-- END s -->\nb\n",
+     "a\n<!-- BEGIN s -->\nnew\n<!-- END s -->\nb\n"),
+])
+def test_replace_section(document, expected):
+  assert results.replace_section(document, "s", "new\n") == expected

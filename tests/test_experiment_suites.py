@@ -1,0 +1,83 @@
+"""The suites' plans: which runs, in which order, with which flags."""
+
+import collections
+
+import pytest
+
+from csam_tf import experiment_suites as suites
+
+
+def test_main_suite_plan():
+  runs = suites.suite_runs("main")
+  count = collections.Counter((r.method, r.seed) for r in runs)
+  for seed in (0, 1, 2):
+    assert count[("dense", seed)] == 1
+    assert count[("csam", seed)] == 3 and count[("magnitude", seed)] == 3
+  for method in suites.OTHER_METHODS:  # one seed, 50% and 90%
+    assert sorted(r.sparsity for r in runs if r.method == method) == [0.5,
+                                                                      0.9]
+    assert {r.seed for r in runs if r.method == method} == {0}
+  assert len(runs) == 3 + 1 + 18 + 8
+  assert len({r.name for r in runs}) == len(runs)
+  position = {r.name: i for i, r in enumerate(runs)}
+  for run in runs:  # every dense model is trained before it is shared
+    if run.pretrain_from:
+      assert position[run.pretrain_from] < position[run.name]
+
+
+def test_methods_map_to_train_flags():
+  by_name = {r.name: r for r in suites.suite_runs("main")}
+  assert by_name["dense/seed1"].train_flags() == [
+      "--seed=1", "--stages=pretrain,certify", "--cert_models=dense"]
+  assert by_name["magnitude/sp70/seed2"].train_flags() == [
+      "--seed=2", "--stages=finetune,certify",
+      "--finetune_pruning=polynomial_decay", "--cert_models=pruned",
+      "--sparsity=0.7"]
+  assert by_name["prune_then_sam/sp90/seed0"].train_flags() == [
+      "--seed=0", "--stages=mask,finetune,certify", "--mask_method=magnitude",
+      "--finetune_sam_rho=0.05", "--cert_models=pruned", "--sparsity=0.9"]
+  assert by_name["sam_then_prune/sp50/seed0"].pretrain_from == (
+      "sam_pretrain/seed0")
+  assert "--pretrain_sam_rho=0.05" in by_name[
+      "sam_pretrain/seed0"].train_flags()
+  assert by_name["score_ce/sp50/seed0"].pretrain_from == "dense/seed0"
+
+
+def test_extra_families_for_dense_and_the_headline_pair_at_90():
+  runs = suites.suite_runs("main")
+  extra = {r.name for r in runs if r.extra_certificates}
+  assert extra == {"dense/seed0", "dense/seed1", "dense/seed2",
+                   "csam/sp90/seed0", "csam/sp90/seed1", "csam/sp90/seed2",
+                   "magnitude/sp90/seed0", "magnitude/sp90/seed1",
+                   "magnitude/sp90/seed2"}
+  csam = next(r for r in runs if r.name == "csam/sp90/seed0")
+  assert csam.extra_certificates == (
+      ("pruned", ("composite",), "L1"),
+      ("pruned", ("brightness", "rotation"), "L2"))
+
+
+def test_selection_brings_the_dense_model_along():
+  names = [r.name for r in suites.suite_runs("main", ["sam_then_prune"],
+                                             [0.9], [0])]
+  assert names == ["sam_pretrain/seed0", "sam_then_prune/sp90/seed0"]
+  names = [r.name for r in suites.suite_runs("main", ["csam"], [], [1])]
+  assert names == ["dense/seed1", "csam/sp50/seed1", "csam/sp70/seed1",
+                   "csam/sp90/seed1"]
+
+
+def test_ablation_suite():
+  runs = suites.suite_runs("ablation")
+  assert runs[0].name == "dense/seed0"
+  variants = {r.variant: r for r in runs[1:]}
+  assert set(variants) == set(suites.ABLATIONS)
+  assert variants["default"].name == "csam/sp90/seed0"  # shared with main
+  assert variants["no_stab"].name == "csam-no_stab/sp90/seed0"
+  assert "--lambda_stab=0.0" in variants["no_stab"].train_flags()
+  assert "--consist=mse" in variants["consist_mse"].train_flags()
+  assert "--mu=0.3" in variants["mu0.3"].train_flags()
+  assert {r.sparsity for r in runs[1:]} == {0.9}
+
+
+def test_unknown_suite():
+  with pytest.raises(ValueError, match="main, ablation"):
+    suites.suite_runs("everything")

@@ -1,0 +1,105 @@
+"""`python -m csam_tf.experiments` on a tiny flagfile: runs the selected
+runs once, skips them the second time, writes results.csv and splices its
+section into the Markdown file; bad input is one line and exit 2."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+TINY = """--dataset=fashion_mnist
+--width_multiplier=0.0625
+--batch_size=64
+--train_subset=256
+--eval_subset=128
+--pretrain_epochs=1
+--mask_steps_per_epoch=2
+--finetune_epochs=1
+--cert_num_images=4
+--cert_nsamples=10
+--cert_nbounds=2
+"""
+
+
+def _experiments(*args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  return subprocess.run([sys.executable, "-m", "csam_tf.experiments", *args],
+                        cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=900)
+
+
+@pytest.fixture
+def flagfile(tmp_path):
+  path = tmp_path / "tiny.cfg"
+  path.write_text(TINY)
+  return str(path)
+
+
+def test_suite_runs_once_and_tabulates(tmp_path, flagfile):
+  root, markdown = str(tmp_path / "bench"), tmp_path / "BENCH.md"
+  markdown.write_text("# Benchmarks\n\nhand-written part\n")
+  args = ["--suite=main", f"--flagfile={flagfile}", f"--workdir={root}",
+          "--methods=csam,magnitude", "--sparsities=0.9", "--seeds=0",
+          f"--benchmarks_md={markdown}", f"--figures_dir={tmp_path / 'fig'}"]
+  first = _experiments(*args)
+  assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+  with open(os.path.join(root, "results.csv")) as f:
+    rows = {r["run"]: r for r in csv.DictReader(f)}
+  assert set(rows) == {"dense/seed0", "csam/sp90/seed0",
+                       "magnitude/sp90/seed0"}
+  assert float(rows["dense/seed0"]["sparsity"]) == 0.0
+  for name in ("csam/sp90/seed0", "magnitude/sp90/seed0"):
+    # measured from the stripped weights: layer-wise top-k within rounding
+    assert float(rows[name]["sparsity"]) == pytest.approx(0.9, abs=2e-3)
+    assert rows[name]["pretrain_shared_from"] == "dense/seed0"
+    for family in ("composite_L2", "composite_L1", "brightness_L2",
+                   "rotation_L2"):
+      assert rows[name][f"pca_{family}"] != "", (name, family)
+      assert rows[name]["cert_images"] == "4"
+  # each pruning run started from the very dense model of its seed
+  with open(os.path.join(root, "dense/seed0/pretrain/best.weights.h5"),
+            "rb") as f:
+    dense_weights = f.read()
+  with open(os.path.join(root, "csam/sp90/seed0/pretrain/best.weights.h5"),
+            "rb") as f:
+    assert f.read() == dense_weights
+  text = markdown.read_text()
+  assert text.startswith("# Benchmarks\n\nhand-written part\n")
+  assert "<!-- BEGIN experiments --suite=main -->" in text
+  assert "| csam | 1 |" in text and "| magnitude | 1 |" in text
+  assert os.path.exists(tmp_path / "fig" / "pca_vs_sparsity.png")
+  # the run can be repeated by hand from its own flagfile
+  assert "--mask_method=csam" in open(os.path.join(
+      root, "csam/sp90/seed0/run.cfg")).read()
+
+  again = _experiments(*args)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert again.stdout.count("finished earlier") == 3
+  assert markdown.read_text().count("<!-- BEGIN experiments") == 1
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--methods=foo"], "--methods=foo: the main suite has dense, csam"),
+    (["--seed=3"], "--seed is set per run by the suite"),
+    (["--sparsities=half"], "--sparsities takes numbers"),
+    (["--methods=csam", "--seeds=7"], "the selection leaves no run"),
+])
+def test_bad_input_is_one_line(tmp_path, flagfile, extra, message):
+  result = _experiments("--suite=main", f"--flagfile={flagfile}",
+                        f"--workdir={tmp_path / 'bench'}", *extra)
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and message in lines[0], result.stderr
+  assert "Traceback" not in result.stderr
+  assert not os.path.exists(tmp_path / "bench")
+
+
+def test_suite_is_required(tmp_path, flagfile):
+  result = _experiments(f"--flagfile={flagfile}",
+                        f"--workdir={tmp_path / 'bench'}")
+  assert result.returncode == 2
+  assert "--suite is required" in result.stderr
