@@ -42,8 +42,17 @@ def test_protocol_first_conv_and_head():
       tf_keras.layers.BatchNormalization
   assert type(channel.get_layer("head")) is tf_keras.layers.Dense
   gated = [l.name for l in masked.masked_layers(channel)]
-  # 16 convs in the blocks + 3 shortcut convs, the stem left out
-  assert len(gated) == 19 and "stage1_block1_1_bn" in gated
+  # One gate per channel group: the 8 inner convs of the blocks and the 3
+  # residual groups of stages 2-4 (block outputs and shortcut tied by the
+  # Add); stage 1's residual group holds the stem and stays whole.
+  assert len(gated) == 11 and "stage1_block1_1_bn" in gated
+  assert "stage1_block1_2_bn" not in gated
+  owner = channel.get_layer("stage2_block1_2_bn")
+  assert owner.name in gated
+  for follower in ("stage2_block1_shortcut_bn", "stage2_block2_2_bn"):
+    layer = channel.get_layer(follower)
+    assert layer.shares_gate and layer.gate_owner is owner
+    assert not any("soft_mask" in v.name for v in layer.weights)
 
 
 def test_percentile_init_of_a_masked_layer_uses_its_kernel():

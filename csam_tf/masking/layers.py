@@ -100,21 +100,31 @@ class GatedBatchNormalization(_FrozenBackboneMixin,
                               tf_keras.layers.BatchNormalization):
   """BatchNorm followed by one gate per channel (channel mode).
 
-  `masked_weight` is the kernel of the conv feeding this BatchNorm, which
-  mask initialisation scores by filter norm; `set_source_kernel` links it.
+  The BatchNorms of one channel group share one gate: the first owns the
+  variable, the others (`shares_gate`, linked to `gate_owner` once the model
+  is cloned) apply the owner's active mask. `masked_weight` is the group's
+  channel importance, which initialisation and tie-breaking rank.
   """
+
+  shares_gate = False
+  gate_owner = None
+  channel_importance = None
 
   def build(self, input_shape):
     super().build(input_shape)
-    self._add_soft_mask([input_shape[-1]])
-
-  def set_source_kernel(self, kernel):
-    # A closure, not an attribute: Keras would track an attribute variable
-    # as this layer's own (and trainable) weight.
-    self._source_kernel = lambda: kernel
+    self.channels = int(input_shape[-1])
+    if not self.shares_gate:
+      self._add_soft_mask([self.channels])
 
   def masked_weight(self):
-    return self._source_kernel()
+    return self.channel_importance
+
+  def active_mask(self):
+    if not self.shares_gate:
+      return super().active_mask()
+    if self.gate_owner is None:  # while the clone is being built
+      return tf.ones([self.channels])
+    return self.gate_owner.active_mask()
 
   def call(self, inputs, training=None):
     return super().call(inputs, training=training) * self.active_mask()
@@ -125,9 +135,10 @@ MASKED_LAYER_TYPES = (MaskedConv2D, MaskedDepthwiseConv2D, MaskedDense,
 
 
 def masked_layers(model: tf_keras.Model) -> list:
-  """The model's masked layers, in graph order."""
+  """The model's layers that own a mask, in graph order."""
   return [layer for layer in model.layers
-          if isinstance(layer, MASKED_LAYER_TYPES)]
+          if isinstance(layer, MASKED_LAYER_TYPES) and
+          not getattr(layer, "shares_gate", False)]
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import tf_keras
 
 from csam_tf.masking import layers as masked
 from csam_tf.masking.mask_init import importance, initial_mask
+from csam_tf.structured import dependency_graph, group_importance
 
 GRANULARITIES = ("unstructured", "channel")
 _UNSTRUCTURED = {
@@ -25,19 +26,14 @@ _UNSTRUCTURED = {
 _CONV_TYPES = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)
 
 
-def gated_batchnorms(network: tf_keras.Model) -> Dict[str, tf_keras.layers.Layer]:
-  """Channel mode: BatchNorm name -> the conv feeding it, for every conv
-  but the first (the stem is kept whole)."""
-  convs = [l for l in network.layers if isinstance(l, _CONV_TYPES)]
-  first_conv = convs[0] if convs else None
-  gated = {}
-  for layer in network.layers:
-    if type(layer) is not tf_keras.layers.BatchNormalization:
-      continue
-    source = layer.inbound_nodes[0].inbound_layers
-    if isinstance(source, _CONV_TYPES) and source is not first_conv:
-      gated[layer.name] = source
-  return gated
+def channel_gates(network: tf_keras.Model) -> Dict[str, List[str]]:
+  """Channel mode: for each prunable channel group (csam_tf.structured),
+  the BatchNorm that owns its gate -> every BatchNorm of the group (owner
+  first). The groups come from the graph: branches joined by an Add share
+  one gate, a depthwise conv shares its input's."""
+  return {group.batchnorms[0]: group.batchnorms
+          for group in dependency_graph.channel_graph(
+              network).prunable_groups()}
 
 
 def prunable_layer_names(network: tf_keras.Model) -> List[str]:
@@ -58,14 +54,23 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
   if granularity not in GRANULARITIES:
     raise ValueError(f"unknown granularity {granularity!r}; choose one of "
                      f"{', '.join(GRANULARITIES)}")
-  gated = gated_batchnorms(network) if granularity == "channel" else {}
+  groups, owner_of, scores = {}, {}, {}
+  if granularity == "channel":
+    graph = dependency_graph.channel_graph(network)
+    for group in graph.prunable_groups():
+      owner = group.batchnorms[0]
+      groups[owner] = group
+      owner_of.update({bn: owner for bn in group.batchnorms})
+      scores[owner] = group_importance.group_scores(network, group,
+                                                    "group_norm")
 
   def clone(layer):
     config = layer.get_config()
     if granularity == "unstructured" and type(layer) in _UNSTRUCTURED:
       new = _UNSTRUCTURED[type(layer)].from_config(config)
-    elif layer.name in gated:
+    elif layer.name in owner_of:
       new = masked.GatedBatchNormalization.from_config(config)
+      new.shares_gate = owner_of[layer.name] != layer.name
     else:
       return layer.__class__.from_config(config)
     new.train_backbone = train_weights
@@ -76,17 +81,15 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
   for old in network.layers:
     new = model.get_layer(old.name)
     _copy_weights(old, new)
-    if isinstance(new, masked.GatedBatchNormalization):
-      source = gated[old.name]
-      new.set_source_kernel(model.get_layer(source.name).weights[0])
-      new.source_is_depthwise = isinstance(
-          source, tf_keras.layers.DepthwiseConv2D)
-    if isinstance(new, masked.MASKED_LAYER_TYPES):
-      depthwise = getattr(new, "source_is_depthwise", False)
+    if getattr(new, "shares_gate", False):
+      new.gate_owner = model.get_layer(owner_of[old.name])
+    elif isinstance(new, masked.GatedBatchNormalization):
+      new.channel_importance = scores[old.name].astype(np.float32)
+    if isinstance(new, masked.MASKED_LAYER_TYPES) and not getattr(
+        new, "shares_gate", False):
       new.soft_mask.assign(initial_mask(
-          new.masked_weight().numpy(), new.soft_mask.shape, mask_init, tau,
-          rng, depthwise=depthwise))
-    elif not train_weights:
+          new.masked_weight(), new.soft_mask.shape, mask_init, tau, rng))
+    elif not train_weights and not isinstance(new, masked.MASKED_LAYER_TYPES):
       new.trainable = False
   return model
 
@@ -110,7 +113,7 @@ def fold_channel_gates(model: tf_keras.Model) -> tf_keras.Model:
       value = by_name[_short(variable.name)].numpy()
       if (isinstance(layer, masked.GatedBatchNormalization) and
           _short(variable.name) in ("gamma", "beta")):
-        value = value * layer.soft_mask.numpy()
+        value = value * layer.active_mask().numpy()
       variable.assign(value)
   return plain
 
@@ -132,12 +135,12 @@ def _short(name):
 
 def tie_break_scores(model: tf_keras.Model) -> List[np.ndarray]:
   """Per mask, the score that orders equal mask values in binarisation:
-  |w| per weight, or the filter L2 norm per channel (channel mode).
+  |w| per weight, or the group importance per channel (channel mode).
   Normalised per layer so global top-k compares layers fairly."""
   scores = []
   for layer in masked.masked_layers(model):
-    score = importance(layer.masked_weight().numpy(), layer.soft_mask.shape,
-                       getattr(layer, "source_is_depthwise", False))
+    score = importance(np.asarray(layer.masked_weight()),
+                       layer.soft_mask.shape)
     scores.append((score / max(float(score.max()), 1e-12)).astype(np.float32))
   return scores
 
