@@ -91,8 +91,11 @@ def _run_stage(stage, workdir, cfg, data, augment, state):
         augment)
     return metrics
   if stage == "export":
+    if not state["pretrained"]:
+      _load_outputs("pretrain", workdir, state)
     return export.run_export(state["pruned"], data, workdir,
-                             sparse=cfg.mask.granularity == "unstructured")
+                             sparse=cfg.mask.granularity == "unstructured",
+                             dense=state["network"])
   if stage == "certify":
     return _certify(workdir, cfg.certify, data, state)
   raise ValueError(f"unknown stage {stage}")

@@ -34,9 +34,19 @@ def test_config_parses(config):
   assert {"workdir", "seed", "stages", "arch", "dataset"} <= set(values)
   assert "verbosity" not in values and "logtostderr" not in values
   name = os.path.basename(config)[:-4]
-  if name == "demo":
+  if name in ("demo", "demo_channel", "bench_fashion_mnist"):
     assert values["dataset"] == "fashion_mnist"
     assert values["width_multiplier"] == 0.25
+    assert values["granularity"] == (
+        "channel" if name == "demo_channel" else "unstructured")
+  elif name.startswith("bench_gpu_"):
+    assert name == f"bench_gpu_{values['dataset']}_{values['arch']}"
+    assert values["cert_num_images"] == 1000
   else:
     assert name == f"{values['dataset']}_{values['arch']}"
     assert values["pretrain_epochs"] == 50
+  if name.startswith("bench_"):  # the suite sets these per run
+    with open(config) as f:
+      lines = [l for l in f if l.startswith("--")]
+    assert not any(l.startswith(f"--{flag}=") for l in lines
+                   for flag in ("seed", "sparsity", "stages", "workdir"))

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from conftest import REPO, run_cli
 
@@ -259,6 +260,30 @@ def test_channel_mode_end_to_end(tiny_flags):
     assert value == 0.5, name
   assert stages["export"]["float32"]["argmax_agreement"] == 1.0
   assert "sparse" not in stages["export"]
+  # the saved model is physically narrower and computes what its gated
+  # parent computes
+  assert finetune["narrow_vs_gated_max_abs_logit_diff"] < 1e-5
+  assert finetune["parameters_pruned"] < finetune["parameters_dense"] / 2
+  assert finetune["flops_pruned"] < finetune["flops_dense"] / 2
+  narrow = tf_keras.models.load_model(
+      os.path.join(workdir, "finetune/model.keras"), compile=False)
+  gated = tf_keras.models.load_model(
+      os.path.join(workdir, "finetune/gated_model.keras"), compile=False)
+  assert narrow.count_params() == finetune["parameters_pruned"]
+  assert narrow.get_layer("stage2_block1_1_conv").kernel.shape[-1] == \
+      gated.get_layer("stage2_block1_1_conv").kernel.shape[-1] // 2
+  images = np.random.default_rng(0).uniform(0, 1, (8, 28, 28, 1)).astype(
+      np.float32)
+  np.testing.assert_allclose(narrow(images).numpy(), gated(images).numpy(),
+                             atol=1e-5)
+  compared = stages["export"]["dense_vs_pruned"]
+  assert compared["parameters"] == {"dense": finetune["parameters_dense"],
+                                    "pruned": finetune["parameters_pruned"]}
+  assert compared["flops"]["reduction"] > 2
+  for variant in ("float32", "int8"):
+    assert compared[variant]["bytes_pruned"] < compared[variant][
+        "bytes_dense"]
+    assert compared[variant]["latency_ms_pruned"] > 0
 
 
 def test_mask_search_resumes_to_the_same_masks(tmp_path, tiny_flags):
@@ -289,3 +314,18 @@ def test_mask_search_resumes_to_the_same_masks(tmp_path, tiny_flags):
     assert a.files == b.files and len(a.files) == 21
     for layer in a.files:
       np.testing.assert_array_equal(a[layer], b[layer])
+
+
+@pytest.mark.parametrize("arch", ["mobilenet_v2", "googlenet"])
+def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch):
+  workdir = tiny_flags[0].split("=", 1)[1]
+  result = run_cli(*tiny_flags, "--stages=pretrain,mask,finetune",
+                   f"--arch={arch}", "--granularity=channel",
+                   "--mask_steps_per_epoch=2", "--finetune_epochs=1",
+                   "--train_subset=128")
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(workdir, "report.json")) as f:
+    finetune = json.load(f)["stages"]["finetune"]
+  assert finetune["narrow_vs_gated_max_abs_logit_diff"] < 1e-5
+  assert finetune["parameters_pruned"] < finetune["parameters_dense"]
+  assert abs(finetune["channels_removed_fraction"] - 0.5) < 0.01

@@ -5,6 +5,9 @@
 - `magnitude`: one-shot top-k of |w| per layer (what `prune_then_sam`
   fine-tunes; tfmot's gradual magnitude pruning is the `magnitude` method
   itself and needs no masks: see trainers/finetune.py).
+- `l1_filter` and `group_norm` (channel mode): one-shot top-k of a
+  channel group's filter L1 norm (Li et al.) or of its DepGraph group norm
+  over every coupled parameter (csam_tf.structured.group_importance).
 - `score_ce`: HYDRA-style learned scores on the frozen backbone: the forward
   pass uses the binarised scores (straight-through), the loss is the
   cross-entropy alone: no mask noise and none of C-SAM's terms.
@@ -22,7 +25,8 @@ from csam_tf import losses
 from csam_tf.masking import binarize as binarize_lib
 from trainers.mask_search import MaskSearchTrainer
 
-ONE_SHOT_METHODS = ("random", "magnitude")
+ONE_SHOT_METHODS = ("random", "magnitude", "l1_filter", "group_norm")
+CHANNEL_ONLY_METHODS = ("l1_filter", "group_norm")
 LEARNED_METHODS = ("csam", "score_ce")
 MASK_METHODS = LEARNED_METHODS + ONE_SHOT_METHODS
 
@@ -30,9 +34,11 @@ MASK_METHODS = LEARNED_METHODS + ONE_SHOT_METHODS
 def one_shot_masks(method: str, magnitudes: List[np.ndarray],
                    sparsity: float, mode: str, seed: int
                    ) -> List[tf.Tensor]:
-  """Binary masks of a one-shot baseline at `sparsity` (`magnitudes`: the
-  per-layer importance, |w| or the filter norm, from tie_break_scores)."""
-  if method == "magnitude":
+  """Binary masks of a one-shot baseline at `sparsity`. `magnitudes` is
+  the importance per mask: |w| (magnitude), or per channel group the
+  criterion's score (l1_filter, group_norm); random ignores it but for the
+  shapes."""
+  if method in ("magnitude", "l1_filter", "group_norm"):
     scores = magnitudes
   elif method == "random":
     rng = np.random.default_rng(seed)

@@ -4,9 +4,10 @@ Unstructured masks go into tfmot `PruneLowMagnitude` wrappers that never
 recompute them (csam_tf.tfmot_bridge), trained with stage 1's cross-entropy
 trainer and tfmot's step callback, then `strip_pruning`. Channel gates have
 no tfmot wrapper: they stay fixed in the gated BatchNorms while every weight
-trains, and are folded into plain BatchNorms at the end. Either way the
-result is a plain tf_keras model whose pruned weights (or channels) are
-exactly zero: what export and certification use.
+trains, and are folded into plain BatchNorms at the end, then the closed
+channels are removed: the saved model is physically narrower (its gated
+parent is kept beside it). Either way the result is a plain tf_keras model:
+what export and certification use.
 
 `pruning=polynomial_decay` is the `magnitude` baseline instead: no stage 2,
 tfmot's own PolynomialDecay schedule ramps magnitude sparsity up during the
@@ -15,15 +16,17 @@ same fine-tuning budget (optionally with SAM updates, `sam_rho`).
 
 import os
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 import numpy as np
 import tf_keras
 
 from csam_tf import atomic_io, tfmot_bridge
 from csam_tf.data.pipeline import Augment, DataBundle
+from csam_tf.errors import RunError
 from csam_tf.masking import masked_model
 from csam_tf.masking.layers import masked_layers
+from csam_tf.structured import dependency_graph, flops, surgery
 from trainers.finetune_config import FinetuneConfig
 from trainers.cross_entropy import (CrossEntropyTrainer, compile_trainer,
                                     cross_entropy_trainer)
@@ -34,6 +37,8 @@ from trainers.resumable_fit import resumable_fit
 STAGE = "finetune"
 BEST_WEIGHTS = os.path.join(STAGE, "best.weights.h5")
 MODEL_FILE = os.path.join(STAGE, "model.keras")
+GATED_MODEL_FILE = os.path.join(STAGE, "gated_model.keras")
+NARROW_TOLERANCE = 1e-4   # max |logit difference| narrow vs gated
 
 
 def measured_sparsity(model: tf_keras.Model, layer_names,
@@ -52,6 +57,37 @@ def measured_sparsity(model: tf_keras.Model, layer_names,
     zeros, total = zeros + int(np.sum(pruned)), total + pruned.size
   return {"overall": zeros / total, "per_layer": per_layer,
           "zero_weights": zeros, "prunable_weights": total}
+
+
+def remove_closed_channels(gated: tf_keras.Model, gates, dense, data
+                           ) -> Tuple[tf_keras.Model, Dict[str, Any]]:
+  """Channel mode: the physically narrower model (csam_tf.structured),
+  checked against its gated parent on validation images."""
+  graph = dependency_graph.channel_graph(gated)
+  narrow = surgery.narrow_model(gated, graph,
+                                surgery.keep_from_gates(graph, gates))
+  images = next(iter(data.evaluation("validation")))[0]
+  difference = float(np.max(np.abs(
+      narrow(images, training=False).numpy() -
+      gated(images, training=False).numpy())))
+  if difference > NARROW_TOLERANCE:
+    raise RunError(f"the narrow model differs from its gated parent by "
+                   f"{difference:.2e} > {NARROW_TOLERANCE:g} in logits; "
+                   f"channel removal is unsafe for this graph")
+  prunable = graph.prunable_groups()
+  kept = sum(int(np.sum(np.asarray(gates[g.batchnorms[0]]) > 0))
+             for g in prunable)
+  total = sum(g.size for g in prunable)
+  return narrow, {
+      "channel_groups": len(prunable),
+      "channels_removed_fraction": 1.0 - kept / total,
+      "parameters_dense": int(dense.count_params()),
+      "parameters_pruned": int(narrow.count_params()),
+      "flops_dense": flops.model_flops(dense),
+      "flops_pruned": flops.model_flops(narrow),
+      "narrow_vs_gated_max_abs_logit_diff": difference,
+      "gated_model": GATED_MODEL_FILE,
+  }
 
 
 def _pruned_model(network, masks, cfg, total_steps):
@@ -100,11 +136,16 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
       best_path=best_path, augment=augment, callbacks=callbacks)
   pruned.load_weights(best_path)
   stripped = strip(pruned)
+  sparsity = measured_sparsity(stripped, masks, cfg.granularity)
+  removal = {}
+  if cfg.granularity == "channel":
+    atomic_io.write_atomically(os.path.join(workdir, GATED_MODEL_FILE),
+                               stripped.save, suffix=".keras")
+    stripped, removal = remove_closed_channels(stripped, masks, network, data)
   atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE),
                              stripped.save, suffix=".keras")
   evaluator = CrossEntropyTrainer(stripped)
   evaluator.compile()
-  sparsity = measured_sparsity(stripped, masks, cfg.granularity)
   return stripped, {
       "epochs": cfg.epochs,
       "best_epoch": best["best_epoch"],
@@ -119,5 +160,6 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
       "zero_weights": sparsity["zero_weights"],
       "prunable_weights": sparsity["prunable_weights"],
       "model": MODEL_FILE,
+      **removal,
       "wall_seconds_this_invocation": round(time.time() - start, 1),
   }

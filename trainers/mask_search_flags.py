@@ -9,10 +9,13 @@ _GRANULARITIES = ("unstructured", "channel")
 _INITS = ("percentile", "random", "ones")
 
 flags.DEFINE_enum("mask_method", "csam",
-                  ("csam", "score_ce", "random", "magnitude"),
+                  ("csam", "score_ce", "random", "magnitude", "l1_filter",
+                   "group_norm"),
                   "How stage 2 makes the binary masks: csam (this project), "
                   "score_ce (HYDRA-style scores, cross-entropy only), random, "
-                  "or magnitude (one-shot top-k |w|).")
+                  "magnitude (one-shot top-k |w|), or in channel mode "
+                  "l1_filter (filter L1 norm) / group_norm (DepGraph group "
+                  "norm).")
 flags.DEFINE_float("sparsity", 0.5, "Target sparsity of the binarised "
                    "masks (fraction of prunable weights or channels "
                    "removed).", lower_bound=0.0, upper_bound=0.99)
@@ -58,6 +61,15 @@ flags.DEFINE_enum("mask_level", "L2", transform_ranges.LEVELS,
                   "Protocol level of T's ranges.")
 
 FLAGS = flags.FLAGS
+
+
+@flags.multi_flags_validator(
+    ["mask_method", "granularity"],
+    message="--mask_method=l1_filter and group_norm rank channel groups: "
+    "use them with --granularity=channel")
+def _channel_methods_need_channels(values):
+  return (values["mask_method"] not in ("l1_filter", "group_norm") or
+          values["granularity"] == "channel")
 
 
 def mask_search_config() -> MaskSearchConfig:

@@ -17,7 +17,8 @@ import tf_keras
 from csam_tf import atomic_io
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.masking.layers import masked_layers
-from csam_tf.masking.masked_model import (mask_variables, tie_break_scores,
+from csam_tf.masking.masked_model import (channel_group_scores,
+                                          mask_variables, tie_break_scores,
                                           to_masked_model)
 from trainers import baseline_masks
 from trainers.mask_search import MaskSearchTrainer
@@ -60,8 +61,12 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
   masks = mask_variables(model)
   layers = masked_layers(model)
   if cfg.method in baseline_masks.ONE_SHOT_METHODS:
+    scores = tie_break_scores(model)
+    if cfg.method in baseline_masks.CHANNEL_ONLY_METHODS:
+      by_owner = channel_group_scores(network, cfg.method)
+      scores = [by_owner[layer.name] for layer in layers]
     hard = baseline_masks.one_shot_masks(
-        cfg.method, tie_break_scores(model), cfg.sparsity, cfg.binarize, seed)
+        cfg.method, scores, cfg.sparsity, cfg.binarize, seed)
     for mask, binary in zip(masks, hard):
       mask.assign(binary)
     # Top-k of a binary mask with the same count returns it unchanged.

@@ -26,12 +26,12 @@ _UNSTRUCTURED = {
 _CONV_TYPES = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)
 
 
-def channel_gates(network: tf_keras.Model) -> Dict[str, List[str]]:
-  """Channel mode: for each prunable channel group (csam_tf.structured),
-  the BatchNorm that owns its gate -> every BatchNorm of the group (owner
-  first). The groups come from the graph: branches joined by an Add share
-  one gate, a depthwise conv shares its input's."""
-  return {group.batchnorms[0]: group.batchnorms
+def channel_group_scores(network: tf_keras.Model, criterion: str
+                         ) -> Dict[str, np.ndarray]:
+  """Channel mode: the BatchNorm that owns each prunable group's gate ->
+  the group's channel importance (csam_tf.structured.group_importance)."""
+  return {group.batchnorms[0]: group_importance.group_scores(
+      network, group, criterion)
           for group in dependency_graph.channel_graph(
               network).prunable_groups()}
 
@@ -54,15 +54,12 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
   if granularity not in GRANULARITIES:
     raise ValueError(f"unknown granularity {granularity!r}; choose one of "
                      f"{', '.join(GRANULARITIES)}")
-  groups, owner_of, scores = {}, {}, {}
+  owner_of, scores = {}, {}
   if granularity == "channel":
     graph = dependency_graph.channel_graph(network)
     for group in graph.prunable_groups():
-      owner = group.batchnorms[0]
-      groups[owner] = group
-      owner_of.update({bn: owner for bn in group.batchnorms})
-      scores[owner] = group_importance.group_scores(network, group,
-                                                    "group_norm")
+      owner_of.update({bn: group.batchnorms[0] for bn in group.batchnorms})
+    scores = channel_group_scores(network, "group_norm")
 
   def clone(layer):
     config = layer.get_config()
