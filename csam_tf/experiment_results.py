@@ -20,6 +20,8 @@ COLUMNS = (
     "validation_accuracy", "seed", "cert_images", "cert_eps",
     *[f"{kind}_{family}_{level}" for family, level in CERTIFICATES
       for kind in ("pca", "clean_accuracy", "empirical_accuracy")],
+    "parameters", "flops_reduction", "tflite_latency_ms_dense",
+    "tflite_latency_ms", "tflite_speedup",
     "wall_seconds", "pretrain_wall_seconds", "pretrain_shared_from")
 
 
@@ -47,6 +49,14 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "pretrain_wall_seconds": pretrain.get("wall_seconds", ""),
       "pretrain_shared_from": spec.get("pretrain_from", ""),
   }
+  if "parameters_pruned" in trained:
+    row["parameters"] = trained["parameters_pruned"]
+    row["flops_reduction"] = trained["flops_dense"] / trained["flops_pruned"]
+  compared = stages.get("export", {}).get("dense_vs_pruned")
+  if compared:
+    row["tflite_latency_ms_dense"] = compared["float32"]["latency_ms_dense"]
+    row["tflite_latency_ms"] = compared["float32"]["latency_ms_pruned"]
+    row["tflite_speedup"] = compared["float32"]["speedup"]
   model = "dense" if dense else "pruned"
   certified = stages.get("certify", {})
   for family, level in CERTIFICATES:
@@ -165,6 +175,35 @@ def ablation_table(rows, variants: Dict[str, Dict[str, object]],
         f"{float(group[0][pca]) * 100 - base:+.1f}")
     out.append(f"| {variant} | {change} | {_cell(group, 'test_accuracy')} "
                f"| {_cell(group, pca)} | {delta} | {_minutes(group)} |")
+  return "\n".join(out + [""])
+
+
+def structured_table(rows, methods: Sequence[str], sparsity: float) -> str:
+  """Channel pruning: accuracy, PCA, size and float32 TFLite speed."""
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  out = [f"### {sparsity:.0%} channel sparsity (channels physically "
+         "removed)", "",
+         "| method | channels removed | parameters | FLOP reduction | test "
+         "accuracy (%) | PCA@1e-3 composite L2 (%) | .tflite float32 latency "
+         "ms dense / pruned (speed-up, CPU) | wall time (min, CPU) |",
+         "|---|---|---|---|---|---|---|---|"]
+  for method in methods:
+    group = _group(rows, method="dense") if method == "dense" else _group(
+        rows, method=method, variant="default", target_sparsity=sparsity)
+    if not group:
+      continue
+    row = group[0]
+    speed = "-" if row["tflite_speedup"] == "" else (
+        f"{float(row['tflite_latency_ms_dense']):.3f} / "
+        f"{float(row['tflite_latency_ms']):.3f} "
+        f"({float(row['tflite_speedup']):.2f}x)")
+    reduction = "-" if row["flops_reduction"] == "" else (
+        f"{float(row['flops_reduction']):.2f}x")
+    parameters = "-" if row["parameters"] == "" else (
+        f"{int(row['parameters']):,}")
+    out.append(f"| {method} | {_cell(group, 'sparsity')}% | {parameters} | "
+               f"{reduction} | {_cell(group, 'test_accuracy')} | "
+               f"{_cell(group, pca)} | {speed} | {_minutes(group)} |")
   return "\n".join(out + [""])
 
 

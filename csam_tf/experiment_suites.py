@@ -10,13 +10,15 @@ gets the same fine-tuning budget (the flagfile's --finetune_epochs).
 import dataclasses
 from typing import Dict, List, Sequence, Tuple
 
-SUITES = ("main", "ablation")
+SUITES = ("main", "ablation", "structured")
 SEEDS = (0, 1, 2)
 MAIN_SPARSITIES = (0.5, 0.7, 0.9)
 HEADLINE_METHODS = ("csam", "magnitude")   # 3 seeds, every sparsity
 OTHER_METHODS = ("random", "score_ce", "sam_then_prune", "prune_then_sam")
 OTHER_SPARSITIES = (0.5, 0.9)              # 1 seed
 ABLATION_SPARSITY = 0.9
+STRUCTURED_METHODS = ("csam_channel", "l1_filter", "group_norm")
+STRUCTURED_SPARSITY = 0.5                  # PROTOCOL.md: 50% of channels
 SAM_RHO = 0.05
 
 _MASK_STAGES = ("mask", "finetune", "certify")
@@ -35,6 +37,16 @@ METHODS: Dict[str, Tuple[Tuple[str, ...], Dict[str, object], str]] = {
     "prune_then_sam": (_MASK_STAGES, {"mask_method": "magnitude",
                                       "finetune_sam_rho": SAM_RHO}, "dense"),
     "sam_pretrain": (("pretrain",), {"pretrain_sam_rho": SAM_RHO}, ""),
+    # Structured: whole channel groups removed, then exported (latency).
+    "csam_channel": (_MASK_STAGES[:2] + ("export", "certify"),
+                     {"mask_method": "csam", "granularity": "channel"},
+                     "dense"),
+    "l1_filter": (_MASK_STAGES[:2] + ("export", "certify"),
+                  {"mask_method": "l1_filter", "granularity": "channel"},
+                  "dense"),
+    "group_norm": (_MASK_STAGES[:2] + ("export", "certify"),
+                   {"mask_method": "group_norm", "granularity": "channel"},
+                   "dense"),
 }
 # The paper's ablations of C-SAM (variant -> flags changed from the default).
 ABLATIONS: Dict[str, Dict[str, object]] = {
@@ -117,7 +129,8 @@ def suite_runs(suite: str, methods: Sequence[str] = (),
   if suite not in SUITES:
     raise ValueError(f"unknown suite {suite!r}; choose one of "
                      f"{', '.join(SUITES)}")
-  runs = _main_runs() if suite == "main" else _ablation_runs()
+  runs = {"main": _main_runs, "ablation": _ablation_runs,
+          "structured": _structured_runs}[suite]()
   wanted = [r for r in runs if _selected(r, suite, methods, sparsities,
                                          seeds)]
   return _with_sources(wanted, runs)
@@ -142,6 +155,11 @@ def _ablation_runs():
       for variant, flags in ABLATIONS.items()]
 
 
+def _structured_runs():
+  return [_run("dense", seed=0)] + [
+      _run(method, STRUCTURED_SPARSITY, 0) for method in STRUCTURED_METHODS]
+
+
 def _selected(run, suite, methods, sparsities, seeds):
   key = run.variant if suite == "ablation" and run.method == "csam" else (
       run.method)
@@ -163,4 +181,6 @@ def selection_keys(suite: str) -> Tuple[str, ...]:
   """What --methods may name in `suite`."""
   if suite == "ablation":
     return tuple(ABLATIONS)
+  if suite == "structured":
+    return ("dense", *STRUCTURED_METHODS)
   return ("dense", *HEADLINE_METHODS, *OTHER_METHODS)

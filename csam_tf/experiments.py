@@ -31,8 +31,8 @@ RUN_FLAGFILE = "run.cfg"
 LOG_FILE = "run.log"
 
 flags.DEFINE_enum("suite", None, experiment_suites.SUITES, "Which suite: "
-                  "main (methods x sparsities x seeds) or ablation (C-SAM "
-                  "variants at 90%).")
+                  "main (methods x sparsities x seeds), ablation (C-SAM "
+                  "variants at 90%) or structured (channel pruning at 50%).")
 flags.DEFINE_list("methods", [], "Only these methods (ablation suite: "
                   "variants); the dense runs they start from come along.")
 flags.DEFINE_list("sparsities", [], "Only these target sparsities.")
@@ -73,7 +73,7 @@ def selected_runs():
 def check_inputs():
   """Everything that can be checked without TensorFlow."""
   if not FLAGS.suite:
-    raise UsageError("--suite is required: main or ablation")
+    raise UsageError("--suite is required: main, ablation or structured")
   if not FLAGS.workdir:
     raise UsageError("--workdir is required: the folder that holds one "
                      "workdir per run")
@@ -262,6 +262,10 @@ def suite_section(rows) -> str:
         rows, experiment_suites.HEADLINE_METHODS,
         experiment_suites.MAIN_SPARSITIES, plot):
       lines += [f"![PCA and accuracy against sparsity]({plot})", ""]
+  elif FLAGS.suite == "structured":
+    lines.append(experiment_results.structured_table(
+        rows, ("dense", *experiment_suites.STRUCTURED_METHODS),
+        experiment_suites.STRUCTURED_SPARSITY))
   else:
     lines.append(experiment_results.ablation_table(
         rows, experiment_suites.ABLATIONS,

@@ -136,3 +136,24 @@ def test_ablation_table_reports_the_change_from_default(tmp_path):
 ])
 def test_replace_section(document, expected):
   assert results.replace_section(document, "s", "new\n") == expected
+
+
+def test_structured_table_reads_size_and_speed(tmp_path):
+  root = str(tmp_path)
+  run_dir = _write_run(root, "l1_filter/sp50/seed0", "l1_filter", 0.5, 0,
+                       0.91, 0.40)
+  report = atomic_io.read_json(os.path.join(run_dir, "report.json"))
+  report["flags"]["granularity"] = "channel"
+  report["stages"]["finetune"].update(
+      parameters_pruned=181210, parameters_dense=703578,
+      flops_dense=60_000_000, flops_pruned=20_000_000)
+  report["stages"]["export"] = {"dense_vs_pruned": {"float32": {
+      "latency_ms_dense": 0.3, "latency_ms_pruned": 0.12,
+      "speedup": 2.5}}}
+  atomic_io.write_json(os.path.join(run_dir, "report.json"), report)
+  rows = results.collect_rows(root, ["l1_filter/sp50/seed0"])
+  assert rows[0]["granularity"] == "channel"
+  assert rows[0]["flops_reduction"] == 3.0
+  table = results.structured_table(rows, ("dense", "l1_filter"), 0.5)
+  assert ("| l1_filter | 50.0% | 181,210 | 3.00x | 91.0 | 40.0 | "
+          "0.300 / 0.120 (2.50x) | 2.0 |") in table

@@ -78,6 +78,19 @@ def test_ablation_suite():
   assert {r.sparsity for r in runs[1:]} == {0.9}
 
 
+def test_structured_suite():
+  runs = suites.suite_runs("structured")
+  assert [r.name for r in runs] == [
+      "dense/seed0", "csam_channel/sp50/seed0", "l1_filter/sp50/seed0",
+      "group_norm/sp50/seed0"]
+  for run in runs[1:]:
+    flags = run.train_flags()
+    assert "--granularity=channel" in flags
+    assert "--stages=mask,finetune,export,certify" in flags
+  assert "--mask_method=csam" in runs[1].train_flags()
+  assert "--mask_method=group_norm" in runs[3].train_flags()
+
+
 def test_unknown_suite():
-  with pytest.raises(ValueError, match="main, ablation"):
+  with pytest.raises(ValueError, match="main, ablation, structured"):
     suites.suite_runs("everything")
