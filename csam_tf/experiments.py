@@ -21,6 +21,7 @@ from absl import app, flags, logging
 
 from csam_tf import atomic_io, cli, experiment_results, experiment_suites
 from csam_tf import report, train
+from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags
 from csam_tf.data.config import check_data_available
 from csam_tf.errors import UsageError
@@ -81,6 +82,7 @@ def check_inputs():
     if FLAGS[name].present:
       raise UsageError(f"--{name} is set per run by the suite; drop it from "
                        f"the command line and the flagfile")
+  workdir_lib.check_writable(FLAGS.workdir)
   check_data_available(data_flags.data_config())
   return selected_runs()
 

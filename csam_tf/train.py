@@ -71,6 +71,7 @@ def check_inputs():
   if not FLAGS.workdir:
     raise UsageError("--workdir is required: the folder for checkpoints, "
                      "logs and report.json")
+  workdir_lib.check_writable(FLAGS.workdir)
   check_data_available(data_flags.data_config())
   workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
   _check_stage_inputs()

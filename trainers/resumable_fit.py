@@ -2,6 +2,7 @@
 resumption from the last one, the best validation state kept on disk, and
 TensorBoard logs under <workdir>/tb/<stage>."""
 
+import math
 import os
 import sys
 from typing import Callable, Dict, Optional, Sequence
@@ -11,19 +12,46 @@ import tf_keras
 
 from csam_tf import atomic_io
 from csam_tf.data.pipeline import Augment, DataBundle
+from csam_tf.errors import RunError
+
+
+class _StopOnNonFinite(tf_keras.callbacks.Callback):
+  """Stops at the first step whose losses are NaN or infinite and remembers
+  where, so the epoch is not checkpointed and the stage can say so."""
+
+  def __init__(self, steps_per_epoch):
+    super().__init__()
+    self._steps_per_epoch = steps_per_epoch
+    self._epoch = 0
+    self.failure = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch = epoch
+
+  def on_train_batch_end(self, batch, logs=None):
+    values = {k: float(v) for k, v in (logs or {}).items()}
+    if self.failure is None and not all(math.isfinite(v)
+                                        for v in values.values()):
+      self.failure = (self._epoch, self._epoch * self._steps_per_epoch +
+                      batch + 1, values)
+      self.model.stop_training = True
 
 
 class _EpochEnd(tf_keras.callbacks.Callback):
-  """Saves the best state so far, then checkpoints the finished epoch."""
+  """Saves the best state so far, then checkpoints the finished epoch
+  (never an epoch that produced a non-finite loss)."""
 
-  def __init__(self, state, manager, save_best, best_path, monitor):
+  def __init__(self, state, manager, save_best, best_path, monitor, guard):
     super().__init__()
     self._state, self._manager = state, manager
     self._save_best, self._best_path = save_best, best_path
     self._monitor = monitor
+    self._guard = guard
     self.last_logs = {}
 
   def on_epoch_end(self, epoch, logs=None):
+    if self._guard.failure is not None:
+      return
     self.last_logs = {k: float(v) for k, v in (logs or {}).items()}
     value = float(logs[self._monitor])
     if value > float(self._state["best_value"].numpy()):
@@ -57,13 +85,11 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
   checkpoint = tf.train.Checkpoint(**checkpointed, **state)
   manager = tf.train.CheckpointManager(
       checkpoint, os.path.join(workdir, "checkpoints", stage), max_to_keep=2)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    print(f"{stage}: resuming after epoch {int(state['epoch'].numpy())} "
-          f"from {manager.latest_checkpoint}", flush=True)
+  _restore_latest_readable(stage, checkpoint, manager, state)
 
   first_epoch = int(state["epoch"].numpy())
-  epoch_end = _EpochEnd(state, manager, save_best, best_path, monitor)
+  guard = _StopOnNonFinite(data.steps_per_epoch(max_steps))
+  epoch_end = _EpochEnd(state, manager, save_best, best_path, monitor, guard)
   if first_epoch < epochs:
     tb_dir = os.path.join(workdir, "tb", stage)
     trainer.fit(
@@ -72,14 +98,47 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
         initial_epoch=first_epoch, epochs=epochs,
         steps_per_epoch=data.steps_per_epoch(max_steps),
         validation_data=data.evaluation("validation"),
-        callbacks=[*callbacks,
+        callbacks=[guard, *callbacks,
                    tf_keras.callbacks.TensorBoard(tb_dir, write_graph=False,
                                                   profile_batch=0),
                    epoch_end],
         verbose=1 if sys.stdout.isatty() else 2)
+  if guard.failure is not None:
+    epoch, step, values = guard.failure
+    terms = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+    kept = int(state["epoch"].numpy())
+    raise RunError(
+        f"{stage}: non-finite loss at step {step} (epoch {epoch + 1}): "
+        f"{terms}; stopped without checkpointing that epoch ("
+        + (f"the checkpoint of epoch {kept} in {manager.directory} is kept"
+           if kept else "no epoch had finished: there is no checkpoint yet")
+        + "). Lower the learning rate (in a new --workdir) or check the data")
   return {"best_epoch": int(state["best_epoch"].numpy()),
           f"best_{monitor}": float(state["best_value"].numpy()),
           "last_epoch_logs": epoch_end.last_logs}
+
+
+def _restore_latest_readable(stage, checkpoint, manager, state):
+  """Restores the newest checkpoint that reads back; a truncated or corrupt
+  one (a crash while writing, a full disk) falls back to the one before."""
+  errors = []
+  for path in reversed(manager.checkpoints):
+    try:
+      checkpoint.restore(path).assert_existing_objects_matched()
+    except Exception as e:  # pylint: disable=broad-except (any unreadable file)
+      errors.append(f"{os.path.basename(path)}: "
+                    f"{str(e).strip().splitlines()[0][:200]}")
+      print(f"{stage}: cannot read checkpoint {path} ({errors[-1]}); trying "
+            f"an older one", flush=True)
+      continue
+    print(f"{stage}: resuming after epoch {int(state['epoch'].numpy())} "
+          f"from {path}", flush=True)
+    return
+  if errors:
+    raise RunError(
+        f"{stage}: no readable checkpoint in {manager.directory} "
+        f"({'; '.join(errors)}); delete that folder to restart the stage "
+        f"from its beginning")
 
 
 def _suffix(path):

@@ -4,7 +4,7 @@ import dataclasses
 import os
 from typing import Optional
 
-from csam_tf.data import fashion_mnist
+from csam_tf.data import fashion_mnist, image_folder
 from csam_tf.errors import UsageError
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar10_corrupted",
@@ -38,7 +38,7 @@ class DataConfig:
 def check_data_available(cfg: DataConfig) -> None:
   """Fails fast, before TensorFlow loads, when the data cannot be there."""
   if cfg.dataset == "fashion_mnist":
-    fashion_mnist.check_files(cfg.data_dir or fashion_mnist.DEBIAN_DIR)
+    fashion_mnist.load(cfg.data_dir or fashion_mnist.DEBIAN_DIR)  # readable
   elif cfg.dataset == "image_folder":
     if not cfg.data_dir:
       raise UsageError("--dataset=image_folder needs --data_dir=<root with "
@@ -48,6 +48,7 @@ def check_data_available(cfg: DataConfig) -> None:
     if not cfg.image_size:
       raise UsageError("--dataset=image_folder needs --image_size (images "
                        "in a folder may differ in size)")
+    image_folder.split_files(cfg.data_dir)  # classes and image headers
   elif cfg.data_dir and not os.path.isdir(cfg.data_dir):
     raise UsageError(f"--data_dir={cfg.data_dir} does not exist")
   if cfg.dataset == "celeb_a_hq" and not cfg.celeba_hq_attributes:

@@ -10,8 +10,6 @@ import os
 import random
 from typing import Dict, List, Sequence, Tuple
 
-import tensorflow as tf
-
 from csam_tf.errors import UsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -43,9 +41,10 @@ def list_class_files(root: str) -> Tuple[List[str], List[Tuple[str, int]]]:
   return classes, files
 
 
-def load_folder_splits(root: str, channels: int
-                       ) -> Tuple[Dict[str, tf.data.Dataset], List[str]]:
-  """Unbatched (uint8 image, int32 label) datasets per split, class names."""
+def split_files(root: str) -> Tuple[List[str], Dict[str, List]]:
+  """Class names and the (path, label) pairs of each split; every file's
+  header checked. Pure Python: `check_data_available` calls it before
+  TensorFlow loads."""
   train_dir, test_dir = os.path.join(root, "train"), os.path.join(root, "test")
   if os.path.isdir(train_dir) and os.path.isdir(test_dir):
     classes, train_files = list_class_files(train_dir)
@@ -56,7 +55,13 @@ def load_folder_splits(root: str, channels: int
   else:
     classes, files = list_class_files(root)
     train_files, val_files, test_files = _split(files, (0.8, 0.9))
-  splits = {"train": train_files, "validation": val_files, "test": test_files}
+  return classes, {"train": train_files, "validation": val_files,
+                   "test": test_files}
+
+
+def load_folder_splits(root: str, channels: int):
+  """Unbatched (uint8 image, int32 label) datasets per split, class names."""
+  classes, splits = split_files(root)
   return ({name: _dataset(files, channels) for name, files in splits.items()},
           classes)
 
@@ -69,6 +74,7 @@ def _split(files: Sequence, cuts: Sequence[float]):
 
 
 def _dataset(files, channels):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top (see split_files)
   paths = [p for p, _ in files]
   labels = [label for _, label in files]
 

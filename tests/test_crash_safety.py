@@ -1,0 +1,202 @@
+"""Never lose work: a run killed with SIGKILL in the middle of the mask
+search and again in certification finishes, when the same command runs
+again, with the same masks and PCA as an uninterrupted run; the same flags
+give the same bits; a non-finite loss or unreadable checkpoints stop with
+one line and exit 1."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli
+
+FLAGS = ["--train_subset=256", "--eval_subset=128", "--pretrain_epochs=1",
+         "--width_multiplier=0.0625", "--batch_size=64",
+         "--stages=pretrain,mask,finetune,certify", "--mask_epochs=4",
+         "--mask_steps_per_epoch=3", "--finetune_epochs=1",
+         "--cert_num_images=32", "--cert_nsamples=100", "--cert_nbounds=10"]
+_VOLATILE = ("wall_seconds", "seconds_this_invocation",
+             "wall_seconds_this_invocation", "forward_passes_per_second",
+             "plain_inference_per_second", "throughput_ratio", "updated",
+             "workdir")
+
+
+def _stable(value):
+  """report.json without timings and paths (what must be identical)."""
+  if isinstance(value, dict):
+    return {k: _stable(v) for k, v in value.items() if k not in _VOLATILE}
+  return value
+
+
+def _report(workdir):
+  with open(os.path.join(workdir, "report.json")) as f:
+    return json.load(f)
+
+
+def _masks(workdir):
+  out = {}
+  for name in ("soft_masks", "binary_masks"):
+    with np.load(os.path.join(workdir, "mask", f"{name}.npz")) as data:
+      out.update({f"{name}/{k}": data[k] for k in data.files})
+  return out
+
+
+def _kill_when(workdir, ready, timeout=300):
+  """Starts the run, SIGKILLs it as soon as `ready(workdir)` holds."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  process = subprocess.Popen(
+      [sys.executable, "-m", "csam_tf.train", f"--workdir={workdir}",
+       *FLAGS], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+      stderr=subprocess.DEVNULL, start_new_session=True)
+  deadline = time.time() + timeout
+  while not ready(workdir):
+    assert process.poll() is None, "the run ended before the kill point"
+    assert time.time() < deadline
+    time.sleep(0.02)
+  os.killpg(process.pid, signal.SIGKILL)
+  process.wait()
+
+
+def _error_lines(stderr):
+  """Our lines on stderr (TensorFlow's C++ start-up log lines aside)."""
+  return [l for l in stderr.strip().splitlines()
+          if l.startswith("csam_tf.train")]
+
+
+def _stage_complete(workdir, stage):
+  try:
+    return _report(workdir)["stages"][stage].get("complete", False)
+  except (OSError, KeyError, ValueError):
+    return False
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("crash") / "uninterrupted")
+  result = run_cli(f"--workdir={workdir}", *FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def test_sigkill_in_mask_search_and_certification(tmp_path, uninterrupted):
+  workdir = str(tmp_path / "killed")
+  # 1. killed after the first of four mask-search epochs
+  _kill_when(workdir, lambda w: os.path.exists(
+      os.path.join(w, "checkpoints", "mask", "ckpt-1.index")))
+  assert not _stage_complete(workdir, "mask")
+  # 2. the same command, killed after the first certified images were
+  #    written (the dense model is certified first, 8 images per write)
+  dense_csv = os.path.join(workdir, "certify", "dense_composite_L2.csv")
+
+  def some_rows_written(w):
+    if not os.path.exists(dense_csv):
+      return False
+    with open(dense_csv) as f:
+      return len(f.readlines()) > 1
+
+  _kill_when(workdir, some_rows_written)
+  assert _stage_complete(workdir, "mask")
+  assert not _stage_complete(workdir, "certify")
+  with open(dense_csv) as f:
+    assert 1 < len(f.readlines()) <= 32  # header + a part of the images
+  # 3. the same command finishes the run
+  result = run_cli(f"--workdir={workdir}", *FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "mask: finished earlier" in result.stdout
+
+  expected, got = _masks(uninterrupted), _masks(workdir)
+  assert expected.keys() == got.keys()
+  for name in expected:
+    np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+  for model in ("dense", "pruned"):
+    name = f"certify/{model}_composite_L2.csv"
+    with open(os.path.join(uninterrupted, name)) as a, open(
+        os.path.join(workdir, name)) as b:
+      assert a.read() == b.read(), name
+  certified = _report(workdir)["stages"]["certify"]
+  reference = _report(uninterrupted)["stages"]["certify"]
+  for key in ("dense_composite_L2", "pruned_composite_L2"):
+    assert certified[key]["pca@0.001"] == reference[key]["pca@0.001"]
+    assert certified[key]["images"] == 32
+
+
+def test_same_flags_same_bits(tmp_path, uninterrupted):
+  workdir = str(tmp_path / "again")
+  result = run_cli(f"--workdir={workdir}", *FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  expected, got = _masks(uninterrupted), _masks(workdir)
+  for name in expected:
+    np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+  assert _stable(_report(workdir)["stages"]) == _stable(
+      _report(uninterrupted)["stages"])
+
+
+def test_non_finite_loss_stops_with_one_line(tmp_path):
+  workdir = str(tmp_path / "nan")
+  result = run_cli(f"--workdir={workdir}", "--train_subset=256",
+                   "--eval_subset=128", "--width_multiplier=0.0625",
+                   "--batch_size=64", "--stages=pretrain",
+                   "--pretrain_epochs=2", "--pretrain_lr=1e30")
+  assert result.returncode == 1
+  lines = _error_lines(result.stderr)
+  assert len(lines) == 1 and "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1] == lines[0]
+  assert "pretrain: non-finite loss at step" in lines[0]
+  assert "loss=nan" in lines[0]
+  assert not _stage_complete(workdir, "pretrain")
+  assert not os.path.exists(os.path.join(workdir, "checkpoints", "pretrain",
+                                         "ckpt-1.index"))
+
+
+def test_unreadable_checkpoints(tmp_path):
+  workdir = str(tmp_path / "run")
+  flags = [f"--workdir={workdir}", "--train_subset=256", "--eval_subset=128",
+           "--width_multiplier=0.0625", "--batch_size=64",
+           "--stages=pretrain", "--pretrain_epochs=2"]
+  assert run_cli(*flags).returncode == 0
+  report_path = os.path.join(workdir, "report.json")
+  with open(report_path) as f:
+    report = json.load(f)
+  del report["stages"]["pretrain"]  # as if killed before the stage ended
+  with open(report_path, "w") as f:
+    json.dump(report, f)
+  folder = os.path.join(workdir, "checkpoints", "pretrain")
+
+  def truncate(name):
+    path = os.path.join(folder, name)
+    with open(path, "rb") as f:
+      data = f.read()
+    with open(path, "wb") as f:
+      f.write(data[:len(data) // 2])
+
+  # the newest checkpoint truncated: resume from the one before
+  truncate("ckpt-2.data-00000-of-00001")
+  result = run_cli(*flags)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "cannot read checkpoint" in result.stdout
+  assert "resuming after epoch 1" in result.stdout
+  assert _stage_complete(workdir, "pretrain")
+
+  # every checkpoint truncated: exit 1, one line, nothing changed
+  with open(report_path, "w") as f:
+    json.dump(report, f)
+  for name in os.listdir(folder):
+    if name.startswith("ckpt") and ".data-" in name:
+      truncate(name)
+  before = {n: open(os.path.join(folder, n), "rb").read()
+            for n in os.listdir(folder)}
+  result = run_cli(*flags)
+  assert result.returncode == 1
+  lines = _error_lines(result.stderr)
+  assert len(lines) == 1 and "no readable checkpoint in" in lines[0]
+  assert "Traceback" not in result.stderr
+  assert "delete that folder" in lines[0]
+  after = {n: open(os.path.join(folder, n), "rb").read()
+           for n in os.listdir(folder)}
+  assert before == after
