@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import REPO, run_cli
+from conftest import FASHION_MNIST_DIR, REPO, run_cli
 
 
 def _snapshot(folder):
@@ -49,6 +49,13 @@ BAD_INPUTS = [
     (["--lambda_ratio=-1"], "--lambda_ratio=-1"),
     (["--cert_families=zoom"], "--cert_families takes names from"),
     (["--cert_delta=0"], "--cert_delta=0"),
+    (["--eta=-1"], "--eta=-1"),
+    (["--mask_method=prune_all"], "--mask_method=prune_all"),
+    (["--mask_method=l1_filter"], "use them with --granularity=channel"),
+    (["--finetune_pruning=polynomial_decay", "--granularity=channel"],
+     "use it with --granularity=unstructured"),
+    (["--cert_models=tflite"], "--cert_models takes dense and/or pruned"),
+    (["--workdir=/proc/csam_tf_run"], "is not writable"),
 ]
 
 
@@ -64,6 +71,62 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(tmp_path, args,
   assert message in lines[0]
   assert "Traceback" not in result.stderr
   assert not workdir.exists()
+
+
+def _corrupt_fashion_mnist(tmp_path):
+  """A --data_dir whose test labels are cut in half."""
+  folder = tmp_path / "fashion"
+  folder.mkdir()
+  for name in os.listdir(FASHION_MNIST_DIR):
+    data = open(os.path.join(FASHION_MNIST_DIR, name), "rb").read()
+    if name.startswith("t10k-labels"):
+      import gzip
+      data = gzip.compress(gzip.decompress(data)[:5000])
+    (folder / name).write_bytes(data)
+  return [f"--data_dir={folder}"], "t10k-labels-idx1-ubyte.gz is truncated"
+
+
+_PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+def _one_class_folder(tmp_path):
+  (tmp_path / "images" / "cat").mkdir(parents=True)
+  (tmp_path / "images" / "cat" / "a.png").write_bytes(_PNG)
+  return (["--dataset=image_folder", f"--data_dir={tmp_path / 'images'}",
+           "--image_size=28"], "1 class(es) with .png/.jpg images")
+
+
+def _unreadable_image(tmp_path):
+  for name in ("cat", "dog"):
+    (tmp_path / "images" / name).mkdir(parents=True)
+    (tmp_path / "images" / name / "a.png").write_bytes(_PNG)
+  (tmp_path / "images" / "dog" / "b.jpg").write_bytes(b"not an image")
+  return (["--dataset=image_folder", f"--data_dir={tmp_path / 'images'}",
+           "--image_size=28"], "b.jpg is not a PNG or JPEG image")
+
+
+def _stage_input_missing(tmp_path):
+  return ["--stages=finetune"], "stage finetune needs mask/binary_masks.npz"
+
+
+@pytest.mark.parametrize("make_input", [
+    _corrupt_fashion_mnist, _one_class_folder, _unreadable_image,
+    _stage_input_missing])
+def test_bad_files_are_one_line_and_leave_the_workdir_alone(tmp_path,
+                                                           make_input):
+  """Bad files found before any work: exit 2, one line, the files already
+  in the workdir untouched."""
+  workdir = tmp_path / "run"
+  workdir.mkdir()
+  (workdir / "notes.txt").write_text("kept")
+  before = _snapshot(str(workdir))
+  args, message = make_input(tmp_path)
+  result = run_cli(f"--workdir={workdir}", *args, timeout=60)
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and message in lines[0], result.stderr
+  assert "Traceback" not in result.stderr
+  assert _snapshot(str(workdir)) == before
 
 
 def test_missing_workdir_flag():
