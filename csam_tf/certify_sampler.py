@@ -109,17 +109,19 @@ def summarize(rows: List[dict], cfg: CertifyConfig) -> Dict[str, float]:
 
 def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
                   family: str, level: str, cfg: CertifyConfig,
-                  csv_path: str) -> Dict[str, float]:
-  """Certifies the first cfg.num_images images, resuming from csv_path."""
+                  csv_path: str, shard=(0, 1)) -> Dict[str, float]:
+  """Certifies the first cfg.num_images images (of them, every shard[1]-th
+  from shard[0] when sharded across workers), resuming from csv_path."""
   start = time.time()
   ranges = family_ranges(family, level)
   rows = read_rows(csv_path)
-  n = min(cfg.num_images, len(images))
+  wanted = list(range(shard[0], min(cfg.num_images, len(images)), shard[1]))
+  n = len(wanted)
   done_before = len(rows)
   for first in range(len(rows), n, cfg.images_per_group):
-    group = range(first, min(n, first + cfg.images_per_group))
-    rows += certify_rows(predict, images[list(group)], list(group),
-                         labels[list(group)], ranges, cfg)
+    group = wanted[first:first + cfg.images_per_group]
+    rows += certify_rows(predict, images[group], group, labels[group],
+                         ranges, cfg)
     write_rows(csv_path, rows)
     if sys.stdout.isatty():
       _progress(csv_path, len(rows), n, len(rows) - done_before, start, "\r")
@@ -207,15 +209,38 @@ def plain_throughput(predict: Predict, images: np.ndarray, batch_size: int,
   return batch_size / float(np.median(times))
 
 
+def shard_csv(out_dir: str, key: str, shard) -> str:
+  """The CSV of one worker's share of the images."""
+  return os.path.join(out_dir, f"{key}.shard{shard[0]}of{shard[1]}.csv")
+
+
+def merge_shards(shard_dirs: Sequence[str], out_dir: str, keys) -> None:
+  """Joins the workers' shard CSVs (worker k's in shard_dirs[k]) into one
+  CSV per key, rows in image order."""
+  count = len(shard_dirs)
+  for key in keys:
+    rows = [row for k, folder in enumerate(shard_dirs)
+            for row in read_rows(shard_csv(folder, key, (k, count)))]
+    write_rows(os.path.join(out_dir, f"{key}.csv"),
+               sorted(rows, key=lambda row: row["index"]))
+
+
 def certify_models(predictors: Dict[str, Predict], images: np.ndarray,
-                   labels: np.ndarray, cfg: CertifyConfig, out_dir: str
-                   ) -> Dict[str, Dict[str, float]]:
+                   labels: np.ndarray, cfg: CertifyConfig, out_dir: str,
+                   shard=(0, 1)) -> Dict[str, Dict[str, float]]:
   """Every model x family x level; CSVs named <model>_<family>_<level>.
 
   Also writes the PCA-vs-eps plot and TensorBoard summary of what it
-  certified, and prints the table.
+  certified, and prints the table. Sharded (worker k of n), it certifies
+  worker k's images into shard CSVs and returns their partial summaries.
   """
   from csam_tf import certify_report  # matplotlib only when certifying
+  if shard[1] > 1:
+    return {f"{name}_{family}_{level}": certify_model(
+        predict, images, labels, family, level, cfg,
+        shard_csv(out_dir, f"{name}_{family}_{level}", shard), shard)
+            for name, predict in predictors.items()
+            for family in cfg.families for level in cfg.levels}
   results, curves = {}, {}
   for name, predict in predictors.items():
     plain = plain_throughput(predict, images, cfg.batch_size)

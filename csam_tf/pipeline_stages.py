@@ -8,13 +8,13 @@ loaded from the workdir instead, so later stages can run alone.
 import dataclasses
 import os
 import time
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Sequence, Tuple
 
 import keras_cv  # noqa: F401  (Keras 3 before tfmot; see DEVELOPERS.md)
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import certify_sampler, export, report
+from csam_tf import certify_sampler, distribute, export, report
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
@@ -24,6 +24,11 @@ from trainers import finetune, mask_stage, pretrain
 from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
 from trainers.pretrain_config import PretrainConfig
+
+
+# Stages that train under the distribution strategy; export and
+# certification work on plain local copies of the models.
+_TRAINING_STAGES = ("pretrain", "mask", "finetune")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,19 +44,31 @@ class RunConfig:
   finetune: FinetuneConfig
   certify: CertifyConfig
   run_flags: Dict[str, Any]
+  strategy: str = "default"       # csam_tf.distribute.STRATEGIES
+  cpu_replicas: int = 0
+  worker: Tuple[int, int] = (0, 1)  # (this worker, workers)
+  chief_workdir: str = ""         # the real workdir (a worker writes a copy)
 
 
-def run(workdir: str, stages: Sequence[str], cfg: RunConfig
-        ) -> Dict[str, Any]:
-  """Runs `stages` (pipeline order); returns the updated report."""
+def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
+        strategy=None) -> Dict[str, Any]:
+  """Runs `stages` (pipeline order); returns the updated report.
+
+  Under a distribution strategy every stage runs inside its scope, on
+  every worker; `workdir` is where this worker writes (csam_tf.distribute).
+  """
+  strategy = strategy or distribute.make_strategy(cfg.strategy,
+                                                  cfg.cpu_replicas)
   tf_keras.utils.set_random_seed(cfg.seed)
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = pipeline.load(cfg.data)
-  network = build_model(cfg.arch, data.input_shape, data.num_classes,
-                        cfg.width_multiplier)
+  with strategy.scope():
+    network = build_model(cfg.arch, data.input_shape, data.num_classes,
+                          cfg.width_multiplier)
   augment = pretrain.augment_from_config(cfg.pretrain)
-  state = {"network": network, "pretrained": False, "pruned": None}
+  state = {"network": network, "pretrained": False, "pruned": None,
+           "strategy": strategy}
   _load_earlier_outputs(workdir, stages, state)
   result = {}
   for stage in stages:
@@ -62,7 +79,14 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig
       continue
     start = time.time()
     print(f"{stage}: starting", flush=True)
-    metrics = _run_stage(stage, workdir, cfg, data, augment, state)
+    if stage in _TRAINING_STAGES:
+      with strategy.scope():
+        metrics = _run_stage(stage, workdir, cfg, data, augment, state)
+    else:
+      metrics = _run_stage(stage, workdir, cfg, data, augment, state)
+    if strategy.num_replicas_in_sync > 1:
+      metrics["replicas"] = strategy.num_replicas_in_sync
+      metrics["workers"] = cfg.worker[1]
     metrics.update(complete=True, wall_seconds=round(time.time() - start, 1))
     result = report.update_stage(workdir, stage, metrics, cfg.run_flags)
     print(f"{stage}: done in {metrics['wall_seconds']:.0f} s: " + ", ".join(
@@ -93,17 +117,20 @@ def _run_stage(stage, workdir, cfg, data, augment, state):
   if stage == "export":
     if not state["pretrained"]:
       _load_outputs("pretrain", workdir, state)
-    return export.run_export(state["pruned"], data, workdir,
-                             sparse=cfg.mask.granularity == "unstructured",
-                             dense=state["network"])
+    strategy = state["strategy"]
+    return export.run_export(
+        distribute.local_copy(state["pruned"], strategy), data, workdir,
+        sparse=cfg.mask.granularity == "unstructured",
+        dense=distribute.local_copy(state["network"], strategy))
   if stage == "certify":
-    return _certify(workdir, cfg.certify, data, state)
+    return _certify(workdir, cfg, data, state)
   raise ValueError(f"unknown stage {stage}")
 
 
-def _certify(workdir, cfg: CertifyConfig, data, state):
+def _certify(workdir, run_cfg: RunConfig, data, state):
   """PCA of the models `cfg.models` names: the dense one and, when stage 3
-  has run, the pruned one."""
+  has run, the pruned one; sharded across workers under multi_worker."""
+  cfg = run_cfg.certify
   if not state["pretrained"]:
     _load_outputs("pretrain", workdir, state)
   if state["pruned"] is None and os.path.exists(
@@ -111,10 +138,28 @@ def _certify(workdir, cfg: CertifyConfig, data, state):
     _load_outputs("finetune", workdir, state)
   images, labels = certify_sampler.first_test_images(data, cfg.num_images)
   models = {"dense": state["network"], "pruned": state["pruned"]}
-  return certify_sampler.certify_models(
-      {name: certify_sampler.keras_predictor(models[name], images.shape[1:])
-       for name in cfg.models if models[name] is not None},
-      images, labels, cfg, os.path.join(workdir, "certify"))
+  predictors = {
+      name: certify_sampler.keras_predictor(
+          distribute.local_copy(models[name], state["strategy"]),
+          images.shape[1:])
+      for name in cfg.models if models[name] is not None}
+  out_dir = os.path.join(workdir, "certify")
+  index, count = run_cfg.worker
+  if count > 1:  # each worker its share of the images, then the chief joins
+    partial = certify_sampler.certify_models(predictors, images, labels, cfg,
+                                             out_dir, shard=(index, count))
+    distribute.barrier(state["strategy"])  # every shard written
+    if index == 0:
+      certify_sampler.merge_shards(
+          [os.path.join(distribute.write_dir(run_cfg.chief_workdir, k),
+                        "certify") for k in range(count)], out_dir,
+          [f"{name}_{family}_{level}" for name in predictors
+           for family in cfg.families for level in cfg.levels])
+    distribute.barrier(state["strategy"])  # merged: workers may clean up
+    if index != 0:
+      return partial  # into this worker's private report
+  return certify_sampler.certify_models(predictors, images, labels, cfg,
+                                        out_dir)
 
 
 def _load_earlier_outputs(workdir, stages, state):

@@ -10,7 +10,7 @@ import os
 
 from absl import app, flags, logging
 
-from csam_tf import cli
+from csam_tf import cli, distribute
 from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags
 from csam_tf.data.config import check_data_available
@@ -34,13 +34,20 @@ flags.DEFINE_integer("seed", 0, "Seed of initialisation, data order and "
                      "transformations.", lower_bound=0)
 flags.DEFINE_boolean("deterministic", True, "TensorFlow op determinism: the "
                      "same flags and seed give the same weights.")
+flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES,
+                  "tf.distribute strategy of every stage: default (one "
+                  "device), mirrored (this machine's devices) or "
+                  "multi_worker (the cluster in TF_CONFIG; README).")
+flags.DEFINE_integer("cpu_replicas", 0, "--strategy=mirrored on a CPU-only "
+                     "machine: split the CPU into this many replicas.",
+                     lower_bound=0)
 
 FLAGS = flags.FLAGS
 PROG = "csam_tf.train"
 # Flags that may change between invocations on one workdir: they choose what
 # to run or where inputs live, not what a stage computes.
 FREE_FLAGS = ("workdir", "stages", "data_dir", "tfds_manual_dir",
-              "tfds_download", "eval_batch_size")
+              "tfds_download", "eval_batch_size", "strategy", "cpu_replicas")
 _OWN_PACKAGES = ("csam_tf", "trainers")
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _OWN_DIRS = tuple(os.path.join(_REPO_ROOT, p) + os.sep for p in _OWN_PACKAGES)
@@ -72,6 +79,7 @@ def check_inputs():
     raise UsageError("--workdir is required: the folder for checkpoints, "
                      "logs and report.json")
   workdir_lib.check_writable(FLAGS.workdir)
+  distribute.cluster(FLAGS.strategy)  # TF_CONFIG, when multi_worker
   check_data_available(data_flags.data_config())
   workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
   _check_stage_inputs()
@@ -110,10 +118,16 @@ def main(argv):
 
 
 def _run_stages():
-  from csam_tf import pipeline_stages  # imports TensorFlow
-  workdir_lib.record(FLAGS.workdir, run_flags())
+  # The strategy comes first: logical CPU devices and the multi-worker
+  # runtime must be set up before anything else touches TensorFlow.
+  strategy = distribute.make_strategy(FLAGS.strategy, FLAGS.cpu_replicas)
+  from csam_tf import pipeline_stages  # imports Keras 3, keras-cv, tfmot
+  worker = distribute.cluster(FLAGS.strategy)
+  if worker[0] == 0:
+    workdir_lib.record(FLAGS.workdir, run_flags())
   pipeline_stages.run(
-      FLAGS.workdir, [s for s in STAGES if s in FLAGS.stages],
+      distribute.seed_private_copy(FLAGS.workdir, worker[0]),
+      [s for s in STAGES if s in FLAGS.stages],
       pipeline_stages.RunConfig(
           seed=FLAGS.seed, deterministic=FLAGS.deterministic,
           data=data_flags.data_config(), arch=FLAGS.arch,
@@ -122,7 +136,10 @@ def _run_stages():
           mask=mask_search_flags.mask_search_config(),
           finetune=finetune_flags.finetune_config(),
           certify=certify_flags.certify_config(),
-          run_flags=run_flags()))
+          run_flags=run_flags(), strategy=FLAGS.strategy,
+          cpu_replicas=FLAGS.cpu_replicas, worker=worker,
+          chief_workdir=FLAGS.workdir), strategy)
+  distribute.remove_private_copy(FLAGS.workdir, worker[0])
 
 
 def entry_point():

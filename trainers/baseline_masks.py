@@ -63,10 +63,9 @@ class ScoreCrossEntropyTrainer(MaskSearchTrainer):
                 for s, h in zip(soft, hard)]
       binary_logits = self.forward(binary, images)
       loss = losses.cross_entropy(labels, binary_logits)
-    gradients = tape.gradient(loss, self._masks)
+      replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
+    gradients = tape.gradient(replica_loss, self._masks)
     self.optimizer.apply_gradients(zip(gradients, self._masks))
-    for mask in self._masks:
-      mask.assign(tf.clip_by_value(mask, 0.0, 1.0))
     self._trackers["loss"].update_state(loss)
     self._trackers["ce"].update_state(loss)
     self._update_mask_metrics(soft, hard, binary_logits, binary_logits,

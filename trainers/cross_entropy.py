@@ -36,8 +36,11 @@ class CrossEntropyTrainer(tf_keras.Model):
     with tf.GradientTape() as tape:
       logits = self.network(images, training=True)
       loss = cross_entropy(labels, logits)
+      # Replicas' gradients are summed: each contributes its share of the
+      # global-batch mean.
+      replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
     variables = self.network.trainable_variables
-    self.optimizer.apply_gradients(zip(tape.gradient(loss, variables),
+    self.optimizer.apply_gradients(zip(tape.gradient(replica_loss, variables),
                                        variables))
     return self._update_metrics(loss, labels, logits)
 

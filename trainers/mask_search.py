@@ -3,7 +3,8 @@
 `MaskSearchTrainer.train_step` is the algorithm box: draw T and two mask
 noises, run the noisy masks on [x, T(x)], the soft and the binarised mask
 on x, combine the four terms (and the optional cross-entropy), and take one
-gradient step on the soft masks only, clipped back to [0, 1].
+gradient step on the soft masks only, clipped back to [0, 1] (the masks'
+constraint).
 """
 
 from typing import List
@@ -70,6 +71,11 @@ class MaskSearchTrainer(tf_keras.Model):
     cfg = self.cfg
     step_seed = tf.stack([tf.constant(self.seed, tf.int64),
                           tf.cast(self.optimizer.iterations, tf.int64)])
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:  # each replica its own T and mask noise
+      step_seed = tf.random.experimental.stateless_fold_in(
+          step_seed, tf.distribute.get_replica_context()
+          .replica_id_in_sync_group)
     transformed = transforms.random_transform(
         images, self._ranges, tf.random.experimental.stateless_fold_in(
             step_seed, 0))
@@ -100,11 +106,13 @@ class MaskSearchTrainer(tf_keras.Model):
                cfg.lambda_ratio * terms["ratio"] +
                cfg.lambda_consist * terms["consist"] +
                cfg.lambda_l1 * terms["l1"] + cfg.lambda_ce * terms["ce"])
+      # Replicas' gradients are summed: each contributes 1/replicas of the
+      # global-batch loss.
+      replica_total = total / replicas
 
-    gradients = tape.gradient(total, self._masks)
+    # The masks' constraint clips them back to [0, 1] after the update.
+    gradients = tape.gradient(replica_total, self._masks)
     self.optimizer.apply_gradients(zip(gradients, self._masks))
-    for mask in self._masks:
-      mask.assign(tf.clip_by_value(mask, 0.0, 1.0))
 
     terms["loss"] = total
     for name, value in terms.items():

@@ -6,13 +6,16 @@ channels after BatchNorm (`GatedBatchNormalization`), so a closed channel
 outputs exactly zero. The weights of the wrapped layer are created
 non-trainable: `model.trainable_weights` are the masks and nothing else.
 
-Which mask a forward pass uses is the layer's `mask_override` (a tensor set
-by `use_masks` for the duration of one call, e.g. a noisy or a binarised
-copy of C) or, by default, the soft mask itself. Setting it is Python work
-done while tracing, so a `tf.function` step pays for it once.
+Which mask a forward pass uses is the override `use_masks` sets for the
+duration of one call (a tensor: a noisy or a binarised copy of C) or, by
+default, the soft mask itself. Setting it is Python work done while
+tracing, so a `tf.function` step pays for it once. Overrides are kept per
+thread: MirroredStrategy traces its replicas in parallel threads, each with
+its own masks.
 """
 
 import contextlib
+import threading
 from typing import Iterator, Sequence
 
 import tensorflow as tf
@@ -20,6 +23,12 @@ import tf_keras
 
 SOFT_MASK = "soft_mask"
 _BACKBONE_WEIGHTS = ("kernel", "depthwise_kernel", "bias", "gamma", "beta")
+
+
+def clip_to_unit(mask):
+  """The soft masks' constraint: the optimizer clips them to [0, 1] after
+  every update (in the right distribution context)."""
+  return tf.clip_by_value(mask, 0.0, 1.0)
 
 
 class _FrozenBackboneMixin:
@@ -30,7 +39,6 @@ class _FrozenBackboneMixin:
   channel gates).
   """
 
-  mask_override = None
   train_backbone = False
 
   def add_weight(self, name=None, *args, **kwargs):
@@ -41,12 +49,14 @@ class _FrozenBackboneMixin:
   def _add_soft_mask(self, shape):
     self.soft_mask = super().add_weight(
         name=SOFT_MASK, shape=shape, initializer="ones",
-        trainable=not self.train_backbone, dtype=tf.float32)
+        trainable=not self.train_backbone, dtype=tf.float32,
+        constraint=clip_to_unit)
 
   def active_mask(self):
     """The mask this forward pass uses."""
-    if self.mask_override is not None:
-      return self.mask_override
+    override = getattr(_OVERRIDES, "masks", {}).get(id(self))
+    if override is not None:
+      return override
     return tf.convert_to_tensor(self.soft_mask)
 
 
@@ -141,15 +151,19 @@ def masked_layers(model: tf_keras.Model) -> list:
           not getattr(layer, "shares_gate", False)]
 
 
+_OVERRIDES = threading.local()
+
+
 @contextlib.contextmanager
 def use_masks(layers: Sequence, masks: Sequence[tf.Tensor]) -> Iterator[None]:
-  """Within the block, each layer's forward pass uses the given mask."""
+  """Within the block (and this thread), each layer's forward pass uses the
+  given mask."""
   if len(layers) != len(masks):
     raise ValueError(f"{len(layers)} masked layers, {len(masks)} masks")
-  for layer, mask in zip(layers, masks):
-    layer.mask_override = mask
+  previous = getattr(_OVERRIDES, "masks", {})
+  _OVERRIDES.masks = {**previous, **{id(layer): mask
+                                     for layer, mask in zip(layers, masks)}}
   try:
     yield
   finally:
-    for layer in layers:
-      layer.mask_override = None
+    _OVERRIDES.masks = previous
