@@ -41,6 +41,8 @@ flags.DEFINE_enum("bound", "ccert", ("ccert", "clopper_pearson"),
                   "CC-Cert or Clopper-Pearson on prediction flips.")
 flags.DEFINE_integer("seed", 0, "Seed of the sampled transformations.",
                      lower_bound=0)
+flags.DEFINE_boolean("full_bounds", False, "Every CC-Cert block of every "
+                     "image (no early exit; same PCA, slower).")
 flags.DEFINE_integer("batch_size", 1000, "Transformed images per forward "
                      "pass (lower it to fit a small machine).", lower_bound=1)
 
@@ -86,7 +88,8 @@ def certify_config() -> CertifyConfig:
       families=tuple(FLAGS.families), levels=tuple(FLAGS.levels),
       num_images=FLAGS.num_images, nsamples=FLAGS.nsamples,
       nbounds=FLAGS.nbounds, delta=FLAGS.delta, eps=FLAGS.eps,
-      bound=FLAGS.bound, seed=FLAGS.seed, batch_size=FLAGS.batch_size)
+      bound=FLAGS.bound, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
+      full_bounds=FLAGS.full_bounds)
 
 
 def main(argv):

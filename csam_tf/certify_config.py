@@ -18,3 +18,4 @@ class CertifyConfig:
   images_per_group: int = 8       # images whose samples run together
   batch_size: int = 1000          # forward-pass batch
   seed: int = 0
+  full_bounds: bool = False       # True: no early exit, every block

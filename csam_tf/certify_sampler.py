@@ -29,7 +29,7 @@ from csam_tf.certify_config import CertifyConfig
 from csam_tf.transform_ranges import family_ranges
 
 CSV_FIELDS = ("index", "label", "prediction", "margin", "bound", "flips",
-              "correct_transformed", "samples", "certified")
+              "correct_transformed", "samples", "complete", "certified")
 EPS_VALUES = (1e-2, 1e-3, 1e-4)
 # Maps a float32 batch of images in [0, 1] to logits (numpy or tensor).
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -37,58 +37,122 @@ Predict = Callable[[np.ndarray], np.ndarray]
 
 def sample_statistics(predict: Predict, images: np.ndarray,
                       indices: Sequence[int], labels: np.ndarray, ranges,
-                      cfg: CertifyConfig) -> Dict[str, np.ndarray]:
+                      cfg: CertifyConfig, exit_at: float = None
+                      ) -> Dict[str, np.ndarray]:
   """Per image: p0, Y (nbounds * nsamples), flips and correct predictions
-  under the sampled transformations."""
+  under the sampled transformations, and how many samples were evaluated.
+
+  With `exit_at` (CC-Cert only) an image stops early once it cannot be
+  certified at any eps <= exit_at: a wrong clean prediction is never
+  sampled, and sampling stops at the first block whose bound b_k / delta
+  reaches exit_at (the bound is the maximum over blocks). The draws are
+  the same either way, so every completed bound is identical; unevaluated
+  entries of Y are NaN.
+  """
   total = cfg.nbounds * cfg.nsamples
   transform = _batch_transform(tuple(sorted(ranges.items())))
   p0 = _softmax(np.asarray(predict(images)))
   top1 = p0.argmax(1)
-  y = np.empty((len(images), total), np.float64)
+  top2 = np.sort(p0, axis=1)[:, -2:]
+  margin = (top2[:, 1] - top2[:, 0]) / 2.0
+  y = np.full((len(images), total), np.nan)
   flips = np.zeros(len(images), np.int64)
   correct = np.zeros(len(images), np.int64)
+  evaluated = np.zeros(len(images), np.int64)
   for row, (image, index) in enumerate(zip(images, indices)):
+    if exit_at is not None and top1[row] != labels[row]:
+      continue
     for start in range(0, total, cfg.batch_size):
       count = min(cfg.batch_size, total - start)
       seed = tf.constant([cfg.seed, int(index) * 1_000_003 + start], tf.int64)
-      batch = transform(tf.constant(image), tf.constant(count), seed)
-      p = _softmax(np.asarray(predict(batch.numpy())))
-      y[row, start:start + count] = np.max(np.abs(p - p0[row]), axis=1)
-      predicted = p.argmax(1)
-      flips[row] += int(np.sum(predicted != top1[row]))
-      correct[row] += int(np.sum(predicted == labels[row]))
-  return {"p0": p0, "y": y, "flips": flips, "correct": correct}
+      batch = transform(tf.constant(image), tf.constant(count), seed).numpy()
+      # With early exit the first unevaluated block goes alone, so most
+      # images that cannot be certified cost one block.
+      cuts = [0, count]
+      if exit_at is not None and start == 0 and count > cfg.nsamples:
+        cuts = [0, cfg.nsamples, count]
+      for a, b in zip(cuts, cuts[1:]):
+        p = _softmax(np.asarray(predict(batch[a:b])))
+        y[row, start + a:start + b] = np.max(np.abs(p - p0[row]), axis=1)
+        predicted = p.argmax(1)
+        flips[row] += int(np.sum(predicted != top1[row]))
+        correct[row] += int(np.sum(predicted == labels[row]))
+        evaluated[row] = start + b
+        if exit_at is not None and _worst_block(
+            y[row], margin[row], evaluated[row], cfg) >= exit_at:
+          break
+      else:
+        continue
+      break
+  return {"p0": p0, "margin": margin, "y": y, "flips": flips,
+          "correct": correct, "evaluated": evaluated}
+
+
+def _worst_block(y_row, margin, evaluated, cfg):
+  """max_k min(1, b_k / delta) over the blocks evaluated so far."""
+  blocks = evaluated // cfg.nsamples
+  if blocks == 0:
+    return 0.0
+  return float(certify_bounds.cc_cert_bound(
+      y_row[None, :blocks * cfg.nsamples], np.array([margin]), blocks,
+      cfg.nsamples, cfg.delta)[0])
+
+
+def exit_threshold(cfg: CertifyConfig):
+  """The eps above which early exit leaves PCA unknown: the largest eps
+  reported, so every reported PCA is exact; None computes every block."""
+  if cfg.full_bounds or cfg.bound != "ccert":
+    return None
+  return max(set(EPS_VALUES) | {cfg.eps})
 
 
 def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
                  ranges, cfg: CertifyConfig) -> List[dict]:
-  """One CSV row per image."""
-  stats = sample_statistics(predict, images, indices, labels, ranges, cfg)
-  p0 = stats["p0"]
-  top2 = np.sort(p0, axis=1)[:, -2:]
-  margin = (top2[:, 1] - top2[:, 0]) / 2.0
-  if cfg.bound == "ccert":
-    bound = certify_bounds.cc_cert_bound(stats["y"], margin, cfg.nbounds,
-                                         cfg.nsamples, cfg.delta)
-  else:
-    bound = certify_bounds.clopper_pearson_upper(
-        stats["flips"], cfg.nbounds * cfg.nsamples, cfg.delta)
-  prediction = p0.argmax(1)
-  return [{"index": int(i), "label": int(l), "prediction": int(p),
-           "margin": float(m), "bound": float(b), "flips": int(f),
-           "correct_transformed": int(c),
-           "samples": cfg.nbounds * cfg.nsamples,
-           "certified": int(p == l and b < cfg.eps)}
-          for i, l, p, m, b, f, c in zip(indices, labels, prediction, margin,
-                                         bound, stats["flips"],
-                                         stats["correct"])]
+  """One CSV row per image. `bound` is the full bound when `complete`;
+  after an early exit, the bound of the blocks evaluated (a lower bound of
+  the full one, already too large to certify); NaN when never sampled
+  (wrong clean prediction)."""
+  stats = sample_statistics(predict, images, indices, labels, ranges, cfg,
+                            exit_threshold(cfg))
+  total = cfg.nbounds * cfg.nsamples
+  prediction = stats["p0"].argmax(1)
+  rows = []
+  for r, (index, label) in enumerate(zip(indices, labels)):
+    evaluated = int(stats["evaluated"][r])
+    if evaluated == 0:
+      bound = float("nan")
+    elif cfg.bound == "ccert":
+      blocks = evaluated // cfg.nsamples
+      bound = float(certify_bounds.cc_cert_bound(
+          stats["y"][r:r + 1, :blocks * cfg.nsamples],
+          stats["margin"][r:r + 1], blocks, cfg.nsamples, cfg.delta)[0])
+    else:
+      bound = float(certify_bounds.clopper_pearson_upper(
+          stats["flips"][r:r + 1], total, cfg.delta)[0])
+    complete = evaluated == total or prediction[r] != label
+    rows.append({
+        "index": int(index), "label": int(label),
+        "prediction": int(prediction[r]), "margin": float(stats["margin"][r]),
+        "bound": bound, "flips": int(stats["flips"][r]),
+        "correct_transformed": int(stats["correct"][r]),
+        "samples": evaluated, "complete": int(complete),
+        "certified": int(prediction[r] == label and complete and
+                         bound < cfg.eps)})
+  return rows
 
 
 def pca_at(rows: List[dict], eps_values) -> np.ndarray:
-  """PCA at each eps: correct clean prediction and bound below eps."""
+  """PCA at each eps: correct clean prediction and bound below eps. NaN
+  where an early-exited image's partial bound is below eps (its full bound
+  is unknown there)."""
   correct = np.array([r["prediction"] == r["label"] for r in rows])
-  bound = np.array([r["bound"] for r in rows])
-  return np.array([np.mean(correct & (bound < eps)) for eps in eps_values])
+  bound = np.array([r["bound"] for r in rows], np.float64)
+  complete = np.array([r.get("complete", 1) for r in rows], bool)
+  with np.errstate(invalid="ignore"):
+    return np.array([
+        np.nan if np.any(correct & ~complete & (bound < eps))
+        else np.mean(correct & complete & (bound < eps))
+        for eps in eps_values])
 
 
 def summarize(rows: List[dict], cfg: CertifyConfig) -> Dict[str, float]:
@@ -98,10 +162,14 @@ def summarize(rows: List[dict], cfg: CertifyConfig) -> Dict[str, float]:
   eps_values = sorted(set(EPS_VALUES) | {cfg.eps})
   summary = {f"pca@{eps:g}": float(pca)
              for eps, pca in zip(eps_values, pca_at(rows, eps_values))}
+  early = sum(r["samples"] for r in rows) < len(rows) * cfg.nbounds * \
+      cfg.nsamples
   summary.update(
       clean_accuracy=float(np.mean(correct)),
+      # over the samples drawn: with early exit, not every image's 1,000
       empirical_accuracy=sum(r["correct_transformed"] for r in rows) /
-      samples,
+      max(samples, 1),
+      samples_evaluated=samples, early_exit=bool(early),
       images=len(rows), bound=cfg.bound, nsamples=cfg.nsamples,
       nbounds=cfg.nbounds, delta=cfg.delta)
   return summary
@@ -128,9 +196,10 @@ def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
   _progress(csv_path, len(rows), n, len(rows) - done_before, start, "\n")
   summary = summarize(rows[:n], cfg)
   summary["seconds_this_invocation"] = round(time.time() - start, 1)
+  spent = max(time.time() - start, 1e-9)
   summary["forward_passes_per_second"] = round(
-      (len(rows) - done_before) * cfg.nbounds * cfg.nsamples /
-      max(time.time() - start, 1e-9), 1)
+      sum(r["samples"] for r in rows[done_before:]) / spent, 1)
+  summary["images_per_second"] = round((len(rows) - done_before) / spent, 3)
   return summary
 
 
@@ -147,7 +216,9 @@ def read_rows(path: str) -> List[dict]:
   with open(path, newline="") as f:
     rows = list(csv.DictReader(f))
   types = {"margin": float, "bound": float}
-  return [{k: types.get(k, int)(v) for k, v in row.items()} for row in rows]
+  # rows written before early exit existed were all complete
+  return [{"complete": 1, **{k: types.get(k, int)(v)
+                             for k, v in row.items()}} for row in rows]
 
 
 def write_rows(path: str, rows: List[dict]) -> None:

@@ -155,7 +155,8 @@ def _commands(run, run_dir):
         f"--nsamples={FLAGS.cert_nsamples}",
         f"--nbounds={FLAGS.cert_nbounds}", f"--delta={FLAGS.cert_delta}",
         f"--eps={FLAGS.cert_eps}", f"--bound={FLAGS.cert_bound}",
-        f"--batch_size={FLAGS.cert_batch_size}", f"--seed={run.seed}"])
+        f"--batch_size={FLAGS.cert_batch_size}", f"--seed={run.seed}",
+        f"--full_bounds={str(FLAGS.cert_full_bounds).lower()}"])
   return commands
 
 

@@ -21,7 +21,7 @@ def _images(means):
   return np.stack([np.full((6, 6, 1), m, np.float32) for m in means])
 
 
-CFG = CertifyConfig(nsamples=20, nbounds=5, batch_size=40)
+CFG = CertifyConfig(nsamples=20, nbounds=5, batch_size=40, full_bounds=True)
 
 
 def test_identity_transformations_certify_every_correct_image():
@@ -82,3 +82,61 @@ def test_resumed_certification_equals_one_run(tmp_path):
   assert certify.read_rows(str(part)) == certify.read_rows(str(whole))
   assert summary["images"] == 10
   assert 0 < summary["empirical_accuracy"] < 1  # some draws cross 0.5
+
+
+def _mixed_problem():
+  """Images that certify, that flip under brightness, that sit near the
+  decision boundary, and one misclassified."""
+  rng = np.random.default_rng(3)
+  means = np.concatenate([[0.9, 0.1, 0.45, 0.55, 0.52], rng.uniform(
+      0.2, 0.8, 19)])
+  images = _images(means)
+  labels = (means <= 0.5).astype(np.int64)
+  labels[4] = 1 - labels[4]  # misclassified
+  return images, labels
+
+
+def test_early_exit_gives_the_same_pca_with_fewer_passes(tmp_path):
+  images, labels = _mixed_problem()
+  results = {}
+  for full in (True, False):
+    cfg = CertifyConfig(nsamples=20, nbounds=5, batch_size=100,
+                        images_per_group=4, num_images=len(images),
+                        full_bounds=full)
+    path = tmp_path / f"full{full}.csv"
+    results[full] = (certify.certify_model(
+        bright_or_dark, images, labels, "brightness", "L2", cfg, str(path)),
+                     certify.read_rows(str(path)))
+  (full_summary, full_rows), (fast_summary, fast_rows) = results[True], \
+      results[False]
+  for eps in ("0.01", "0.001", "0.0001"):
+    assert fast_summary[f"pca@{eps}"] == full_summary[f"pca@{eps}"]
+  assert 0 < full_summary["pca@0.001"] < 1
+  assert fast_summary["early_exit"] and not full_summary["early_exit"]
+  assert fast_summary["samples_evaluated"] < full_summary[
+      "samples_evaluated"] / 2
+  for fast, full in zip(fast_rows, full_rows):
+    assert fast["certified"] == full["certified"]
+    if fast["complete"] and fast["prediction"] == fast["label"]:
+      assert fast["bound"] == full["bound"]  # the same draws
+    elif fast["prediction"] != fast["label"]:
+      assert fast["samples"] == 0 and np.isnan(fast["bound"])
+    else:  # stopped at a block whose bound already rules eps out
+      assert fast["samples"] < 100 and fast["bound"] >= 1e-2
+      assert fast["bound"] <= full["bound"]
+  assert fast_rows[4]["samples"] == 0  # the misclassified image
+
+
+def test_pca_above_the_exit_threshold_is_unknown():
+  rows = [{"prediction": 0, "label": 0, "bound": 0.05, "complete": 0},
+          {"prediction": 0, "label": 0, "bound": 1e-5, "complete": 1}]
+  pca = certify.pca_at(rows, [1e-4, 1e-2, 0.1])
+  assert list(pca[:2]) == [0.5, 0.5] and np.isnan(pca[2])
+
+
+def test_rows_written_before_early_exit_read_as_complete(tmp_path):
+  path = tmp_path / "old.csv"
+  path.write_text("index,label,prediction,margin,bound,flips,"
+                  "correct_transformed,samples,certified\n"
+                  "0,1,1,0.4,1e-05,0,1000,1000,1\n")
+  assert certify.read_rows(str(path))[0]["complete"] == 1

@@ -1,0 +1,50 @@
+"""`python -m csam_tf.bench` on a tiny trained model: every figure is
+measured and written into the Markdown section, early exit keeps PCA."""
+
+import os
+import subprocess
+import sys
+
+from conftest import REPO, run_cli
+
+TINY = ["--train_subset=512", "--eval_subset=128", "--batch_size=64",
+        "--width_multiplier=0.0625"]
+
+
+def test_bench_writes_every_figure(tmp_path):
+  workdir = str(tmp_path / "dense")
+  result = run_cli(f"--workdir={workdir}", "--stages=pretrain",
+                   "--pretrain_epochs=1", *TINY)
+  assert result.returncode == 0, result.stderr[-2000:]
+  markdown = tmp_path / "BENCH.md"
+  markdown.write_text("# Benchmarks\n")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  result = subprocess.run(
+      [sys.executable, "-m", "csam_tf.bench", f"--model_workdir={workdir}",
+       "--repeats=3", "--bench_cert_images=8", "--cert_nsamples=10",
+       "--cert_nbounds=2", f"--results={tmp_path / 'none.csv'}",
+       f"--bench_markdown={markdown}", *TINY], cwd=REPO, env=env,
+      capture_output=True, text=True, timeout=900)
+  assert result.returncode == 0, result.stderr[-3000:]
+  text = markdown.read_text()
+  assert text.startswith("# Benchmarks\n")
+  assert "<!-- BEGIN csam_tf.bench -->" in text
+  for figure in ("| 1 | mask-search step (graph) / (6 x CE step)",
+                 "| 2 | certification passes/s / plain inference",
+                 "| 2b | certified images/s", "| 3 | demo command",
+                 "| 4 | C-SAM vs magnitude",
+                 "| 5 | .tflite channel float32",
+                 "| 5 | .tflite unstructured sparse",
+                 "| 6 | GFLOP/s, inference"):
+    assert figure in text, figure
+  assert "identical at every eps" in text
+
+
+def test_bench_needs_a_trained_model(tmp_path):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  result = subprocess.run(
+      [sys.executable, "-m", "csam_tf.bench",
+       f"--model_workdir={tmp_path}"], cwd=REPO, env=env,
+      capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert "has no pretrain/best.weights.h5" in result.stderr
