@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from csam_tf import cli, experiment_results
 from csam_tf import train  # noqa: F401  (defines the pipeline's flags)
@@ -331,12 +331,7 @@ def check_inputs():
 
 def main(argv):
   del argv
-  try:
-    check_inputs()
-  except UsageError as e:
-    cli.fail(PROG, e)
-  if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
+  cli.checked_start(PROG, check_inputs)
   import keras_cv  # noqa: F401  (Keras 3 before tfmot)
   from csam_tf import certify_flags
   from csam_tf.data import flags as data_flags

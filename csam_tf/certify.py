@@ -9,7 +9,7 @@ CSVs, so a killed run continues from the images already written.
 
 import os
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from csam_tf import atomic_io, cli, transform_ranges
 from csam_tf.certify_config import CertifyConfig
@@ -94,12 +94,7 @@ def certify_config() -> CertifyConfig:
 
 def main(argv):
   del argv
-  if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
-  try:
-    data_config, run_flags = check_inputs()
-  except UsageError as e:
-    cli.fail(PROG, e)
+  data_config, run_flags = cli.checked_start(PROG, check_inputs)
   import keras_cv  # noqa: F401  (Keras 3 before tfmot)
   import tf_keras
   from csam_tf import certify_sampler, report

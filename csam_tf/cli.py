@@ -3,7 +3,7 @@ flag error into one line on stderr and exit code 2."""
 
 import sys
 
-from absl import flags
+from absl import flags, logging
 
 from csam_tf.errors import UsageError
 
@@ -29,3 +29,16 @@ def flags_parser(prog: str):
     return remaining
 
   return parse
+
+
+def checked_start(prog: str, check_inputs):
+  """Runs `check_inputs()` (fails with one line on UsageError), quiets
+  TensorFlow's INFO lines unless --verbosity is given, and returns what the
+  check returned."""
+  try:
+    checked = check_inputs()
+  except UsageError as e:
+    fail(prog, e)
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  return checked

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from csam_tf import atomic_io, cli, experiment_results, experiment_suites
 from csam_tf import report, train
@@ -278,12 +278,7 @@ def suite_section(rows) -> str:
 
 def main(argv):
   del argv
-  try:
-    runs = check_inputs()
-  except UsageError as e:
-    cli.fail(PROG, e)
-  if not FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)
+  runs = cli.checked_start(PROG, check_inputs)
   root = FLAGS.workdir
   for index, run in enumerate(runs, 1):
     print(f"[{index}/{len(runs)}] {run.name}: {' '.join(run.train_flags())}"

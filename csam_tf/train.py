@@ -8,7 +8,7 @@ the command is run again, an interrupted one resumes from its checkpoint.
 
 import os
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from csam_tf import cli, distribute
 from csam_tf import workdir as workdir_lib
@@ -103,12 +103,7 @@ def _check_stage_inputs():
 
 def main(argv):
   del argv
-  try:
-    check_inputs()
-  except UsageError as e:
-    cli.fail(PROG, e)
-  if not FLAGS["verbosity"].present:  # TF's INFO lines drown the progress
-    logging.set_verbosity(logging.WARNING)
+  cli.checked_start(PROG, check_inputs)
   try:
     _run_stages()
   except UsageError as e:

@@ -91,8 +91,9 @@ def test_two_workers_on_localhost_match_one_process(tmp_path, single):
 
 def test_mirrored_on_two_cpu_replicas(tmp_path, single):
   workdir = str(tmp_path / "mirrored")
+  stages = [f for f in FLAGS if not f.startswith("--stages")]
   result = run_cli(f"--workdir={workdir}", "--strategy=mirrored",
-                   "--cpu_replicas=2", *FLAGS)
+                   "--cpu_replicas=2", *stages, "--stages=pretrain,mask")
   assert result.returncode == 0, result.stderr[-3000:]
   stages = _report(workdir)
   assert stages["mask"]["replicas"] == 2 and stages["mask"]["workers"] == 1

@@ -7,7 +7,7 @@ from csam_tf.structured import latency as speed
 
 
 def test_measure_one_width():
-  result = speed.measure("resnet18", 0.0625, (16, 16, 1), 0.5, [1], 10, 2)
+  result = speed.measure("resnet18", 0.0625, (16, 16, 1), 0.5, [1], 10, 1)
   assert result["parameters"]["pruned"] < result["parameters"]["dense"]
   assert result["flops"]["reduction"] == pytest.approx(
       result["flops"]["dense"] / result["flops"]["pruned"])

@@ -122,7 +122,10 @@ def _restore_latest_readable(stage, checkpoint, manager, state):
   """Restores the newest checkpoint that reads back; a truncated or corrupt
   one (a crash while writing, a full disk) falls back to the one before."""
   errors = []
-  for path in reversed(manager.checkpoints):
+  candidates = list(reversed(manager.checkpoints))
+  if manager.latest_checkpoint and manager.latest_checkpoint not in candidates:
+    candidates.insert(0, manager.latest_checkpoint)
+  for path in candidates:
     try:
       checkpoint.restore(path).assert_existing_objects_matched()
     except Exception as e:  # pylint: disable=broad-except (any unreadable file)
