@@ -81,6 +81,14 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile):
   assert again.stdout.count("finished earlier") == 3
   assert markdown.read_text().count("<!-- BEGIN experiments") == 1
 
+  # the whole main suite's tables from what is on disk, running nothing
+  tables = _experiments(*[a for a in args if not a.startswith(
+      ("--methods", "--sparsities", "--seeds"))], "--tables_only")
+  assert tables.returncode == 0, tables.stderr[-2000:]
+  assert "finished earlier" not in tables.stdout
+  assert "done in" not in tables.stdout
+  assert "3 of 30 planned runs finished" in markdown.read_text()
+
 
 @pytest.mark.parametrize("extra,message", [
     (["--methods=foo"], "--methods=foo: the main suite has dense, csam"),
