@@ -24,6 +24,7 @@ FLAGS = ["--train_subset=256", "--eval_subset=128", "--pretrain_epochs=1",
 _VOLATILE = ("wall_seconds", "seconds_this_invocation",
              "wall_seconds_this_invocation", "forward_passes_per_second",
              "plain_inference_per_second", "throughput_ratio", "updated",
+             "images_per_second",
              "workdir")
 
 
