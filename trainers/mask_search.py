@@ -39,6 +39,9 @@ class MaskSearchTrainer(tf_keras.Model):
                       for name in LOSS_TERMS + (
                           "mask_mean", "flip_fraction", "agreement",
                           "accuracy")}
+    self._objective = (tf.function(self._terms_and_gradients,
+                                   jit_compile=True)
+                       if cfg.xla else self._terms_and_gradients)
 
   @property
   def metrics(self):
@@ -68,7 +71,6 @@ class MaskSearchTrainer(tf_keras.Model):
 
   def train_step(self, data):
     images, labels = data
-    cfg = self.cfg
     step_seed = tf.stack([tf.constant(self.seed, tf.int64),
                           tf.cast(self.optimizer.iterations, tf.int64)])
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -76,11 +78,27 @@ class MaskSearchTrainer(tf_keras.Model):
       step_seed = tf.random.experimental.stateless_fold_in(
           step_seed, tf.distribute.get_replica_context()
           .replica_id_in_sync_group)
+    # T(x) outside the objective: the warp has no XLA kernel on CPU.
     transformed = transforms.random_transform(
         images, self._ranges, tf.random.experimental.stateless_fold_in(
             step_seed, 0))
-    both = tf.concat([images, transformed], axis=0)
+    terms, gradients, soft, hard, soft_logits, binary_logits = \
+        self._objective(images, transformed, labels, step_seed,
+                        1.0 / replicas)
+    # The masks' constraint clips them back to [0, 1] after the update.
+    self.optimizer.apply_gradients(zip(gradients, self._masks))
 
+    for name, value in terms.items():
+      self._trackers[name].update_state(value)
+    self._update_mask_metrics(soft, hard, soft_logits, binary_logits, labels)
+    return {m.name: m.result() for m in self.metrics}
+
+  def _terms_and_gradients(self, images, transformed, labels, step_seed,
+                           replica_share):
+    """The loss terms and the masks' gradients of one step (the part
+    `--mask_xla` compiles with XLA)."""
+    cfg = self.cfg
+    both = tf.concat([images, transformed], axis=0)
     with tf.GradientTape() as tape:
       soft = [tf.convert_to_tensor(m) for m in self._masks]
       noisy1 = self._noisy(soft, step_seed, 1)
@@ -106,19 +124,12 @@ class MaskSearchTrainer(tf_keras.Model):
                cfg.lambda_ratio * terms["ratio"] +
                cfg.lambda_consist * terms["consist"] +
                cfg.lambda_l1 * terms["l1"] + cfg.lambda_ce * terms["ce"])
-      # Replicas' gradients are summed: each contributes 1/replicas of the
+      # Replicas' gradients are summed: each contributes its share of the
       # global-batch loss.
-      replica_total = total / replicas
-
-    # The masks' constraint clips them back to [0, 1] after the update.
-    gradients = tape.gradient(replica_total, self._masks)
-    self.optimizer.apply_gradients(zip(gradients, self._masks))
-
+      replica_total = total * replica_share
     terms["loss"] = total
-    for name, value in terms.items():
-      self._trackers[name].update_state(value)
-    self._update_mask_metrics(soft, hard, soft_logits, binary_logits, labels)
-    return {m.name: m.result() for m in self.metrics}
+    return (terms, tape.gradient(replica_total, self._masks), soft, hard,
+            soft_logits, binary_logits)
 
   def test_step(self, data):
     """Validation: accuracy of the binarised masks (what stage 3 keeps)."""

@@ -26,3 +26,4 @@ class MaskSearchConfig:
   consist: str = "kl"               # or "mse"
   family: str = "composite"         # transformation T of the ratio term
   level: str = "L2"
+  xla: bool = False                 # compile the step's objective with XLA

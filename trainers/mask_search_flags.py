@@ -55,6 +55,9 @@ flags.DEFINE_enum("ratio_masks", "pair", ("pair", "same"), "L_ratio compares "
                   "p_1(x) with p_2(T(x)) (pair) or with p_1(T(x)) (same).")
 flags.DEFINE_enum("consist", "kl", ("kl", "mse"), "L_consist: KL or mean "
                   "squared distance of the probabilities.")
+flags.DEFINE_boolean("mask_xla", False, "Compile the mask-search step's "
+                     "forward and backward passes with XLA (the "
+                     "transformation stays outside: no XLA kernel on CPU).")
 flags.DEFINE_enum("mask_family", "composite", transform_ranges.FAMILIES,
                   "Transformation family T of the mask search.")
 flags.DEFINE_enum("mask_level", "L2", transform_ranges.LEVELS,
@@ -83,4 +86,5 @@ def mask_search_config() -> MaskSearchConfig:
       lambda_ce=FLAGS.lambda_ce, sparsity=FLAGS.sparsity,
       binarize=FLAGS.binarize, binarize_score=FLAGS.binarize_score,
       ratio_masks=FLAGS.ratio_masks,
-      consist=FLAGS.consist, family=FLAGS.mask_family, level=FLAGS.mask_level)
+      consist=FLAGS.consist, family=FLAGS.mask_family,
+      level=FLAGS.mask_level, xla=FLAGS.mask_xla)
