@@ -22,8 +22,10 @@ def table(results: Dict[str, Dict[str, float]], eps: float) -> str:
            f"{'empirical':>9} {key:>10} {'thr. ratio':>10}"]
   for name, s in sorted(results.items()):
     ratio = s.get("throughput_ratio")
+    empirical = s.get("empirical_accuracy")
     lines.append(f"{name:<28} {s['images']:>6} {s['clean_accuracy']:>7.4f} "
-                 f"{s['empirical_accuracy']:>9.4f} {s[key]:>10.4f} "
+                 f"{'-' if empirical is None else format(empirical, '.4f'):>9}"
+                 f" {s[key]:>10.4f} "
                  f"{'' if ratio is None else format(ratio, '.2f'):>10}")
   return "\n".join(lines)
 
@@ -58,7 +60,8 @@ def write_tensorboard(results: Dict[str, Dict[str, float]], eps: float,
   with writer.as_default():
     for name, s in results.items():
       for key in ("clean_accuracy", "empirical_accuracy", f"pca@{eps:g}"):
-        tf.summary.scalar(f"{name}/{key}", s[key], step=0)
+        if s.get(key) is not None:  # no empirical accuracy after early exit
+          tf.summary.scalar(f"{name}/{key}", s[key], step=0)
     tf.summary.text("certification", "<pre>" + table(results, eps) + "</pre>",
                     step=0)
   writer.flush()

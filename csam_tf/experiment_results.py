@@ -64,8 +64,9 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
     if result:
       row[f"pca_{family}_{level}"] = result[f"pca@{flags['cert_eps']:g}"]
       row[f"clean_accuracy_{family}_{level}"] = result["clean_accuracy"]
-      row[f"empirical_accuracy_{family}_{level}"] = result[
-          "empirical_accuracy"]
+      empirical = result.get("empirical_accuracy")
+      row[f"empirical_accuracy_{family}_{level}"] = (
+          "" if empirical is None else empirical)
       row["cert_images"] = result["images"]
   return {column: row.get(column, "") for column in COLUMNS}
 

@@ -81,7 +81,9 @@ def test_resumed_certification_equals_one_run(tmp_path):
                                   "brightness", "L2", cfg, str(part))
   assert certify.read_rows(str(part)) == certify.read_rows(str(whole))
   assert summary["images"] == 10
-  assert 0 < summary["empirical_accuracy"] < 1  # some draws cross 0.5
+  assert 0 < summary["empirical_accuracy_of_drawn_samples"] < 1  # some
+  # draws cross 0.5 (early exit is on: no protocol empirical accuracy)
+  assert summary["empirical_accuracy"] is None
 
 
 def _mixed_problem():
@@ -113,6 +115,10 @@ def test_early_exit_gives_the_same_pca_with_fewer_passes(tmp_path):
     assert fast_summary[f"pca@{eps}"] == full_summary[f"pca@{eps}"]
   assert 0 < full_summary["pca@0.001"] < 1
   assert fast_summary["early_exit"] and not full_summary["early_exit"]
+  # the protocol's empirical accuracy needs every sample
+  assert fast_summary["empirical_accuracy"] is None
+  assert full_summary["empirical_accuracy"] == full_summary[
+      "empirical_accuracy_of_drawn_samples"]
   assert fast_summary["samples_evaluated"] < full_summary[
       "samples_evaluated"] / 2
   for fast, full in zip(fast_rows, full_rows):
