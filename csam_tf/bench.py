@@ -212,7 +212,6 @@ def tflite_figures(data):
     layer.set_weights([weights[0] * keep] + weights[1:])
   _, channel = latency.narrow_pair(FLAGS.arch, FLAGS.width_multiplier,
                                  data.input_shape, 0.5)
-  channel_dense = dense  # narrow_pair's own dense differs only in weights
   representative = [x for x, _ in data.train(seed=0, max_steps=2)
                     for x in x.numpy()][:64]
   image = representative[0]
@@ -220,7 +219,7 @@ def tflite_figures(data):
   with tempfile.TemporaryDirectory() as folder:
     files = {}
     for name, model, variants in (
-        ("dense", channel_dense, ("float32", "int8")),
+        ("dense", dense, ("float32", "int8")),
         ("unstructured", unstructured, ("float32", "int8", "sparse")),
         ("channel", channel, ("float32", "int8"))):
       for variant in variants:

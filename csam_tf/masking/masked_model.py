@@ -26,14 +26,14 @@ _UNSTRUCTURED = {
 _CONV_TYPES = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)
 
 
-def channel_group_scores(network: tf_keras.Model, criterion: str
-                         ) -> Dict[str, np.ndarray]:
+def channel_group_scores(network: tf_keras.Model, criterion: str,
+                         graph=None) -> Dict[str, np.ndarray]:
   """Channel mode: the BatchNorm that owns each prunable group's gate ->
-  the group's channel importance (csam_tf.structured.group_importance)."""
+  the group's channel importance (csam_tf.structured.group_importance).
+  `graph`: the network's channel graph, when the caller has it already."""
+  graph = graph or dependency_graph.channel_graph(network)
   return {group.batchnorms[0]: group_importance.group_scores(
-      network, group, criterion)
-          for group in dependency_graph.channel_graph(
-              network).prunable_groups()}
+      network, group, criterion) for group in graph.prunable_groups()}
 
 
 def prunable_layer_names(network: tf_keras.Model) -> List[str]:
@@ -59,7 +59,7 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
     graph = dependency_graph.channel_graph(network)
     for group in graph.prunable_groups():
       owner_of.update({bn: group.batchnorms[0] for bn in group.batchnorms})
-    scores = channel_group_scores(network, "group_norm")
+    scores = channel_group_scores(network, "group_norm", graph)
 
   def clone(layer):
     config = layer.get_config()
