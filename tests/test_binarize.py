@@ -61,3 +61,37 @@ def test_ties_are_broken_by_the_tie_break_score():
                            [magnitude, tf.constant([0.0, 0.95])])
   np.testing.assert_array_equal(hard[0].numpy(), [0, 1, 0, 1, 0])
   np.testing.assert_array_equal(hard[1].numpy(), [0, 1])
+
+
+def _lexicographic_reference(soft, tie, keep):
+  """numpy: sort by soft desc, then tie desc, then index asc; keep the first."""
+  order = np.lexsort((np.arange(soft.size), -tie.ravel(), -soft.ravel()))
+  hard = np.zeros(soft.size, np.float32)
+  hard[order[:keep]] = 1.0
+  return hard.reshape(soft.shape)
+
+
+def test_one_top_k_over_the_tie_order_equals_the_full_lexicographic_sort():
+  rng = np.random.default_rng(3)
+  # Three soft levels (many ties, as after the percentile init) and
+  # tie-breaks with ties of their own (index order decides those).
+  soft = rng.choice([0.25, 0.5, 1.0], size=(40, 30)).astype(np.float32)
+  tie = rng.choice(np.linspace(0.0, 1.0, 7), size=soft.shape).astype(
+      np.float32)
+  for sparsity in (0.5, 0.9, 0.97):
+    keep = binarize.keep_count(soft.size, sparsity)
+    hard = binarize.Binarizer([soft.size], sparsity, "layerwise",
+                              [tf.constant(tie)])([tf.constant(soft)])[0]
+    np.testing.assert_array_equal(hard.numpy(),
+                                  _lexicographic_reference(soft, tie, keep))
+
+
+def test_binarizer_reuses_its_tie_orders_across_calls():
+  soft = tf.Variable(tf.ones([6]))
+  binarizer = binarize.Binarizer([6], 0.5, "global",
+                                 [tf.constant([1., 6., 2., 5., 3., 4.])])
+  np.testing.assert_array_equal(binarizer([soft])[0].numpy(),
+                                [0, 1, 0, 1, 0, 1])
+  soft.assign([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])  # the masks move, ties do not
+  np.testing.assert_array_equal(binarizer([soft])[0].numpy(),
+                                [1, 0, 1, 0, 1, 0])

@@ -34,6 +34,9 @@ class MaskSearchTrainer(tf_keras.Model):
     self._layers = masked_layers(network)
     self._masks = mask_variables(network)
     self._ties = [tf.constant(t) for t in tie_break_scores(network)]
+    self._binarizer = binarize_lib.Binarizer(
+        [m.shape.num_elements() for m in self._masks], cfg.sparsity,
+        cfg.binarize, self._ties)
     self._ranges = family_ranges(cfg.family, cfg.level)
     self._trackers = {name: tf_keras.metrics.Mean(name=name)
                       for name in LOSS_TERMS + (
@@ -66,8 +69,7 @@ class MaskSearchTrainer(tf_keras.Model):
     keys = soft
     if self.cfg.binarize_score == "mask_x_magnitude":
       keys = [s * t for s, t in zip(soft, self._ties)]
-    return binarize_lib.binarize(keys, self.cfg.sparsity, self.cfg.binarize,
-                                 self._ties)
+    return self._binarizer(keys)
 
   def train_step(self, data):
     images, labels = data
@@ -79,18 +81,22 @@ class MaskSearchTrainer(tf_keras.Model):
           step_seed, tf.distribute.get_replica_context()
           .replica_id_in_sync_group)
     # T(x) outside the objective: the warp has no XLA kernel on CPU.
-    transformed = transforms.random_transform(
-        images, self._ranges, tf.random.experimental.stateless_fold_in(
-            step_seed, 0))
+    with tf.name_scope("transform"):
+      transformed = transforms.random_transform(
+          images, self._ranges, tf.random.experimental.stateless_fold_in(
+              step_seed, 0))
     terms, gradients, soft, hard, soft_logits, binary_logits = \
         self._objective(images, transformed, labels, step_seed,
                         1.0 / replicas)
     # The masks' constraint clips them back to [0, 1] after the update.
-    self.optimizer.apply_gradients(zip(gradients, self._masks))
+    with tf.name_scope("mask_update"):
+      self.optimizer.apply_gradients(zip(gradients, self._masks))
 
-    for name, value in terms.items():
-      self._trackers[name].update_state(value)
-    self._update_mask_metrics(soft, hard, soft_logits, binary_logits, labels)
+    with tf.name_scope("metrics"):
+      for name, value in terms.items():
+        self._trackers[name].update_state(value)
+      self._update_mask_metrics(soft, hard, soft_logits, binary_logits,
+                                labels)
     return {m.name: m.result() for m in self.metrics}
 
   def _terms_and_gradients(self, images, transformed, labels, step_seed,
@@ -101,34 +107,42 @@ class MaskSearchTrainer(tf_keras.Model):
     both = tf.concat([images, transformed], axis=0)
     with tf.GradientTape() as tape:
       soft = [tf.convert_to_tensor(m) for m in self._masks]
-      noisy1 = self._noisy(soft, step_seed, 1)
-      noisy2 = self._noisy(soft, step_seed, 2)
-      p1_x, p1_tx = tf.split(tf.nn.softmax(self.forward(noisy1, both)), 2)
-      p2_x, p2_tx = tf.split(tf.nn.softmax(self.forward(noisy2, both)), 2)
-      hard = self.binarize(soft)
-      binary = [binarize_lib.straight_through(s, h)
-                for s, h in zip(soft, hard)]
-      soft_logits = self.forward(soft, images)
-      binary_logits = self.forward(binary, images)
+      with tf.name_scope("mask_noise"):
+        noisy1 = self._noisy(soft, step_seed, 1)
+        noisy2 = self._noisy(soft, step_seed, 2)
+      with tf.name_scope("noisy_forward"):
+        p1_x, p1_tx = tf.split(tf.nn.softmax(self.forward(noisy1, both)), 2)
+        p2_x, p2_tx = tf.split(tf.nn.softmax(self.forward(noisy2, both)), 2)
+      with tf.name_scope("binarize"):
+        hard = self.binarize(soft)
+        binary = [binarize_lib.straight_through(s, h)
+                  for s, h in zip(soft, hard)]
+      with tf.name_scope("soft_binary_forward"):
+        soft_logits = self.forward(soft, images)
+        binary_logits = self.forward(binary, images)
 
-      terms = {
-          "stab": losses.stability_loss(p1_x, p2_x, p1_tx, p2_tx),
-          "ratio": losses.ratio_loss(
-              p1_x, p2_tx if cfg.ratio_masks == "pair" else p1_tx, cfg.eta),
-          "consist": losses.consistency_loss(soft_logits, binary_logits,
-                                             cfg.consist),
-          "l1": losses.sparsity_loss(soft),
-          "ce": losses.cross_entropy(labels, soft_logits),
-      }
-      total = (cfg.lambda_stab * terms["stab"] +
-               cfg.lambda_ratio * terms["ratio"] +
-               cfg.lambda_consist * terms["consist"] +
-               cfg.lambda_l1 * terms["l1"] + cfg.lambda_ce * terms["ce"])
-      # Replicas' gradients are summed: each contributes its share of the
-      # global-batch loss.
-      replica_total = total * replica_share
+      with tf.name_scope("loss_terms"):
+        terms = {
+            "stab": losses.stability_loss(p1_x, p2_x, p1_tx, p2_tx),
+            "ratio": losses.ratio_loss(
+                p1_x, p2_tx if cfg.ratio_masks == "pair" else p1_tx,
+                cfg.eta),
+            "consist": losses.consistency_loss(soft_logits, binary_logits,
+                                               cfg.consist),
+            "l1": losses.sparsity_loss(soft),
+            "ce": losses.cross_entropy(labels, soft_logits),
+        }
+        total = (cfg.lambda_stab * terms["stab"] +
+                 cfg.lambda_ratio * terms["ratio"] +
+                 cfg.lambda_consist * terms["consist"] +
+                 cfg.lambda_l1 * terms["l1"] + cfg.lambda_ce * terms["ce"])
+        # Replicas' gradients are summed: each contributes its share of
+        # the global-batch loss.
+        replica_total = total * replica_share
     terms["loss"] = total
-    return (terms, tape.gradient(replica_total, self._masks), soft, hard,
+    with tf.name_scope("backward"):
+      gradients = tape.gradient(replica_total, self._masks)
+    return (terms, gradients, soft, hard,
             soft_logits, binary_logits)
 
   def test_step(self, data):
