@@ -50,7 +50,7 @@ flags.DEFINE_string("bench_markdown", "BENCHMARKS.md", "File whose bench "
 FLAGS = flags.FLAGS
 
 
-def _median_ms(call, repeats):
+def median_ms(call, repeats):
   """(median, min, max) wall time in ms of `call()` after two warm-ups."""
   call()
   call()
@@ -85,6 +85,18 @@ def cpu_peak():
                 f" = {peak:.0f} GFLOP/s; {name}")
 
 
+def bench_network(data):
+  """The bench's trained dense model (--model_workdir) and one training
+  batch: what every step timing runs on."""
+  from csam_tf.models import build_model
+  images, labels = next(iter(data.train(seed=0)))
+  network = build_model(FLAGS.arch, data.input_shape, data.num_classes,
+                        FLAGS.width_multiplier)
+  network.load_weights(os.path.join(FLAGS.model_workdir,
+                                    "pretrain/best.weights.h5"))
+  return network, (images, labels)
+
+
 def training_figures(data, cfg_mask, repeats):
   """Figures 1 and 6: step times of plain CE training, the mask search
   (graph and XLA), and plain inference, on the bench model and batch."""
@@ -92,25 +104,20 @@ def training_figures(data, cfg_mask, repeats):
   import tensorflow as tf
   import tf_keras
   from csam_tf.masking.masked_model import to_masked_model
-  from csam_tf.models import build_model
   from csam_tf.structured import flops
   from trainers.cross_entropy import CrossEntropyTrainer
   from trainers.mask_search import MaskSearchTrainer
-  images, labels = next(iter(data.train(seed=0)))
-  batch = (images, labels)
-  network = build_model(FLAGS.arch, data.input_shape, data.num_classes,
-                        FLAGS.width_multiplier)
-  network.load_weights(os.path.join(FLAGS.model_workdir,
-                                    "pretrain/best.weights.h5"))
+  network, batch = bench_network(data)
+  images = batch[0]
   forward = flops.model_flops(network) * int(images.shape[0])
   ce = CrossEntropyTrainer(network)
   ce.compile(optimizer=tf_keras.optimizers.SGD(1e-9))
   ce_step = ce.make_train_function()
   batches = tf.data.Dataset.from_tensors(batch).repeat()
   iterator = iter(batches)
-  ce_ms = _median_ms(lambda: ce_step(iterator), repeats)
+  ce_ms = median_ms(lambda: ce_step(iterator), repeats)
   infer = tf.function(lambda x: network(x, training=False))
-  infer_ms = _median_ms(lambda: infer(images).numpy(), repeats)
+  infer_ms = median_ms(lambda: infer(images).numpy(), repeats)
   results = {"batch": int(images.shape[0]), "forward_flops": forward,
              "ce_step_ms": ce_ms, "inference_ms": infer_ms}
   for jit in (False, True):
@@ -121,7 +128,7 @@ def training_figures(data, cfg_mask, repeats):
     step = trainer.make_train_function()
     key = "mask_step_ms_xla" if jit else "mask_step_ms"
     try:
-      results[key] = _median_ms(lambda: step(iterator), repeats)
+      results[key] = median_ms(lambda: step(iterator), repeats)
     except Exception as e:  # pylint: disable=broad-except (report, go on)
       results[key] = None
       lines = [l.strip() for l in str(e).splitlines() if l.strip()]

@@ -29,3 +29,18 @@ def tiny_flags(tmp_path):
   return [f"--workdir={tmp_path / 'run'}", "--train_subset=256",
           "--eval_subset=128", "--pretrain_epochs=1",
           "--width_multiplier=0.0625", "--batch_size=64"]
+
+
+BENCH_TINY = ["--train_subset=512", "--eval_subset=128", "--batch_size=64",
+              "--width_multiplier=0.0625"]
+
+
+@pytest.fixture(scope="session")
+def tiny_dense_workdir(tmp_path_factory):
+  """A stage-1 workdir trained once per test session (1 epoch, 512 images,
+  width 1/16): the model the bench and the profiler measure."""
+  workdir = str(tmp_path_factory.mktemp("bench") / "dense")
+  result = run_cli(f"--workdir={workdir}", "--stages=pretrain",
+                   "--pretrain_epochs=1", *BENCH_TINY)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return workdir

@@ -5,17 +5,12 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO, run_cli
-
-TINY = ["--train_subset=512", "--eval_subset=128", "--batch_size=64",
-        "--width_multiplier=0.0625"]
+from conftest import BENCH_TINY as TINY
+from conftest import REPO
 
 
-def test_bench_writes_every_figure(tmp_path):
-  workdir = str(tmp_path / "dense")
-  result = run_cli(f"--workdir={workdir}", "--stages=pretrain",
-                   "--pretrain_epochs=1", *TINY)
-  assert result.returncode == 0, result.stderr[-2000:]
+def test_bench_writes_every_figure(tmp_path, tiny_dense_workdir):
+  workdir = tiny_dense_workdir
   markdown = tmp_path / "BENCH.md"
   markdown.write_text("# Benchmarks\n")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

@@ -1,0 +1,41 @@
+"""`python -m csam_tf.step_profile` on a tiny trained model: the step's
+parts and the certification parts are measured and written, labelled."""
+
+import os
+import re
+import subprocess
+import sys
+
+from conftest import BENCH_TINY, REPO
+
+
+def test_profile_writes_a_labelled_section(tmp_path, tiny_dense_workdir):
+  markdown = tmp_path / "BENCH.md"
+  markdown.write_text("# Benchmarks\n")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  result = subprocess.run(
+      [sys.executable, "-m", "csam_tf.step_profile",
+       f"--model_workdir={tiny_dense_workdir}", "--profile_steps=3",
+       "--profile_cert_images=2", "--cert_nsamples=10", "--cert_nbounds=2",
+       f"--profile_logdir={tmp_path / 'log'}", "--profile_label=after",
+       f"--bench_markdown={markdown}", *BENCH_TINY], cwd=REPO, env=env,
+      capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  text = markdown.read_text()
+  assert "<!-- BEGIN csam_tf.step_profile after -->" in text
+  assert "### Profile: after" in text
+  parts = dict(re.findall(
+      r"^\| ([\w ()]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+)% \|$", text, re.M))
+  # The large parts of the step show up, the forwards the method needs
+  # dominate, and the parts account for all op time.
+  for part in ("noisy_forward", "soft_binary_forward", "binarize",
+               "transform"):
+    assert part in parts, (part, text)
+  assert float(parts["noisy_forward"]) > 10 * float(parts["binarize"])
+  assert abs(sum(float(v) for v in parts.values()) - 100.0) < 0.5
+  shares = [float(s) for s in re.findall(
+      r"^\| (?:model forward|transformation batches|CC-Cert bound|rest "
+      r"\(softmax, bookkeeping, CSV\)) \| [\d.-]+ \| ([\d.-]+)% \|$",
+      text, re.M)]
+  assert len(shares) == 4 and abs(sum(shares) - 100.0) < 0.5
+  assert list((tmp_path / "log").rglob("*.xplane.pb"))
