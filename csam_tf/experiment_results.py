@@ -20,6 +20,7 @@ COLUMNS = (
     "validation_accuracy", "seed", "cert_images", "cert_eps",
     *[f"{kind}_{family}_{level}" for family, level in CERTIFICATES
       for kind in ("pca", "clean_accuracy", "empirical_accuracy")],
+    "mask_binary_test_accuracy", "mask_mean",
     "parameters", "flops_reduction", "tflite_latency_ms_dense",
     "tflite_latency_ms", "tflite_speedup",
     "wall_seconds", "pretrain_wall_seconds", "pretrain_shared_from")
@@ -49,6 +50,10 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "pretrain_wall_seconds": pretrain.get("wall_seconds", ""),
       "pretrain_shared_from": spec.get("pretrain_from", ""),
   }
+  searched = stages.get("mask", {})
+  if "binary_test_accuracy" in searched:  # the masks before fine-tuning
+    row["mask_binary_test_accuracy"] = searched["binary_test_accuracy"]
+    row["mask_mean"] = searched.get("mask_mean", "")
   if "parameters_pruned" in trained:
     row["parameters"] = trained["parameters_pruned"]
     row["flops_reduction"] = trained["flops_dense"] / trained["flops_pruned"]
@@ -160,9 +165,11 @@ def ablation_table(rows, variants: Dict[str, Dict[str, object]],
   """One row per C-SAM variant, with the change from the default."""
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
   out = [f"### C-SAM ablations, {sparsity:.0%} unstructured sparsity", "",
-         "| variant | flags | test accuracy (%) | PCA@1e-3 composite L2 (%) | "
-         "vs default (PCA points) | mask search + fine-tune + certify "
-         "(min, CPU) |", "|---|---|---|---|---|---|"]
+         "| variant | flags | binary masks before fine-tuning, test "
+         "accuracy (%) | mean soft mask | test accuracy (%) | PCA@1e-3 "
+         "composite L2 (%) | vs default (PCA points) | mask search + "
+         "fine-tune + certify (min, CPU) |", "|---|---|---|---|---|---|---|"
+         "---|"]
   default = _group(rows, method="csam", variant="default",
                    target_sparsity=sparsity)
   base = float(default[0][pca]) * 100 if default else None
@@ -174,8 +181,12 @@ def ablation_table(rows, variants: Dict[str, Dict[str, object]],
     change = ", ".join(f"--{k}={v}" for k, v in flags.items()) or "(none)"
     delta = "" if base is None or variant == "default" else (
         f"{float(group[0][pca]) * 100 - base:+.1f}")
-    out.append(f"| {variant} | {change} | {_cell(group, 'test_accuracy')} "
-               f"| {_cell(group, pca)} | {delta} | {_minutes(group)} |")
+    mask_mean = group[0]["mask_mean"]
+    mask_mean = "" if mask_mean == "" else f"{float(mask_mean):.3f}"
+    out.append(f"| {variant} | {change} | "
+               f"{_cell(group, 'mask_binary_test_accuracy')} | {mask_mean} | "
+               f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
+               f"{delta} | {_minutes(group)} |")
   return "\n".join(out + [""])
 
 

@@ -69,6 +69,7 @@ ABLATIONS: Dict[str, Dict[str, object]] = {
     "consist10": {"lambda_consist": 10.0},
     "steps600": {"mask_steps_per_epoch": 600},
     "lr3e-3": {"mask_lr": 0.003},
+    "lr1e-2": {"mask_lr": 0.01},
 }
 # Certified beyond composite L2 (the protocol's extra families), as
 # (model, families, level): dense, and csam / magnitude at 90%.

@@ -28,6 +28,8 @@ def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
                          "wall_seconds": 250.0},
             "certify": certify}
   if not dense:
+    stages["mask"] = {"binary_test_accuracy": test_accuracy / 8,
+                      "mask_mean": 0.8125}
     stages["finetune"] = {"test_accuracy": test_accuracy,
                           "validation_accuracy": test_accuracy + 0.01,
                           "sparsity": sparsity if measured is None
@@ -125,8 +127,10 @@ def test_ablation_table_reports_the_change_from_default(tmp_path):
                                      "csam-no_stab/sp90/seed0"])
   table = results.ablation_table(
       rows, {"default": {}, "no_stab": {"lambda_stab": 0.0}}, 0.9)
-  assert "| default | (none) | 90.0 | 40.0 |  | 2.0 |" in table
-  assert "| no_stab | --lambda_stab=0.0 | 89.0 | 35.0 | -5.0 | 2.0 |" in table
+  assert ("| default | (none) | 11.2 | 0.812 | 90.0 | 40.0 |  | 2.0 |"
+          in table)
+  assert ("| no_stab | --lambda_stab=0.0 | 11.1 | 0.812 | 89.0 | 35.0 | -5.0 "
+          "| 2.0 |" in table)
 
 
 @pytest.mark.parametrize("document,expected", [
