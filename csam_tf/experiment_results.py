@@ -23,7 +23,8 @@ COLUMNS = (
     "mask_binary_test_accuracy", "mask_mean",
     "parameters", "flops_reduction", "tflite_latency_ms_dense",
     "tflite_latency_ms", "tflite_speedup",
-    "wall_seconds", "pretrain_wall_seconds", "pretrain_shared_from")
+    "wall_seconds", "stage_seconds", "pretrain_wall_seconds",
+    "pretrain_shared_from")
 
 
 def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
@@ -47,6 +48,7 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "validation_accuracy": trained["validation_accuracy"],
       "seed": spec["seed"], "cert_eps": flags["cert_eps"],
       "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]), 1),
+      "stage_seconds": stage_seconds(stages, shared_pretrain=not dense),
       "pretrain_wall_seconds": pretrain.get("wall_seconds", ""),
       "pretrain_shared_from": spec.get("pretrain_from", ""),
   }
@@ -271,6 +273,26 @@ def replace_section(document: str, marker: str, section: str) -> str:
     head, rest = document.split(begin, 1)
     return head + block + rest.split(end, 1)[1]
   return document.rstrip() + "\n\n" + block + "\n"
+
+
+def stage_seconds(stages, shared_pretrain: bool) -> float:
+  """The run's own compute: the wall time each stage recorded (summed
+  over resumptions, so an interrupted run is not undercounted the way its
+  command times are) and every certificate's; a shared pre-training (copied
+  from the dense run) is not counted again."""
+  total = 0.0
+  for name, stage in stages.items():
+    if name == "certify":
+      total += sum(c.get("seconds_this_invocation", 0.0)
+                   for c in stage.values() if isinstance(c, dict))
+    elif not (name == "pretrain" and shared_pretrain):
+      total += stage.get("wall_seconds", 0.0)
+  return round(total, 1)
+
+
+def suite_hours(rows) -> float:
+  """Hours of stage compute over the rows (see `stage_seconds`)."""
+  return sum(float(r["stage_seconds"] or 0.0) for r in rows) / 3600.0
 
 
 def collect_rows(root: str, names: Sequence[str]) -> List[Dict[str, object]]:

@@ -253,7 +253,11 @@ def suite_section(rows, planned: int) -> str:
            f"sample sd over the seeds shown. Every pruning run starts from "
            f"the dense model of its seed (shared, trained once) and gets "
            f"{FLAGS.finetune_epochs} fine-tuning epochs. Per-run numbers: "
-           f"`{os.path.join(FLAGS.workdir, 'results.csv')}`.", ""]
+           f"`{os.path.join(FLAGS.workdir, 'results.csv')}`. Compute: the "
+           f"stage wall times these runs recorded sum to "
+           f"{experiment_results.suite_hours(rows):.2f} h on the CPU "
+           f"(shared pre-training counted once; process start-up, about 15 s "
+           f"per command, not included).", ""]
   if FLAGS.suite == "main":
     methods = ("dense", *experiment_suites.HEADLINE_METHODS,
                *experiment_suites.OTHER_METHODS)

@@ -17,20 +17,21 @@ def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
   model = "dense" if dense else "pruned"
   certify = {f"{model}_composite_L2": {
       "pca@0.001": pca, "clean_accuracy": 0.9, "empirical_accuracy": 0.8,
-      "images": 200}}
+      "images": 200, "seconds_this_invocation": 40.0}}
   if extra:
     for family, level in (("composite", "L1"), ("brightness", "L2"),
                           ("rotation", "L2")):
       certify[f"{model}_{family}_{level}"] = {
           "pca@0.001": pca / 2, "clean_accuracy": 0.9,
-          "empirical_accuracy": 0.85, "images": 200}
+          "empirical_accuracy": 0.85, "images": 200,
+          "seconds_this_invocation": 40.0}
   stages = {"pretrain": {"test_accuracy": 0.92, "validation_accuracy": 0.93,
                          "wall_seconds": 250.0},
             "certify": certify}
   if not dense:
     stages["mask"] = {"binary_test_accuracy": test_accuracy / 8,
-                      "mask_mean": 0.8125}
-    stages["finetune"] = {"test_accuracy": test_accuracy,
+                      "mask_mean": 0.8125, "wall_seconds": 130.0}
+    stages["finetune"] = {"wall_seconds": 90.0,"test_accuracy": test_accuracy,
                           "validation_accuracy": test_accuracy + 0.01,
                           "sparsity": sparsity if measured is None
                           else measured}
@@ -63,6 +64,14 @@ def test_row_reads_the_measured_numbers(tmp_path):
   assert row["wall_seconds"] == 120.0
   assert row["pretrain_wall_seconds"] == 250.0
   assert row["pretrain_shared_from"] == "dense/seed1"
+  # mask 130 + fine-tune 90 + four certificates of 40 s; the shared
+  # pre-training (250 s) belongs to the dense run.
+  assert row["stage_seconds"] == 380.0
+  dense_dir = _write_run(str(tmp_path), "dense/seed1", "dense", 0.0, 1,
+                         0.92, 0.45)
+  dense = results.result_row(dense_dir, "dense/seed1")
+  assert dense["stage_seconds"] == 290.0
+  assert results.suite_hours([row, dense]) == 670.0 / 3600.0
   assert list(row) == list(results.COLUMNS)
 
 
