@@ -23,7 +23,7 @@ COLUMNS = (
     "mask_binary_test_accuracy", "mask_mean",
     "parameters", "flops_reduction", "tflite_latency_ms_dense",
     "tflite_latency_ms", "tflite_speedup",
-    "wall_seconds", "stage_seconds", "pretrain_wall_seconds",
+    "wall_seconds", "stage_seconds", "commands", "pretrain_wall_seconds",
     "pretrain_shared_from")
 
 
@@ -49,6 +49,7 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "seed": spec["seed"], "cert_eps": flags["cert_eps"],
       "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]), 1),
       "stage_seconds": stage_seconds(stages, shared_pretrain=not dense),
+      "commands": len(spec["commands"]),
       "pretrain_wall_seconds": pretrain.get("wall_seconds", ""),
       "pretrain_shared_from": spec.get("pretrain_from", ""),
   }
@@ -293,6 +294,17 @@ def stage_seconds(stages, shared_pretrain: bool) -> float:
 def suite_hours(rows) -> float:
   """Hours of stage compute over the rows (see `stage_seconds`)."""
   return sum(float(r["stage_seconds"] or 0.0) for r in rows) / 3600.0
+
+
+def startup_seconds(rows) -> float:
+  """Median seconds per command spent outside the stages (process start,
+  imports, data loading), over the runs whose commands all completed
+  (an interrupted command's time is not in `wall_seconds`)."""
+  per_command = [(float(r["wall_seconds"]) - float(r["stage_seconds"])) /
+                 int(r["commands"]) for r in rows
+                 if r["commands"] and
+                 float(r["wall_seconds"]) >= float(r["stage_seconds"])]
+  return statistics.median(per_command) if per_command else 0.0
 
 
 def collect_rows(root: str, names: Sequence[str]) -> List[Dict[str, object]]:

@@ -61,7 +61,7 @@ def test_row_reads_the_measured_numbers(tmp_path):
   assert row["pca_rotation_L2"] == 0.205
   assert row["empirical_accuracy_brightness_L2"] == 0.85
   assert row["cert_images"] == 200
-  assert row["wall_seconds"] == 120.0
+  assert row["wall_seconds"] == 120.0 and row["commands"] == 2
   assert row["pretrain_wall_seconds"] == 250.0
   assert row["pretrain_shared_from"] == "dense/seed1"
   # mask 130 + fine-tune 90 + four certificates of 40 s; the shared
@@ -72,6 +72,11 @@ def test_row_reads_the_measured_numbers(tmp_path):
   dense = results.result_row(dense_dir, "dense/seed1")
   assert dense["stage_seconds"] == 290.0
   assert results.suite_hours([row, dense]) == 670.0 / 3600.0
+  # 120 s of commands: csam 2 commands for 380 s of stages (an interrupted
+  # run: skipped), dense 2 commands for 290 s (skipped too); a run whose
+  # commands took 20 s more than its stages over 2 commands: 10 s each.
+  assert results.startup_seconds([row, dense]) == 0.0
+  assert results.startup_seconds([dict(row, stage_seconds=100.0)]) == 10.0
   assert list(row) == list(results.COLUMNS)
 
 
