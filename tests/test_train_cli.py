@@ -200,7 +200,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_flags):
   """Deterministic: same seed, same weights; a run cut after epoch 1
   resumes from its checkpoint and ends bit-identical."""
   flags = [f for f in tiny_flags[1:] if not f.startswith("--pretrain_epochs")]
-  flags += ["--pretrain_epochs=2"]
+  flags += ["--pretrain_epochs=2", "--stages=pretrain"]
   runs = {name: str(tmp_path / name) for name in ("a", "b")}
   for workdir in runs.values():
     result = run_cli(f"--workdir={workdir}", *flags)
