@@ -1,0 +1,67 @@
+"""Diagnostic: test accuracy of a dense model under binary masks, with the
+frozen BatchNorm statistics (what the mask search sees) and after
+re-estimating them on 50 training batches (no weight changes).
+
+  .venv/bin/python tools/binary_mask_accuracy.py MODEL.keras MASKS.npz...
+      [--magnitude=SPARSITY]   also layer-wise magnitude masks of the model
+
+MASKS.npz maps layer names to 0/1 arrays (a run's mask/binary_masks.npz).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import keras_cv  # noqa: E402,F401  (Keras 3 before tfmot)
+import numpy as np  # noqa: E402
+import tf_keras  # noqa: E402
+
+from csam_tf.data import pipeline  # noqa: E402
+from csam_tf.data.config import DataConfig  # noqa: E402
+from csam_tf.masking import binarize  # noqa: E402
+from csam_tf.masking.masked_model import prunable_layer_names  # noqa: E402
+
+
+def accuracy(model, data):
+  correct = total = 0
+  for images, labels in data.evaluation("test"):
+    predicted = model(images, training=False).numpy().argmax(1)
+    correct += int((predicted == labels.numpy()).sum())
+    total += len(predicted)
+  return correct / total
+
+
+def main(argv):
+  paths = [a for a in argv if not a.startswith("--")]
+  options = dict(a[2:].split("=", 1) for a in argv if a.startswith("--"))
+  if len(paths) < 1 or not all(os.path.exists(p) for p in paths):
+    sys.exit(__doc__)
+  data = pipeline.load(DataConfig(dataset="fashion_mnist", batch_size=128))
+  model_path, mask_sets = paths[0], {p: None for p in paths[1:]}
+  if "magnitude" in options:
+    model = tf_keras.models.load_model(model_path, compile=False)
+    mask_sets[f"magnitude {options['magnitude']}"] = {
+        name: binarize.binarize(
+            [np.abs(model.get_layer(name).get_weights()[0])],
+            float(options["magnitude"]))[0].numpy()
+        for name in prunable_layer_names(model)}
+  for label, masks in mask_sets.items():
+    model = tf_keras.models.load_model(model_path, compile=False)
+    masks = masks if masks is not None else dict(np.load(label))
+    for name, mask in masks.items():
+      weights = model.get_layer(name).get_weights()
+      model.get_layer(name).set_weights([weights[0] * mask] + weights[1:])
+    frozen = accuracy(model, data)
+    for layer in model.layers:  # 50 batches replace 99.5% of the old stats
+      if isinstance(layer, tf_keras.layers.BatchNormalization):
+        layer.momentum = 0.9
+    for i, (images, _) in enumerate(data.train(seed=0)):
+      if i == 50:
+        break
+      model(images, training=True)  # BatchNorm moving statistics only
+    print(f"{label}: test accuracy {frozen:.2%} with the frozen BatchNorm "
+          f"statistics, {accuracy(model, data):.2%} after re-estimating them")
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])
