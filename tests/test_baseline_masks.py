@@ -111,3 +111,27 @@ def test_mask_stage_alone_uses_the_pretrained_weights_on_disk(tmp_path,
     kernel = np.abs(network.get_layer(name).get_weights()[0])
     assert mask.sum() == kernel.size - int(round(0.6 * kernel.size)), name
     assert kernel[mask == 1].min() >= kernel[mask == 0].max(), name
+
+
+@pytest.mark.parametrize("criterion", ["l1_filter", "group_norm"])
+def test_channel_criteria_close_exactly_the_weakest_groups(tmp_path,
+                                                           tiny_flags,
+                                                           criterion):
+  """Stage 2 with a channel criterion (float64 group scores) gives float32
+  gates that keep exactly the top half of every group by its score."""
+  flags = [*tiny_flags, "--granularity=channel",
+           f"--mask_method={criterion}", "--sparsity=0.5",
+           "--stages=pretrain,mask"]
+  result = run_cli(*flags)
+  assert result.returncode == 0, result.stderr[-2000:]
+  workdir = str(tmp_path / "run")
+  network = build_model("resnet18", (28, 28, 1), 10, 0.0625)
+  network.load_weights(os.path.join(workdir, "pretrain/best.weights.h5"))
+  scores = masked_model.channel_group_scores(network, criterion)
+  masks = load_masks(os.path.join(workdir, "mask/binary_masks.npz"))
+  assert set(masks) == set(scores) and len(masks) > 5
+  for owner, mask in masks.items():
+    score = scores[owner]
+    assert mask.dtype == np.float32, owner
+    assert mask.sum() == score.size - int(round(0.5 * score.size)), owner
+    assert score[mask == 1].min() >= score[mask == 0].max(), owner

@@ -46,8 +46,10 @@ def one_shot_masks(method: str, magnitudes: List[np.ndarray],
   else:
     raise ValueError(f"{method!r} is not a one-shot mask method; choose one "
                      f"of {', '.join(ONE_SHOT_METHODS)}")
-  return binarize_lib.binarize([tf.constant(s) for s in scores], sparsity,
-                               mode)
+  # Masks are float32 variables; group scores may come as float64.
+  return binarize_lib.binarize(
+      [tf.constant(np.asarray(s, np.float32)) for s in scores], sparsity,
+      mode)
 
 
 class ScoreCrossEntropyTrainer(MaskSearchTrainer):
