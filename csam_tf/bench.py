@@ -140,16 +140,23 @@ def training_figures(data, cfg_mask, repeats):
   return results
 
 
-def certification_figures(data, cert_cfg, images_count):
-  """Figure 2: throughput ratio, and early exit's speed-up at equal PCA."""
-  import dataclasses
+def bench_certification_inputs(data, images_count):
+  """The bench model's traced predictor and the first test images."""
   import tf_keras
   from csam_tf import certify_sampler
   model = tf_keras.models.load_model(
       os.path.join(FLAGS.model_workdir, "pretrain/model.keras"),
       compile=False)
   images, labels = certify_sampler.first_test_images(data, images_count)
-  predict = certify_sampler.keras_predictor(model, images.shape[1:])
+  return (certify_sampler.keras_predictor(model, images.shape[1:]), images,
+          labels)
+
+
+def certification_figures(data, cert_cfg, images_count):
+  """Figure 2: throughput ratio, and early exit's speed-up at equal PCA."""
+  import dataclasses
+  from csam_tf import certify_sampler
+  predict, images, labels = bench_certification_inputs(data, images_count)
   plain = certify_sampler.plain_throughput(predict, images,
                                            cert_cfg.batch_size)
   out = {"plain_inference_per_second": plain}
@@ -364,12 +371,7 @@ def main(argv):
   text = section(figures, command)
   print(text)
   if FLAGS.bench_markdown:
-    document = ""
-    if os.path.exists(FLAGS.bench_markdown):
-      with open(FLAGS.bench_markdown) as f:
-        document = f.read()
-    with open(FLAGS.bench_markdown, "w") as f:
-      f.write(experiment_results.replace_section(document, PROG, text))
+    experiment_results.update_section(FLAGS.bench_markdown, PROG, text)
 
 
 if __name__ == "__main__":

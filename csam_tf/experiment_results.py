@@ -265,6 +265,18 @@ def plot_pca_vs_sparsity(rows, methods: Sequence[str],
   return plotted
 
 
+def update_section(path: str, marker: str, section: str) -> None:
+  """Rewrites the `marker` section of the Markdown file at `path`
+  (created when missing), atomically."""
+  document = ""
+  if os.path.exists(path):
+    with open(path) as f:
+      document = f.read()
+  document = replace_section(document, marker, section)
+  atomic_io.write_atomically(path, lambda tmp: open(tmp, "w").write(document),
+                             suffix=".md")
+
+
 def replace_section(document: str, marker: str, section: str) -> str:
   """`document` with the text between the marker comments replaced by
   `section` (appended with its markers when absent)."""

@@ -218,15 +218,8 @@ def write_results(root, runs):
       os.path.join(root, f"{FLAGS.suite}.md"),
       lambda tmp: open(tmp, "w").write(section), suffix=".md")
   if FLAGS.benchmarks_md:
-    document = ""
-    if os.path.exists(FLAGS.benchmarks_md):
-      with open(FLAGS.benchmarks_md) as f:
-        document = f.read()
-    document = experiment_results.replace_section(
-        document, f"experiments --suite={FLAGS.suite}", section)
-    atomic_io.write_atomically(FLAGS.benchmarks_md,
-                               lambda tmp: open(tmp, "w").write(document),
-                               suffix=".md")
+    experiment_results.update_section(
+        FLAGS.benchmarks_md, f"experiments --suite={FLAGS.suite}", section)
   print(section, flush=True)
   return rows
 

@@ -93,16 +93,11 @@ class _Stopwatch:
 def certification_profile(data, cert_cfg, images_count):
   """Seconds per part of certifying `images_count` images, every block."""
   import dataclasses
-  import tf_keras
   from csam_tf import certify_bounds, certify_sampler
-  model = tf_keras.models.load_model(
-      os.path.join(FLAGS.model_workdir, "pretrain/model.keras"),
-      compile=False)
-  images, labels = certify_sampler.first_test_images(data, images_count)
+  predict, images, labels = bench.bench_certification_inputs(data,
+                                                             images_count)
   watch = _Stopwatch()
-  predict = watch.wrap("model forward",
-                       certify_sampler.keras_predictor(model,
-                                                       images.shape[1:]))
+  predict = watch.wrap("model forward", predict)
   batch_transform = certify_sampler._batch_transform  # pylint: disable=protected-access
   cfg = dataclasses.replace(cert_cfg, num_images=images_count,
                             full_bounds=True)
@@ -188,13 +183,8 @@ def main(argv):
   print(text)
   print(f"TensorBoard trace: {', '.join(step['trace'])}")
   if FLAGS.bench_markdown:
-    document = ""
-    if os.path.exists(FLAGS.bench_markdown):
-      with open(FLAGS.bench_markdown) as f:
-        document = f.read()
-    with open(FLAGS.bench_markdown, "w") as f:
-      f.write(experiment_results.replace_section(
-          document, f"{PROG} {FLAGS.profile_label}", text))
+    experiment_results.update_section(
+        FLAGS.bench_markdown, f"{PROG} {FLAGS.profile_label}", text)
 
 
 if __name__ == "__main__":
