@@ -13,7 +13,7 @@ demo: setup
 	$(PY) -m csam_tf.train --flagfile=configs/demo.cfg $(DEMO_FLAGS)
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 setup: $(VENV)/.installed data
 

@@ -30,7 +30,9 @@ setup(
     packages=find_packages(include=["csam_tf", "csam_tf.*", "trainers",
                                     "trainers.*"]),
     install_requires=STACK,
-    extras_require={"test": ["pytest==9.2.0"]},
+    # pytest-xdist: `make test` runs two test processes, one per core (most
+    # tests spend their time in single-threaded Python: imports, tracing).
+    extras_require={"test": ["pytest==9.2.0", "pytest-xdist==3.8.0"]},
     entry_points={"console_scripts": [
         "csam-train=csam_tf.train:entry_point"]},
 )
