@@ -100,16 +100,26 @@ def bench_network(data):
   return network, (images, labels)
 
 
+def mask_search_step(network, cfg_mask):
+  """A compiled C-SAM train_step on a fresh masked copy of `network`
+  (percentile init, learning rate ~0 so repeated steps stay alike)."""
+  import tf_keras
+  from csam_tf.masking.masked_model import to_masked_model
+  from trainers.mask_search import MaskSearchTrainer
+  masked = to_masked_model(network, "unstructured", "percentile", 30.0, 0)
+  trainer = MaskSearchTrainer(masked, cfg_mask, 0)
+  trainer.compile(optimizer=tf_keras.optimizers.Adam(1e-9))
+  return trainer.make_train_function()
+
+
 def training_figures(data, cfg_mask, repeats):
   """Figures 1 and 6: step times of plain CE training, the mask search
   (graph and XLA), and plain inference, on the bench model and batch."""
   import dataclasses
   import tensorflow as tf
   import tf_keras
-  from csam_tf.masking.masked_model import to_masked_model
   from csam_tf.structured import flops
   from trainers.cross_entropy import CrossEntropyTrainer
-  from trainers.mask_search import MaskSearchTrainer
   network, batch = bench_network(data)
   images = batch[0]
   forward = flops.model_flops(network) * int(images.shape[0])
@@ -124,11 +134,7 @@ def training_figures(data, cfg_mask, repeats):
   results = {"batch": int(images.shape[0]), "forward_flops": forward,
              "ce_step_ms": ce_ms, "inference_ms": infer_ms}
   for jit in (False, True) if FLAGS.bench_xla else (False,):
-    masked = to_masked_model(network, "unstructured", "percentile", 30.0, 0)
-    trainer = MaskSearchTrainer(masked, dataclasses.replace(cfg_mask,
-                                                            xla=jit), 0)
-    trainer.compile(optimizer=tf_keras.optimizers.Adam(1e-9))
-    step = trainer.make_train_function()
+    step = mask_search_step(network, dataclasses.replace(cfg_mask, xla=jit))
     key = "mask_step_ms_xla" if jit else "mask_step_ms"
     try:
       results[key] = median_ms(lambda: step(iterator), repeats)

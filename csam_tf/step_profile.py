@@ -53,15 +53,9 @@ def git_commit() -> str:
 def mask_step_profile(data, cfg_mask, steps, logdir):
   """Wall time per step and op self-time per part and per op type."""
   import tensorflow as tf
-  import tf_keras
   from csam_tf import op_profile
-  from csam_tf.masking.masked_model import to_masked_model
-  from trainers.mask_search import MaskSearchTrainer
   network, batch = bench.bench_network(data)
-  masked = to_masked_model(network, "unstructured", "percentile", 30.0, 0)
-  trainer = MaskSearchTrainer(masked, cfg_mask, 0)
-  trainer.compile(optimizer=tf_keras.optimizers.Adam(1e-9))
-  step = trainer.make_train_function()
+  step = bench.mask_search_step(network, cfg_mask)
   iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
   run = lambda: step(iterator)  # noqa: E731
   paths = op_profile.trace(run, steps, logdir)
