@@ -154,7 +154,7 @@ def bench_certification_inputs(data, images_count):
       os.path.join(FLAGS.model_workdir, "pretrain/model.keras"),
       compile=False)
   images, labels = certify_sampler.first_test_images(data, images_count)
-  return (certify_sampler.keras_predictor(model, images.shape[1:]), images,
+  return (certify_sampler.KerasPredictor(model, images.shape[1:]), images,
           labels)
 
 

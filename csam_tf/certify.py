@@ -11,7 +11,7 @@ import os
 
 from absl import app, flags
 
-from csam_tf import atomic_io, cli, transform_ranges
+from csam_tf import atomic_io, certify_resume, cli, transform_ranges
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.data.config import DataConfig, check_data_available
 from csam_tf.errors import UsageError
@@ -39,8 +39,12 @@ flags.DEFINE_float("delta", 0.9, "CC-Cert delta.", lower_bound=1e-6,
                    upper_bound=1.0)
 flags.DEFINE_enum("bound", "ccert", ("ccert", "clopper_pearson"),
                   "CC-Cert or Clopper-Pearson on prediction flips.")
-flags.DEFINE_integer("seed", 0, "Seed of the sampled transformations.",
+flags.DEFINE_integer("seed", None, "Seed of the sampled transformations "
+                     "(default: the run's --seed, from its flags.json).",
                      lower_bound=0)
+flags.DEFINE_boolean("restart", False, "Start new CSVs (an existing one is "
+                     "kept as <name>.csv.old) instead of resuming them; "
+                     "needed when the settings or the model changed.")
 flags.DEFINE_boolean("full_bounds", False, "Every CC-Cert block of every "
                      "image (no early exit; same PCA, slower).")
 flags.DEFINE_integer("batch_size", 1000, "Transformed images per forward "
@@ -72,7 +76,18 @@ def check_inputs():
                      f"on this workdir first")
   data_config = recorded_data_config(run_flags)
   check_data_available(data_config)
-  return data_config, run_flags
+  cfg = certify_config(run_flags)
+  if not cfg.restart:
+    for family in cfg.families:
+      for level in cfg.levels:
+        certify_resume.check_resumable(
+            os.path.join(FLAGS.workdir, "certify",
+                         f"{FLAGS.model}_{family}_{level}.csv"),
+            certify_resume.csv_settings(
+                cfg, family, level,
+                transform_ranges.family_ranges(family, level), None),
+            ignore=(certify_resume.MODEL_KEY,))  # checked once loaded
+  return data_config, run_flags, cfg
 
 
 def recorded_data_config(run_flags) -> DataConfig:
@@ -83,35 +98,38 @@ def recorded_data_config(run_flags) -> DataConfig:
   return DataConfig(**values)
 
 
-def certify_config() -> CertifyConfig:
+def certify_config(run_flags) -> CertifyConfig:
+  seed = FLAGS.seed if FLAGS.seed is not None else run_flags.get("seed", 0)
   return CertifyConfig(
       families=tuple(FLAGS.families), levels=tuple(FLAGS.levels),
       num_images=FLAGS.num_images, nsamples=FLAGS.nsamples,
       nbounds=FLAGS.nbounds, delta=FLAGS.delta, eps=FLAGS.eps,
-      bound=FLAGS.bound, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
-      full_bounds=FLAGS.full_bounds)
+      bound=FLAGS.bound, seed=seed, batch_size=FLAGS.batch_size,
+      full_bounds=FLAGS.full_bounds, restart=FLAGS.restart)
 
 
 def main(argv):
   del argv
-  data_config, run_flags = cli.checked_start(PROG, check_inputs)
+  data_config, run_flags, cfg = cli.checked_start(PROG, check_inputs)
   import keras_cv  # noqa: F401  (Keras 3 before tfmot)
   import tf_keras
   from csam_tf import certify_sampler, report
   from csam_tf.data import pipeline
   from csam_tf.export import LiteRTModel
-  cfg = certify_config()
   data = pipeline.load(data_config)
   images, labels = certify_sampler.first_test_images(data, cfg.num_images)
   path = os.path.join(FLAGS.workdir, MODEL_FILES[FLAGS.model])
   if FLAGS.model == "tflite":
     predict = LiteRTModel(path)
   else:
-    predict = certify_sampler.keras_predictor(
+    predict = certify_sampler.KerasPredictor(
         tf_keras.models.load_model(path, compile=False), images.shape[1:])
-  results = certify_sampler.certify_models(
-      {FLAGS.model: predict}, images, labels, cfg,
-      os.path.join(FLAGS.workdir, "certify"))
+  try:
+    results = certify_sampler.certify_models(
+        {FLAGS.model: predict}, images, labels, cfg,
+        os.path.join(FLAGS.workdir, "certify"))
+  except UsageError as e:  # a CSV of another model: before any image
+    cli.fail(PROG, e)
   merged = dict(report.stage_metrics(FLAGS.workdir, "certify") or {})
   merged.update(results)
   report.update_stage(FLAGS.workdir, "certify", merged, run_flags)

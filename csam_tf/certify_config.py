@@ -19,3 +19,4 @@ class CertifyConfig:
   batch_size: int = 1000          # forward-pass batch
   seed: int = 0
   full_bounds: bool = False       # True: no early exit, every block
+  restart: bool = False           # True: move existing CSVs aside first

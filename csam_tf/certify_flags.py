@@ -34,6 +34,9 @@ flags.DEFINE_boolean("cert_full_bounds", False, "Evaluate every CC-Cert "
                      "block of every image; by default an image stops as soon "
                      "as it cannot be certified at any reported eps (same "
                      "PCA, fewer forward passes).")
+flags.DEFINE_boolean("cert_restart", False, "Start new certification CSVs "
+                     "(an existing one is kept as <name>.csv.old) instead of "
+                     "resuming them; needed when the model changed.")
 
 FLAGS = flags.FLAGS
 
@@ -58,8 +61,10 @@ def _known_levels(values):
 def certify_config() -> CertifyConfig:
   """The CertifyConfig the flags describe."""
   return CertifyConfig(
-      models=tuple(FLAGS.cert_models), families=tuple(FLAGS.cert_families), levels=tuple(FLAGS.cert_levels),
+      models=tuple(FLAGS.cert_models), families=tuple(FLAGS.cert_families),
+      levels=tuple(FLAGS.cert_levels),
       num_images=FLAGS.cert_num_images, nsamples=FLAGS.cert_nsamples,
       nbounds=FLAGS.cert_nbounds, delta=FLAGS.cert_delta, eps=FLAGS.cert_eps,
       bound=FLAGS.cert_bound, seed=FLAGS.seed,
-      batch_size=FLAGS.cert_batch_size, full_bounds=FLAGS.cert_full_bounds)
+      batch_size=FLAGS.cert_batch_size, full_bounds=FLAGS.cert_full_bounds,
+      restart=FLAGS.cert_restart)

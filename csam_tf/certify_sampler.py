@@ -1,8 +1,9 @@
 """Probabilistically certified accuracy (PCA) of a model under a semantic
 transformation family, with CC-Cert (PROTOCOL.md).
 
-The sampler draws nbounds * nsamples transformations per image (seeded by
-the image's index, so any subset of images reproduces the same draws),
+The sampler draws nbounds * nsamples transformations per image, draw j of
+image i a function of (seed, i, j) alone (so any subset of images, any
+batch size, early exit and resumption reproduce the same draws),
 runs the model on them in large batches and keeps only what the bound
 needs: Y_j = ||p0 - p(T_j(x))||_inf, the prediction flips and the correct
 predictions. The statistics live in `certify_bounds`; this module does not
@@ -14,7 +15,6 @@ last group it finished.
 """
 
 import csv
-import functools
 import io
 import os
 import sys
@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 import tensorflow as tf
 
-from csam_tf import atomic_io, certify_bounds, transforms
+from csam_tf import atomic_io, certify_bounds, certify_resume, transforms
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.transform_ranges import family_ranges
 
@@ -50,7 +50,6 @@ def sample_statistics(predict: Predict, images: np.ndarray,
   entries of Y are NaN.
   """
   total = cfg.nbounds * cfg.nsamples
-  transform = _batch_transform(tuple(sorted(ranges.items())))
   p0 = _softmax(np.asarray(predict(images)))
   top1 = p0.argmax(1)
   top2 = np.sort(p0, axis=1)[:, -2:]
@@ -62,28 +61,34 @@ def sample_statistics(predict: Predict, images: np.ndarray,
   for row, (image, index) in enumerate(zip(images, indices)):
     if exit_at is not None and top1[row] != labels[row]:
       continue
-    for start in range(0, total, cfg.batch_size):
-      count = min(cfg.batch_size, total - start)
-      seed = tf.constant([cfg.seed, int(index) * 1_000_003 + start], tf.int64)
-      batch = transform(tf.constant(image), tf.constant(count), seed).numpy()
-      # With early exit the first unevaluated block goes alone, so most
-      # images that cannot be certified cost one block.
-      cuts = [0, count]
-      if exit_at is not None and start == 0 and count > cfg.nsamples:
-        cuts = [0, cfg.nsamples, count]
-      for a, b in zip(cuts, cuts[1:]):
-        p = _softmax(np.asarray(predict(batch[a:b])))
-        y[row, start + a:start + b] = np.max(np.abs(p - p0[row]), axis=1)
-        predicted = p.argmax(1)
-        flips[row] += int(np.sum(predicted != top1[row]))
-        correct[row] += int(np.sum(predicted == labels[row]))
-        evaluated[row] = start + b
-        if exit_at is not None and _worst_block(
-            y[row], margin[row], evaluated[row], cfg) >= exit_at:
+    draws = _DrawnImages(image, image_draws(ranges, cfg.seed, int(index),
+                                            total))
+    start = 0
+    while start < total:
+      stop = min(start + cfg.batch_size, total)
+      if exit_at is not None and start == 0:
+        # The first block goes alone: most images that cannot be
+        # certified then cost one block.
+        stop = min(stop, cfg.nsamples)
+      p = _softmax(np.asarray(predict(draws.get(start, stop))))
+      shift = np.max(np.abs(p - p0[row]), axis=1)
+      predicted = p.argmax(1)
+      # Counted block by block, so an early exit ends at the end of the
+      # block that rules eps out, whatever the batch size.
+      ends = [end for end in range(start - start % cfg.nsamples +
+                                   cfg.nsamples, stop, cfg.nsamples)]
+      for a, b in zip([start] + ends, ends + [stop]):
+        y[row, a:b] = shift[a - start:b - start]
+        flips[row] += int(np.sum(predicted[a - start:b - start] != top1[row]))
+        correct[row] += int(np.sum(predicted[a - start:b - start] ==
+                                   labels[row]))
+        evaluated[row] = b
+        if (exit_at is not None and b % cfg.nsamples == 0 and
+            _worst_block(y[row], margin[row], b, cfg) >= exit_at):
+          start = total  # stop this image
           break
       else:
-        continue
-      break
+        start = stop
   return {"p0": p0, "margin": margin, "y": y, "flips": flips,
           "correct": correct, "evaluated": evaluated}
 
@@ -182,9 +187,16 @@ def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
                   family: str, level: str, cfg: CertifyConfig,
                   csv_path: str, shard=(0, 1)) -> Dict[str, float]:
   """Certifies the first cfg.num_images images (of them, every shard[1]-th
-  from shard[0] when sharded across workers), resuming from csv_path."""
+  from shard[0] when sharded across workers), resuming from csv_path when
+  it was made with the same settings and model (certify_resume), else
+  refusing with a UsageError before any image is certified."""
   start = time.time()
   ranges = family_ranges(family, level)
+  settings = certify_resume.csv_settings(
+      cfg, family, level, ranges, getattr(predict, "fingerprint", None))
+  if not cfg.restart:
+    certify_resume.check_resumable(csv_path, settings)
+  certify_resume.start(csv_path, settings, cfg.restart)
   rows = read_rows(csv_path)
   wanted = list(range(shard[0], min(cfg.num_images, len(images)), shard[1]))
   n = len(wanted)
@@ -238,18 +250,59 @@ def write_rows(path: str, rows: List[dict]) -> None:
   atomic_io.write_atomically(path, write, suffix=".csv")
 
 
-@functools.lru_cache(maxsize=None)
-def _batch_transform(ranges_items):
-  """A traced `(image, count, seed) -> count transformed copies` per family
-  (tracing fuses the ops; one trace per family and image shape)."""
-  ranges = dict(ranges_items)
+def image_draws(ranges, seed: int, index: int, total: int):
+  """The parameters of draws 0..total-1 of image `index`.
 
-  @tf.function(reduce_retracing=True)
-  def transform(image, count, seed):
-    return transforms.random_transform(
-        tf.repeat(image[None], count, axis=0), ranges, seed)
+  One stateless stream per (seed, image index): Philox is counter-based, so
+  draw j is the j-th value of that stream whatever `total` is, and batch
+  size, early exit, sharding and resumption never change what is drawn
+  (PROTOCOL.md, certification step 7).
+  """
+  return transforms.sample_params(
+      ranges, total, tf.constant([seed, index], tf.int64))
 
-  return transform
+
+# Draws are transformed in aligned chunks of this many, whatever the batch
+# size: a vectorised sin, cos or exp rounds a lane of a full SIMD packet
+# differently from the scalar tail, so draw j must always sit at the same
+# place of a tensor of the same length to come out bit for bit the same.
+TRANSFORM_CHUNK = 100
+
+
+class _DrawnImages:
+  """The transformed copies of one image, draw by draw, computed chunk by
+  chunk (the last chunk padded by repeating its last draw)."""
+
+  def __init__(self, image, params):
+    self._image = tf.constant(image)
+    self._params = {name: values.numpy() for name, values in params.items()}
+    self._cached = (None, None)
+
+  def _chunk(self, first):
+    if self._cached[0] != first:
+      chunk = {}
+      for name, values in self._params.items():
+        part = values[first:first + TRANSFORM_CHUNK]
+        chunk[name] = np.pad(part, (0, TRANSFORM_CHUNK - len(part)),
+                             mode="edge")
+      self._cached = (first, _transformed_copies(self._image, chunk).numpy())
+    return self._cached[1]
+
+  def get(self, start: int, stop: int) -> np.ndarray:
+    """Draws start..stop-1, stacked."""
+    first = start - start % TRANSFORM_CHUNK
+    return np.concatenate([
+        self._chunk(c)[max(start - c, 0):min(stop - c, TRANSFORM_CHUNK)]
+        for c in range(first, stop, TRANSFORM_CHUNK)])
+
+
+@tf.function(reduce_retracing=True)
+def _transformed_copies(image, params):
+  """One transformed copy of `image` per parameter set (traced: the ops
+  fuse; one trace per family, as the parameter names differ)."""
+  count = tf.shape(next(iter(params.values())))[0]
+  return transforms.apply_params(tf.repeat(image[None], count, axis=0),
+                                 params)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -340,9 +393,17 @@ def certify_models(predictors: Dict[str, Predict], images: np.ndarray,
   return results
 
 
-def keras_predictor(model, input_shape) -> Predict:
-  """A traced, retracing-free `images -> logits` of a tf_keras model."""
-  traced = tf.function(lambda x: model(x, training=False),
-                       input_signature=[tf.TensorSpec([None, *input_shape],
-                                                      tf.float32)])
-  return lambda images: traced(images).numpy()
+class KerasPredictor:
+  """A traced, retracing-free `images -> logits` of a tf_keras model, with
+  the fingerprint of its weights (what a resumed CSV must have been made
+  with)."""
+
+  def __init__(self, model, input_shape):
+    self._traced = tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
+    self.fingerprint = certify_resume.fingerprint_bytes(
+        np.ascontiguousarray(w).tobytes() for w in model.get_weights())
+
+  def __call__(self, images):
+    return self._traced(images).numpy()

@@ -139,7 +139,7 @@ def _certify(workdir, run_cfg: RunConfig, data, state):
   images, labels = certify_sampler.first_test_images(data, cfg.num_images)
   models = {"dense": state["network"], "pruned": state["pruned"]}
   predictors = {
-      name: certify_sampler.keras_predictor(
+      name: certify_sampler.KerasPredictor(
           distribute.local_copy(models[name], state["strategy"]),
           images.shape[1:])
       for name in cfg.models if models[name] is not None}

@@ -92,7 +92,8 @@ def certification_profile(data, cert_cfg, images_count):
                                                              images_count)
   watch = _Stopwatch()
   predict = watch.wrap("model forward", predict)
-  batch_transform = certify_sampler._batch_transform  # pylint: disable=protected-access
+  transformed_copies = certify_sampler._transformed_copies  # pylint: disable=protected-access
+  image_draws = certify_sampler.image_draws
   cfg = dataclasses.replace(cert_cfg, num_images=images_count,
                             full_bounds=True)
   with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as s:
@@ -103,9 +104,11 @@ def certification_profile(data, cert_cfg, images_count):
                                   os.path.join(folder, "warm.csv"))
     watch.seconds.clear()
     s.enter_context(mock.patch.object(
-        certify_sampler, "_batch_transform",
-        lambda items: watch.wrap("transformation batches",
-                                 batch_transform(items))))
+        certify_sampler, "_transformed_copies",
+        watch.wrap("transformation batches", transformed_copies)))
+    s.enter_context(mock.patch.object(
+        certify_sampler, "image_draws",
+        watch.wrap("transformation batches", image_draws)))
     s.enter_context(mock.patch.object(
         certify_bounds, "cc_cert_bound",
         watch.wrap("CC-Cert bound", certify_bounds.cc_cert_bound)))

@@ -38,3 +38,46 @@ def test_bad_input(tmp_path, args, message):
   assert len(lines) == 1 and lines[0].startswith("csam_tf.certify: error: ")
   assert message in lines[0]
   assert sorted(os.listdir(workdir)) == before
+
+
+def _workdir_with_half_done_csv(tmp_path, run_seed):
+  """A run whose pruned model was certified on 2 images with seed 0."""
+  from csam_tf import certify_resume, transform_ranges
+  from csam_tf.certify_config import CertifyConfig
+  workdir = tmp_path / "run"
+  (workdir / "finetune").mkdir(parents=True)
+  (workdir / "finetune" / "model.keras").write_bytes(b"stand-in")
+  (workdir / "flags.json").write_text(json.dumps(
+      {"dataset": "fashion_mnist", "seed": run_seed}))
+  csv = workdir / "certify" / "pruned_composite_L2.csv"
+  csv.parent.mkdir()
+  csv.write_text("index,label\n0,1\n1,2\n")
+  settings = certify_resume.csv_settings(
+      CertifyConfig(seed=0), "composite", "L2",
+      transform_ranges.family_ranges("composite", "L2"), "abc")
+  (workdir / "certify" / "pruned_composite_L2.csv.settings.json").write_text(
+      json.dumps(settings))
+  return workdir
+
+
+@pytest.mark.parametrize("args,run_seed,message", [
+    (["--nsamples=50"], 0, "certified with nsamples=100, not 50"),
+    (["--delta=0.5"], 0, "certified with delta=0.9, not 0.5"),
+    (["--bound=clopper_pearson"], 0, "bound='ccert', not 'clopper_pearson'"),
+    # the seed defaults to the run's (flags.json), not to 0
+    ([], 3, "certified with seed=0, not 3"),
+])
+def test_a_csv_of_other_settings_is_refused_before_tensorflow(
+    tmp_path, args, run_seed, message):
+  workdir = _workdir_with_half_done_csv(tmp_path, run_seed)
+  before = _snapshot(workdir)
+  result = _run(f"--workdir={workdir}", *args)
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and message in lines[0], result.stderr
+  assert "--restart" in lines[0]
+  assert _snapshot(workdir) == before
+
+
+def _snapshot(folder):
+  return {str(p): p.read_bytes() for p in folder.rglob("*") if p.is_file()}

@@ -146,3 +146,71 @@ def test_rows_written_before_early_exit_read_as_complete(tmp_path):
                   "correct_transformed,samples,certified\n"
                   "0,1,1,0.4,1e-05,0,1000,1000,1\n")
   assert certify.read_rows(str(path))[0]["complete"] == 1
+
+
+def smooth_row_wise(images):
+  """Logits that move continuously with the image, computed row by row
+  (numpy reduces each row alone), so any batch gives the same bits."""
+  flat = images.reshape(len(images), -1).astype(np.float64)
+  half = flat[:, :flat.shape[1] // 2].mean(1)
+  mean = flat.mean(1)
+  return np.stack([8 * mean, 8 * (1 - mean), 6 * half], axis=1)
+
+
+def _batch_size_runs(early_exit):
+  rng = np.random.default_rng(1)
+  images = rng.uniform(0, 1, (4, 8, 8, 1)).astype(np.float32)
+  images[1] *= 0.2  # a dark image: a large margin, certified
+  labels = smooth_row_wise(images).argmax(1)
+  labels[3] = (labels[3] + 1) % 3  # one misclassified
+  ranges = certify.family_ranges("composite", "L2")
+  runs = []
+  for batch_size in (7, 100, 1000):
+    cfg = CertifyConfig(nsamples=100, nbounds=10, batch_size=batch_size,
+                        full_bounds=not early_exit, seed=5)
+    stats = certify.sample_statistics(
+        smooth_row_wise, images, [10, 11, 12, 13], labels, ranges, cfg,
+        certify.exit_threshold(cfg))
+    rows = certify.certify_rows(smooth_row_wise, images, [10, 11, 12, 13],
+                                labels, ranges, cfg)
+    runs.append((stats, rows))
+  return runs
+
+
+def test_draws_do_not_depend_on_the_batch_size():
+  runs = _batch_size_runs(early_exit=False)
+  stats, rows = runs[0]
+  assert np.isfinite(stats["y"]).all()
+  assert [r["certified"] for r in rows] == [0, 1, 0, 0]  # both verdicts
+  for other_stats, other_rows in runs[1:]:
+    np.testing.assert_array_equal(other_stats["y"], stats["y"])
+    assert _nan_as_none(other_rows) == _nan_as_none(rows)  # bit for bit
+
+
+def test_early_exit_does_not_depend_on_the_batch_size():
+  """Early exit counts block by block, so it stops at the same block
+  whatever the batch: the same samples, Y values, bounds and verdicts."""
+  runs = _batch_size_runs(early_exit=True)
+  stats, rows = runs[0]
+  assert [r["certified"] for r in rows] == [0, 1, 0, 0]
+  assert [r["samples"] for r in rows] == [100, 1000, 100, 0]
+  for other_stats, other_rows in runs[1:]:
+    np.testing.assert_array_equal(other_stats["y"], stats["y"])
+    assert _nan_as_none(other_rows) == _nan_as_none(rows)
+
+
+def _nan_as_none(rows):
+  return [{k: None if isinstance(v, float) and np.isnan(v) else v
+           for k, v in row.items()} for row in rows]
+
+
+def test_draw_j_of_an_image_is_the_same_for_any_number_of_draws():
+  ranges = certify.family_ranges("composite", "L2")
+  short = certify.image_draws(ranges, 3, 42, 7)
+  long = certify.image_draws(ranges, 3, 42, 2400)
+  other_image = certify.image_draws(ranges, 3, 43, 7)
+  other_seed = certify.image_draws(ranges, 4, 42, 7)
+  for name in ranges:
+    np.testing.assert_array_equal(long[name].numpy()[:7], short[name].numpy())
+    assert not np.array_equal(other_image[name].numpy(), short[name].numpy())
+    assert not np.array_equal(other_seed[name].numpy(), short[name].numpy())

@@ -67,3 +67,57 @@ def test_savedmodel_serves_the_same_logits(exported):
   np.testing.assert_allclose(served.numpy(),
                              model(images, training=False).numpy(),
                              atol=1e-5)
+
+
+def _brightness_classifier():
+  """A conv net that calls an image bright (class 0) or dark (class 1) by
+  its mean: images far from mean 0.5 certify, the others do not."""
+  inputs = tf_keras.Input((12, 12, 1))
+  x = tf_keras.layers.Conv2D(2, 3, padding="same")(inputs)
+  x = tf_keras.layers.GlobalAveragePooling2D()(x)
+  outputs = tf_keras.layers.Dense(2)(x)
+  model = tf_keras.Model(inputs, outputs)
+  model.layers[1].set_weights([np.full((3, 3, 1, 2), 1 / 9, np.float32),
+                               np.zeros(2, np.float32)])
+  model.layers[3].set_weights([np.array([[6, -6], [6, -6]], np.float32),
+                               np.array([-6, 6], np.float32)])
+  return model
+
+
+# Certification bounds of the .tflite and of the Keras model: the same
+# draws, logits within 1e-5, so Y within ~1e-6; the bound is
+# exp(min_t ...) with t up to 1e4, so its log may move by up to ~1e-2.
+BOUND_LOG10_TOLERANCE = 0.01
+
+
+def test_certified_tflite_gives_the_keras_bounds_and_verdicts(tmp_path):
+  from csam_tf import certify_sampler
+  from csam_tf.certify_config import CertifyConfig
+  model = _brightness_classifier()
+  path = tmp_path / "model.tflite"
+  path.write_bytes(export.convert(model, "float32"))
+  means = np.linspace(0.05, 0.95, 16)
+  rng = np.random.default_rng(0)
+  images = np.clip(means[:, None, None, None] + rng.normal(
+      0, 0.05, (16, 12, 12, 1)), 0, 1).astype(np.float32)
+  labels = (images.reshape(16, -1).mean(1) <= 0.5).astype(np.int64)
+  cfg = CertifyConfig(nsamples=50, nbounds=4, batch_size=64, num_images=16,
+                      full_bounds=True)
+  rows = {}
+  for name, predict in (("keras", certify_sampler.KerasPredictor(
+      model, (12, 12, 1))), ("tflite", export.LiteRTModel(str(path)))):
+    certify_sampler.certify_model(predict, images, labels, "composite", "L2",
+                                  cfg, str(tmp_path / f"{name}.csv"))
+    rows[name] = certify_sampler.read_rows(str(tmp_path / f"{name}.csv"))
+  verdicts = [r["certified"] for r in rows["keras"]]
+  assert 4 <= sum(verdicts) <= 12, verdicts  # some certified, some not
+  assert [r["certified"] for r in rows["tflite"]] == verdicts
+  for keras_row, lite_row in zip(rows["keras"], rows["tflite"]):
+    assert lite_row["prediction"] == keras_row["prediction"]
+    assert lite_row["flips"] == keras_row["flips"]
+    if keras_row["bound"] == 0.0:  # below float64 range: exp underflowed
+      assert lite_row["bound"] == 0.0
+      continue
+    np.testing.assert_allclose(np.log10(lite_row["bound"]),
+                               np.log10(keras_row["bound"]),
+                               atol=BOUND_LOG10_TOLERANCE)

@@ -1,0 +1,78 @@
+"""What a certification CSV was computed with, recorded beside it, so a
+resumed run never mixes rows of other settings or of another model.
+
+Pure Python (no TensorFlow): the CLI compares everything but the model's
+fingerprint before TensorFlow loads; the fingerprint is compared once the
+model is loaded, before any image is certified.
+"""
+
+import hashlib
+import os
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+from csam_tf import atomic_io
+from csam_tf.errors import UsageError
+
+SUFFIX = ".settings.json"
+# Bumped when the same settings would draw other transformations: 2 is
+# "draw j of image i from (seed, i, j) alone" (PROTOCOL.md step 7).
+DRAWS_VERSION = 2
+MODEL_KEY = "model_fingerprint"
+
+
+def settings_path(csv_path: str) -> str:
+  return csv_path + SUFFIX
+
+
+def csv_settings(cfg, family: str, level: str, ranges: Mapping[str, Any],
+                 model_fingerprint: Optional[str]) -> Dict[str, Any]:
+  """Everything that decides the rows of one CSV (not how fast they are
+  made: batch size, early exit and the number of images are left out)."""
+  return {"draws_version": DRAWS_VERSION, "family": family, "level": level,
+          "ranges": {name: [float(low), float(high)]
+                     for name, (low, high) in sorted(ranges.items())},
+          "nsamples": cfg.nsamples, "nbounds": cfg.nbounds,
+          "delta": cfg.delta, "bound": cfg.bound, "eps": cfg.eps,
+          "seed": cfg.seed, MODEL_KEY: model_fingerprint}
+
+
+def check_resumable(csv_path: str, settings: Mapping[str, Any],
+                    ignore: Iterable[str] = ()) -> None:
+  """Raises UsageError when `csv_path` holds rows made with other settings
+  (or with none recorded). A missing CSV is always fine."""
+  if not os.path.exists(csv_path):
+    return
+  name = os.path.basename(csv_path)
+  recorded = atomic_io.read_json(settings_path(csv_path))
+  how = (f"certify with the settings it was made with, or start a new CSV "
+         f"with --restart (csam_tf.certify) or --cert_restart (csam_tf.train;"
+         f" the old one is kept as {name}.old)")
+  if recorded is None:
+    raise UsageError(f"{csv_path} has no record of the settings it was "
+                     f"certified with (an older csam_tf drew other "
+                     f"transformations): {how}")
+  skipped = set(ignore)
+  for key in sorted(set(recorded) | set(settings)):
+    if key in skipped or recorded.get(key) == settings.get(key):
+      continue
+    if key == MODEL_KEY:
+      raise UsageError(f"{csv_path} was certified on another model (its "
+                       f"weights changed since): {how}")
+    raise UsageError(f"{csv_path} was certified with {key}="
+                     f"{recorded.get(key)!r}, not {settings.get(key)!r}: {how}")
+
+
+def start(csv_path: str, settings: Mapping[str, Any], restart: bool) -> None:
+  """Records `settings` beside the CSV; with `restart`, first moves an
+  existing CSV aside (to <name>.old), so resuming starts from nothing."""
+  if restart and os.path.exists(csv_path):
+    os.replace(csv_path, csv_path + ".old")
+  atomic_io.write_json(settings_path(csv_path), dict(settings))
+
+
+def fingerprint_bytes(chunks: Iterable[bytes]) -> str:
+  """sha256 of the model's bytes (weights in order, or the .tflite)."""
+  digest = hashlib.sha256()
+  for chunk in chunks:
+    digest.update(chunk)
+  return digest.hexdigest()[:16]
