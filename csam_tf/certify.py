@@ -37,8 +37,11 @@ flags.DEFINE_integer("nsamples", 100, "Samples per CC-Cert block.",
 flags.DEFINE_integer("nbounds", 10, "CC-Cert blocks.", lower_bound=1)
 flags.DEFINE_float("delta", 0.9, "CC-Cert delta.", lower_bound=1e-6,
                    upper_bound=1.0)
-flags.DEFINE_enum("bound", "ccert", ("ccert", "clopper_pearson"),
-                  "CC-Cert or Clopper-Pearson on prediction flips.")
+flags.DEFINE_enum("bound", "ccert", ("ccert", "binomial", "clopper_pearson"),
+                  "ccert: the paper's CC-Cert bound on P(Y >= a); binomial: "
+                  "the rigorous Clopper-Pearson bound on P(Y >= a) (needs "
+                  "nsamples * nbounds >= 2,302 to reach 1e-3 at delta 0.9); "
+                  "clopper_pearson: the same on prediction flips.")
 flags.DEFINE_integer("seed", None, "Seed of the sampled transformations "
                      "(default: the run's --seed, from its flags.json).",
                      lower_bound=0)
@@ -82,7 +85,8 @@ def check_inputs():
       for level in cfg.levels:
         certify_resume.check_resumable(
             os.path.join(FLAGS.workdir, "certify",
-                         f"{FLAGS.model}_{family}_{level}.csv"),
+                         certify_resume.certificate_key(
+                             FLAGS.model, family, level, cfg.bound) + ".csv"),
             certify_resume.csv_settings(
                 cfg, family, level,
                 transform_ranges.family_ranges(family, level), None),

@@ -14,7 +14,7 @@ class CertifyConfig:
   nbounds: int = 10
   delta: float = 0.9
   eps: float = 1e-3
-  bound: str = "ccert"            # or "clopper_pearson"
+  bound: str = "ccert"            # or "binomial", "clopper_pearson"
   images_per_group: int = 8       # images whose samples run together
   batch_size: int = 1000          # forward-pass batch
   seed: int = 0

@@ -27,8 +27,12 @@ flags.DEFINE_float("cert_eps", 1e-3, "Certified when the bound is below "
                    "eps.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("cert_batch_size", 1000, "Transformed images per "
                      "forward pass.", lower_bound=1)
-flags.DEFINE_enum("cert_bound", "ccert", ("ccert", "clopper_pearson"),
-                  "CC-Cert (output shift) or Clopper-Pearson on prediction "
+flags.DEFINE_enum("cert_bound", "ccert",
+                  ("ccert", "binomial", "clopper_pearson"),
+                  "ccert: the paper's CC-Cert bound on P(Y >= a); binomial: "
+                  "the rigorous Clopper-Pearson bound on P(Y >= a) (needs "
+                  "cert_nsamples * cert_nbounds >= 2,302 to reach 1e-3 at "
+                  "delta 0.9); clopper_pearson: the same on prediction "
                   "flips.")
 flags.DEFINE_boolean("cert_full_bounds", False, "Evaluate every CC-Cert "
                      "block of every image; by default an image stops as soon "

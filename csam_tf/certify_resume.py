@@ -20,6 +20,15 @@ DRAWS_VERSION = 2
 MODEL_KEY = "model_fingerprint"
 
 
+def certificate_key(model: str, family: str, level: str,
+                    bound: str = "ccert") -> str:
+  """The name of a certificate's CSV and report entry:
+  <model>_<family>_<level>, and _<bound> for bounds other than CC-Cert (so
+  a binomial certificate sits beside the CC-Cert one of the same model)."""
+  key = f"{model}_{family}_{level}"
+  return key if bound == "ccert" else f"{key}_{bound}"
+
+
 def settings_path(csv_path: str) -> str:
   return csv_path + SUFFIX
 

@@ -84,7 +84,7 @@ def sample_statistics(predict: Predict, images: np.ndarray,
                                    labels[row]))
         evaluated[row] = b
         if (exit_at is not None and b % cfg.nsamples == 0 and
-            _worst_block(y[row], margin[row], b, cfg) >= exit_at):
+            _bound_so_far(y[row], margin[row], b, cfg) >= exit_at):
           start = total  # stop this image
           break
       else:
@@ -93,8 +93,15 @@ def sample_statistics(predict: Predict, images: np.ndarray,
           "correct": correct, "evaluated": evaluated}
 
 
-def _worst_block(y_row, margin, evaluated, cfg):
-  """max_k min(1, b_k / delta) over the blocks evaluated so far."""
+def _bound_so_far(y_row, margin, evaluated, cfg):
+  """A lower bound of the image's final bound from the samples so far:
+  CC-Cert's max_k min(1, b_k / delta) over the blocks evaluated (a max over
+  blocks only grows); binomial's bound with the violations counted so far
+  (their count only grows)."""
+  if cfg.bound == "binomial":
+    return float(certify_bounds.clopper_pearson_upper(
+        np.array([np.sum(y_row[:evaluated] >= margin)]),
+        cfg.nbounds * cfg.nsamples, cfg.delta)[0])
   blocks = evaluated // cfg.nsamples
   if blocks == 0:
     return 0.0
@@ -106,7 +113,7 @@ def _worst_block(y_row, margin, evaluated, cfg):
 def exit_threshold(cfg: CertifyConfig):
   """The eps above which early exit leaves PCA unknown: the largest eps
   reported, so every reported PCA is exact; None computes every block."""
-  if cfg.full_bounds or cfg.bound != "ccert":
+  if cfg.full_bounds or cfg.bound == "clopper_pearson":
     return None
   return max(set(EPS_VALUES) | {cfg.eps})
 
@@ -131,6 +138,8 @@ def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
       bound = float(certify_bounds.cc_cert_bound(
           stats["y"][r:r + 1, :blocks * cfg.nsamples],
           stats["margin"][r:r + 1], blocks, cfg.nsamples, cfg.delta)[0])
+    elif cfg.bound == "binomial":  # the count of Y >= a, as CC-Cert's event
+      bound = _bound_so_far(stats["y"][r], stats["margin"][r], evaluated, cfg)
     else:
       bound = float(certify_bounds.clopper_pearson_upper(
           stats["flips"][r:r + 1], total, cfg.delta)[0])
@@ -362,10 +371,12 @@ def certify_models(predictors: Dict[str, Predict], images: np.ndarray,
   worker k's images into shard CSVs and returns their partial summaries.
   """
   from csam_tf import certify_report  # matplotlib only when certifying
+  key = lambda name, family, level: certify_resume.certificate_key(
+      name, family, level, cfg.bound)
   if shard[1] > 1:
-    return {f"{name}_{family}_{level}": certify_model(
+    return {key(name, family, level): certify_model(
         predict, images, labels, family, level, cfg,
-        shard_csv(out_dir, f"{name}_{family}_{level}", shard), shard)
+        shard_csv(out_dir, key(name, family, level), shard), shard)
             for name, predict in predictors.items()
             for family in cfg.families for level in cfg.levels}
   results, curves = {}, {}
@@ -373,16 +384,15 @@ def certify_models(predictors: Dict[str, Predict], images: np.ndarray,
     plain = plain_throughput(predict, images, cfg.batch_size)
     for family in cfg.families:
       for level in cfg.levels:
-        key = f"{name}_{family}_{level}"
-        csv_path = os.path.join(out_dir, f"{key}.csv")
+        csv_path = os.path.join(out_dir, f"{key(name, family, level)}.csv")
         summary = certify_model(predict, images, labels, family, level, cfg,
                                 csv_path)
         summary["plain_inference_per_second"] = round(plain, 1)
         if summary["forward_passes_per_second"] > 0:
           summary["throughput_ratio"] = round(
               summary["forward_passes_per_second"] / plain, 3)
-        results[key] = summary
-        curves[key] = certify_report.pca_curve(
+        results[key(name, family, level)] = summary
+        curves[key(name, family, level)] = certify_report.pca_curve(
             read_rows(csv_path)[:cfg.num_images])
   certify_report.plot_pca_vs_eps(curves, os.path.join(out_dir,
                                                       "pca_vs_eps.png"))

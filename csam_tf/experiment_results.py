@@ -8,18 +8,22 @@ import os
 import statistics
 from typing import Dict, List, Optional, Sequence
 
-from csam_tf import atomic_io
+from csam_tf import atomic_io, certify_resume
 
 EXPERIMENT_FILE = "experiment.json"
 CERTIFICATES = (("composite", "L2"), ("composite", "L1"),
                 ("brightness", "L2"), ("rotation", "L2"))
 HEADLINE_FAMILY = ("composite", "L2")
+# The rigorous companion of the headline PCA: the binomial bound on
+# P(Y >= a) (certify_bounds.BOUNDS), composite L2.
+BINOMIAL_COLUMN = "pca_binomial_composite_L2"
 COLUMNS = (
     "run", "method", "variant", "dataset", "arch", "width_multiplier",
     "granularity", "target_sparsity", "sparsity", "test_accuracy",
     "validation_accuracy", "seed", "cert_images", "cert_eps",
     *[f"{kind}_{family}_{level}" for family, level in CERTIFICATES
       for kind in ("pca", "clean_accuracy", "empirical_accuracy")],
+    BINOMIAL_COLUMN,
     "mask_binary_test_accuracy", "mask_mean",
     "parameters", "flops_reduction", "tflite_latency_ms_dense",
     "tflite_latency_ms", "tflite_speedup",
@@ -76,6 +80,10 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       row[f"empirical_accuracy_{family}_{level}"] = (
           "" if empirical is None else empirical)
       row["cert_images"] = result["images"]
+  binomial = certified.get(certify_resume.certificate_key(
+      model, *HEADLINE_FAMILY, "binomial"))
+  if binomial:
+    row[BINOMIAL_COLUMN] = binomial[f"pca@{flags['cert_eps']:g}"]
   return {column: row.get(column, "") for column in COLUMNS}
 
 
@@ -128,9 +136,10 @@ def main_tables(rows: Sequence[Dict[str, object]],
   for sparsity in sparsities:
     out += [f"### {sparsity:.0%} unstructured sparsity", "",
             "| method | seeds | measured sparsity | test accuracy (%) | "
-            "PCA@1e-3 composite L2 (%) | empirical acc. composite L2 (%) | "
-            "certified images | wall time per run (min, CPU) |",
-            "|---|---|---|---|---|---|---|---|"]
+            "PCA@1e-3 composite L2 (%) | PCA@1e-3 (binomial, rigorous) (%) "
+            "| empirical acc. composite L2 (%) | certified images | wall "
+            "time per run (min, CPU) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for method in methods:
       group = dense if method == "dense" else _group(
           rows, method=method, variant="default", target_sparsity=sparsity)
@@ -139,6 +148,7 @@ def main_tables(rows: Sequence[Dict[str, object]],
       out.append(
           f"| {method} | {len(group)} | {_cell(group, 'sparsity')}% | "
           f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
+          f"{_cell(group, BINOMIAL_COLUMN)} | "
           f"{_cell(group, emp)} | {group[0]['cert_images']} | "
           f"{_minutes(group)} |")
     out.append("")

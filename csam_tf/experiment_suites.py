@@ -8,6 +8,7 @@ gets the same fine-tuning budget (the flagfile's --finetune_epochs).
 """
 
 import dataclasses
+import math
 from typing import Dict, List, Sequence, Tuple
 
 SUITES = ("main", "ablation", "structured")
@@ -77,6 +78,18 @@ EXTRA_CERTIFICATES = ((("composite",), "L1"), (("brightness", "rotation"),
                                                "L2"))
 EXTRA_CERTIFIED_METHODS = ("csam", "magnitude")
 EXTRA_CERTIFIED_SPARSITY = 0.9
+# The rigorous companion of the headline PCA (README, "What the certificate
+# is"): the binomial bound on P(Y >= a), composite L2, for the headline
+# rows at every sparsity, with enough samples to reach eps at delta.
+BINOMIAL_CERTIFIED_METHODS = ("dense", "csam", "magnitude")
+BINOMIAL_CERTIFICATE = (("composite",), "L2", "binomial")
+
+
+def binomial_samples(eps: float, delta: float) -> int:
+  """The fewest samples whose zero-violation Clopper-Pearson bound at
+  confidence delta is below eps: 1 - (1 - delta)^(1/n) < eps (2,302 for
+  eps 1e-3, delta 0.9)."""
+  return math.floor(math.log(1.0 - delta) / math.log(1.0 - eps)) + 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +103,8 @@ class ExperimentRun:
   stages: Tuple[str, ...]
   flags: Dict[str, object]
   pretrain_from: str
-  extra_certificates: Tuple[Tuple[str, Tuple[str, ...], str], ...]
+  # (model, families, level, bound) certified after the run's stages
+  extra_certificates: Tuple[Tuple[str, Tuple[str, ...], str, str], ...]
 
   @property
   def name(self) -> str:
@@ -117,12 +131,14 @@ def _run(method, sparsity=0.0, seed=0, variant="default", extra=None):
     flags.setdefault("cert_models", "pruned")
   source_name = f"{source}/seed{seed}" if source else ""
   certificates = ()
+  model = "dense" if method == "dense" else "pruned"
   if method == "dense" or (method in EXTRA_CERTIFIED_METHODS and
                            variant == "default" and
                            sparsity == EXTRA_CERTIFIED_SPARSITY):
-    model = "dense" if method == "dense" else "pruned"
-    certificates = tuple((model, families, level)
+    certificates = tuple((model, families, level, "ccert")
                          for families, level in EXTRA_CERTIFICATES)
+  if method in BINOMIAL_CERTIFIED_METHODS and variant == "default":
+    certificates += ((model, *BINOMIAL_CERTIFICATE),)
   return ExperimentRun(method, variant, sparsity, seed, stages, flags,
                        source_name, certificates)
 

@@ -19,7 +19,8 @@ import time
 
 from absl import app, flags
 
-from csam_tf import atomic_io, cli, experiment_results, experiment_suites
+from csam_tf import atomic_io, certify_resume, cli, experiment_results
+from csam_tf import experiment_suites
 from csam_tf import report, train
 from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags
@@ -117,8 +118,9 @@ def is_complete(run_dir: str, run: experiment_suites.ExperimentRun) -> bool:
   if not all(stages.get(s, {}).get("complete") for s in run.stages):
     return False
   certified = stages.get("certify", {})
-  return all(f"{model}_{family}_{level}" in certified
-             for model, families, level in run.extra_certificates
+  return all(certify_resume.certificate_key(model, family, level, bound)
+             in certified
+             for model, families, level, bound in run.extra_certificates
              for family in families)
 
 
@@ -149,14 +151,18 @@ def _commands(run, run_dir):
   python = [sys.executable, "-m"]
   commands = [python + ["csam_tf.train",
                         f"--flagfile={os.path.join(run_dir, RUN_FLAGFILE)}"]]
-  for model, families, level in run.extra_certificates:
+  for model, families, level, bound in run.extra_certificates:
+    nbounds = FLAGS.cert_nbounds
+    if bound == "binomial":  # enough samples to reach eps at delta
+      nbounds = -(-experiment_suites.binomial_samples(
+          FLAGS.cert_eps, FLAGS.cert_delta) // FLAGS.cert_nsamples)
     commands.append(python + [
         "csam_tf.certify", f"--workdir={run_dir}", f"--model={model}",
         f"--families={','.join(families)}", f"--levels={level}",
         f"--num_images={FLAGS.cert_num_images}",
         f"--nsamples={FLAGS.cert_nsamples}",
-        f"--nbounds={FLAGS.cert_nbounds}", f"--delta={FLAGS.cert_delta}",
-        f"--eps={FLAGS.cert_eps}", f"--bound={FLAGS.cert_bound}",
+        f"--nbounds={nbounds}", f"--delta={FLAGS.cert_delta}",
+        f"--eps={FLAGS.cert_eps}", f"--bound={bound}",
         f"--batch_size={FLAGS.cert_batch_size}", f"--seed={run.seed}",
         f"--full_bounds={str(FLAGS.cert_full_bounds).lower()}"])
   return commands

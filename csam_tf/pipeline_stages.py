@@ -14,7 +14,7 @@ import keras_cv  # noqa: F401  (Keras 3 before tfmot; see DEVELOPERS.md)
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import certify_sampler, distribute, export, report
+from csam_tf import certify_resume, certify_sampler, distribute, export, report
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
@@ -153,7 +153,8 @@ def _certify(workdir, run_cfg: RunConfig, data, state):
       certify_sampler.merge_shards(
           [os.path.join(distribute.write_dir(run_cfg.chief_workdir, k),
                         "certify") for k in range(count)], out_dir,
-          [f"{name}_{family}_{level}" for name in predictors
+          [certify_resume.certificate_key(name, family, level, cfg.bound)
+           for name in predictors
            for family in cfg.families for level in cfg.levels])
     distribute.barrier(state["strategy"])  # merged: workers may clean up
     if index != 0:

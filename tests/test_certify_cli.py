@@ -63,7 +63,7 @@ def _workdir_with_half_done_csv(tmp_path, run_seed):
 @pytest.mark.parametrize("args,run_seed,message", [
     (["--nsamples=50"], 0, "certified with nsamples=100, not 50"),
     (["--delta=0.5"], 0, "certified with delta=0.9, not 0.5"),
-    (["--bound=clopper_pearson"], 0, "bound='ccert', not 'clopper_pearson'"),
+    (["--eps=0.01"], 0, "certified with eps=0.001, not 0.01"),
     # the seed defaults to the run's (flags.json), not to 0
     ([], 3, "certified with seed=0, not 3"),
 ])

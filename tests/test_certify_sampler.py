@@ -214,3 +214,36 @@ def test_draw_j_of_an_image_is_the_same_for_any_number_of_draws():
     np.testing.assert_array_equal(long[name].numpy()[:7], short[name].numpy())
     assert not np.array_equal(other_image[name].numpy(), short[name].numpy())
     assert not np.array_equal(other_seed[name].numpy(), short[name].numpy())
+
+
+def test_binomial_bound_counts_y_at_or_above_the_half_margin():
+  """Zero violations in 2,400 samples: 1 - 0.1^(1/2400) = 9.59e-4 < 1e-3
+  (certified); in 1,000 samples 2.30e-3 (not); a transformation that moves
+  p by more than a is a violation in every sample (bound 1)."""
+  images = _images([0.9, 0.9, 0.4])
+  labels = np.array([0, 0, 1])
+  ranges = {"brightness": (0.0, 0.0)}
+  big = CertifyConfig(nsamples=100, nbounds=24, batch_size=1000,
+                      bound="binomial")
+  rows = certify.certify_rows(bright_or_dark, images, range(3), labels,
+                              ranges, big)
+  assert rows[0]["bound"] == pytest.approx(1 - 0.1 ** (1 / 2400), rel=1e-9)
+  assert rows[0]["certified"] == 1 and rows[0]["samples"] == 2400
+  small = CertifyConfig(nsamples=100, nbounds=10, bound="binomial")
+  row = certify.certify_rows(bright_or_dark, images[:1], [0], labels[:1],
+                             ranges, small)[0]
+  assert row["bound"] == pytest.approx(1 - 0.1 ** (1 / 1000), rel=1e-9)
+  assert row["certified"] == 0
+  flipped = certify.certify_rows(bright_or_dark, images[2:], [2], labels[2:],
+                                 {"brightness": (0.3, 0.3)}, big)[0]
+  # early exit: the first block already rules 1e-2 out
+  assert flipped["samples"] == 100 and flipped["certified"] == 0
+  assert flipped["bound"] >= 1e-2 and not flipped["complete"]
+
+
+def test_binomial_certificates_have_their_own_csv_name():
+  from csam_tf.certify_resume import certificate_key
+  assert certificate_key("pruned", "composite", "L2") == \
+      "pruned_composite_L2"
+  assert certificate_key("pruned", "composite", "L2", "binomial") == \
+      "pruned_composite_L2_binomial"

@@ -25,6 +25,9 @@ def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
           "pca@0.001": pca / 2, "clean_accuracy": 0.9,
           "empirical_accuracy": 0.85, "images": 200,
           "seconds_this_invocation": 40.0}
+    certify[f"{model}_composite_L2_binomial"] = {
+        "pca@0.001": pca / 4, "clean_accuracy": 0.9, "images": 200,
+        "seconds_this_invocation": 60.0}
   stages = {"pretrain": {"test_accuracy": 0.92, "validation_accuracy": 0.93,
                          "wall_seconds": 250.0},
             "certify": certify}
@@ -59,20 +62,21 @@ def test_row_reads_the_measured_numbers(tmp_path):
   assert row["test_accuracy"] == 0.88
   assert row["pca_composite_L2"] == 0.41
   assert row["pca_rotation_L2"] == 0.205
+  assert row["pca_binomial_composite_L2"] == 0.1025
   assert row["empirical_accuracy_brightness_L2"] == 0.85
   assert row["cert_images"] == 200
   assert row["wall_seconds"] == 120.0 and row["commands"] == 2
   assert row["pretrain_wall_seconds"] == 250.0
   assert row["pretrain_shared_from"] == "dense/seed1"
-  # mask 130 + fine-tune 90 + four certificates of 40 s; the shared
-  # pre-training (250 s) belongs to the dense run.
-  assert row["stage_seconds"] == 380.0
+  # mask 130 + fine-tune 90 + four certificates of 40 s + the binomial
+  # one of 60 s; the shared pre-training (250 s) belongs to the dense run.
+  assert row["stage_seconds"] == 440.0
   dense_dir = _write_run(str(tmp_path), "dense/seed1", "dense", 0.0, 1,
                          0.92, 0.45)
   dense = results.result_row(dense_dir, "dense/seed1")
   assert dense["stage_seconds"] == 290.0
-  assert results.suite_hours([row, dense]) == 670.0 / 3600.0
-  # 120 s of commands: csam 2 commands for 380 s of stages (an interrupted
+  assert results.suite_hours([row, dense]) == 730.0 / 3600.0
+  # 120 s of commands: csam 2 commands for 440 s of stages (an interrupted
   # run: skipped), dense 2 commands for 290 s (skipped too); a run whose
   # commands took 20 s more than its stages over 2 commands: 10 s each.
   assert results.startup_seconds([row, dense]) == 0.0

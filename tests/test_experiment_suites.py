@@ -45,15 +45,29 @@ def test_methods_map_to_train_flags():
 
 def test_extra_families_for_dense_and_the_headline_pair_at_90():
   runs = suites.suite_runs("main")
-  extra = {r.name for r in runs if r.extra_certificates}
+  extra = {r.name for r in runs if any(
+      bound == "ccert" for *_, bound in r.extra_certificates)}
   assert extra == {"dense/seed0", "dense/seed1", "dense/seed2",
                    "csam/sp90/seed0", "csam/sp90/seed1", "csam/sp90/seed2",
                    "magnitude/sp90/seed0", "magnitude/sp90/seed1",
                    "magnitude/sp90/seed2"}
   csam = next(r for r in runs if r.name == "csam/sp90/seed0")
   assert csam.extra_certificates == (
-      ("pruned", ("composite",), "L1"),
-      ("pruned", ("brightness", "rotation"), "L2"))
+      ("pruned", ("composite",), "L1", "ccert"),
+      ("pruned", ("brightness", "rotation"), "L2", "ccert"),
+      ("pruned", ("composite",), "L2", "binomial"))
+
+
+def test_binomial_companion_for_the_headline_rows_only():
+  runs = suites.suite_runs("main")
+  binomial = {r.name for r in runs if any(
+      bound == "binomial" for *_, bound in r.extra_certificates)}
+  assert binomial == {r.name for r in runs
+                      if r.method in ("dense", "csam", "magnitude")}
+  assert len(binomial) == 3 + 2 * 3 * 3
+  # 1 - 0.1^(1/n) < 1e-3 from n = 2,302 on, not at 2,301
+  assert suites.binomial_samples(1e-3, 0.9) == 2302
+  assert 1 - 0.1 ** (1 / 2302) < 1e-3 < 1 - 0.1 ** (1 / 2301)
 
 
 def test_selection_brings_the_dense_model_along():
