@@ -18,6 +18,7 @@ from csam_tf import certify_resume, certify_sampler, distribute, export, report
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
+from csam_tf.errors import RunError
 from csam_tf.masking import masked_model
 from csam_tf.models import build_model
 from trainers import finetune, mask_stage, pretrain
@@ -174,13 +175,20 @@ def _load_earlier_outputs(workdir, stages, state):
 
 
 def _load_outputs(stage, workdir, state):
-  """What a skipped stage hands to the next ones."""
-  if stage == "pretrain":
-    state["network"].load_weights(os.path.join(workdir, pretrain.BEST_WEIGHTS))
-    state["pretrained"] = True
-  elif stage == "finetune":
-    state["pruned"] = tf_keras.models.load_model(
-        os.path.join(workdir, finetune.MODEL_FILE), compile=False)
+  """What a skipped stage hands to the next ones (a file that cannot be
+  read is one line naming it, not a traceback)."""
+  path = os.path.join(workdir, pretrain.BEST_WEIGHTS if stage == "pretrain"
+                      else finetune.MODEL_FILE)
+  try:
+    if stage == "pretrain":
+      state["network"].load_weights(path)
+      state["pretrained"] = True
+    elif stage == "finetune":
+      state["pruned"] = tf_keras.models.load_model(path, compile=False)
+  except (OSError, ValueError) as e:
+    raise RunError(f"{path} (the output of stage {stage}) cannot be read: "
+                   f"{str(e).splitlines()[0]}; run stage {stage} again in a "
+                   f"new --workdir") from None
 
 
 def _flat(metrics, prefix=""):

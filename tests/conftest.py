@@ -44,3 +44,31 @@ def tiny_dense_workdir(tmp_path_factory):
                    "--pretrain_epochs=1", *BENCH_TINY)
   assert result.returncode == 0, result.stderr[-2000:]
   return workdir
+
+
+def checkpoint_values(ckpt_dir, number):
+  """Every variable saved in checkpoint `ckpt-<number>` of a stage (the
+  network, the optimizer's slots, the loop state), by name."""
+  import tensorflow as tf
+  reader = tf.train.load_checkpoint(os.path.join(ckpt_dir, f"ckpt-{number}"))
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if not name.startswith("_CHECKPOINTABLE_OBJECT_GRAPH")}
+
+
+def cut_checkpoints_back(ckpt_dir, keep):
+  """Leaves a stage's checkpoints as a run killed after epoch `keep` left
+  them: later checkpoints deleted, `keep` the latest."""
+  import tensorflow as tf
+  for name in os.listdir(ckpt_dir):
+    if name.startswith("ckpt-") and int(name[5:].split(".")[0]) > keep:
+      os.remove(os.path.join(ckpt_dir, name))
+  tf.compat.v1.train.update_checkpoint_state(ckpt_dir, f"ckpt-{keep}")
+
+
+def assert_same_checkpoint(a, b):
+  """Two checkpoints hold the same variables, bit for bit."""
+  import numpy as np
+  assert a.keys() == b.keys() and len(a) > 10
+  for name in a:
+    np.testing.assert_array_equal(a[name], b[name], err_msg=name)

@@ -3,9 +3,12 @@ runs once, skips them the second time, writes results.csv and splices its
 section into the Markdown file; bad input is one line and exit 2."""
 
 import csv
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -57,7 +60,7 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile):
     assert float(rows[name]["sparsity"]) == pytest.approx(0.9, abs=2e-3)
     assert rows[name]["pretrain_shared_from"] == "dense/seed0"
     for family in ("composite_L2", "composite_L1", "brightness_L2",
-                   "rotation_L2"):
+                   "rotation_L2", "binomial_composite_L2"):
       assert rows[name][f"pca_{family}"] != "", (name, family)
       assert rows[name]["cert_images"] == "4"
   # each pruning run started from the very dense model of its seed
@@ -111,3 +114,68 @@ def test_suite_is_required(tmp_path, flagfile):
                         f"--workdir={tmp_path / 'bench'}")
   assert result.returncode == 2
   assert "--suite is required" in result.stderr
+
+
+def _report_stage_complete(run_dir, stage):
+  try:
+    with open(os.path.join(run_dir, "report.json")) as f:
+      return json.load(f)["stages"][stage].get("complete", False)
+  except (OSError, KeyError, ValueError):
+    return False
+
+
+def test_a_failing_run_lets_the_others_go_on_and_a_killed_suite_resumes(
+    tmp_path, flagfile):
+  root = tmp_path / "bench"
+  args = ["--suite=main", f"--flagfile={flagfile}", f"--workdir={root}",
+          "--methods=csam,magnitude", "--sparsities=0.9", "--seeds=0",
+          "--benchmarks_md=", f"--figures_dir={tmp_path / 'fig'}"]
+  # 1. csam's copy of the dense weights is corrupt: that run fails, the
+  #    magnitude run after it still runs, the command exits 1
+  corrupt = root / "csam/sp90/seed0/pretrain/best.weights.h5"
+  corrupt.parent.mkdir(parents=True)
+  corrupt.write_bytes(b"not an HDF5 file")
+  first = _experiments(*args)
+  assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]
+  assert "csam/sp90/seed0: FAILED after" in first.stdout
+  # the run's own error: one line naming the file, no traceback
+  assert "best.weights.h5 (the output of stage pretrain) cannot be read" \
+      in first.stdout
+  assert "Traceback" not in (root / "csam/sp90/seed0/run.log").read_text()
+  assert "[3/3] magnitude/sp90/seed0: done in" in first.stdout
+  assert "1 run(s) failed: csam/sp90/seed0" in first.stderr
+  with open(root / "results.csv") as f:
+    assert {r["run"] for r in csv.DictReader(f)} == {
+        "dense/seed0", "magnitude/sp90/seed0"}
+
+  # 2. mended, the suite is killed once csam's mask search has finished,
+  #    then run again: it resumes csam where it stopped
+  corrupt.unlink()
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  process = subprocess.Popen(
+      [sys.executable, "-m", "csam_tf.experiments", *args], cwd=REPO,
+      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+      start_new_session=True)
+  run_dir = str(root / "csam/sp90/seed0")
+  deadline = time.time() + 600
+  while not _report_stage_complete(run_dir, "mask"):
+    assert process.poll() is None and time.time() < deadline
+    time.sleep(0.05)
+  os.killpg(process.pid, signal.SIGKILL)
+  process.wait()
+  assert not _report_stage_complete(run_dir, "certify")
+  masks = (root / "csam/sp90/seed0/mask/binary_masks.npz").read_bytes()
+  second = _experiments(*args)
+  assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+  assert second.stdout.count("finished earlier") == 2  # dense, magnitude
+  assert "[2/3] csam/sp90/seed0: done in" in second.stdout
+  log = open(os.path.join(run_dir, "run.log")).read()
+  resumed = log[log.rindex("$ -m csam_tf.train"):]
+  assert "mask: finished earlier (report.json); skipping" in resumed
+  assert (root / "csam/sp90/seed0/mask/binary_masks.npz").read_bytes() == \
+      masks
+  with open(root / "results.csv") as f:
+    rows = {r["run"]: r for r in csv.DictReader(f)}
+  assert set(rows) == {"dense/seed0", "csam/sp90/seed0",
+                       "magnitude/sp90/seed0"}
+  assert rows["csam/sp90/seed0"]["pca_binomial_composite_L2"] != ""

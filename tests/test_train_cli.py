@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import FASHION_MNIST_DIR, REPO, run_cli
+from conftest import (FASHION_MNIST_DIR, REPO, assert_same_checkpoint,
+                      checkpoint_values, cut_checkpoints_back, run_cli)
 
 
 def _snapshot(folder):
@@ -196,32 +197,53 @@ def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_flags):
   assert "pretrain: finished earlier" in again.stdout
 
 
+def _drop_stage_from_report(workdir, stage):
+  path = os.path.join(workdir, "report.json")
+  with open(path) as f:
+    report = json.load(f)
+  del report["stages"][stage]
+  with open(path, "w") as f:
+    json.dump(report, f)
+
+
+def _resume_after_epoch_1(tmp_path, flags, stage, end_files):
+  """Runs `flags` twice (a, b), cuts b back to "killed after epoch 1 of
+  2" (its epoch-2 checkpoint and the files the stage writes at its end
+  deleted), resumes it, and checks that the resumed epoch 2 equals run
+  a's, variable for variable (the best-state file may be epoch 1's and
+  then says nothing of a resume); returns the two workdirs."""
+  runs = {name: str(tmp_path / name) for name in ("a", "b")}
+  for workdir in runs.values():
+    result = run_cli(f"--workdir={workdir}", *flags)
+    assert result.returncode == 0, result.stderr[-3000:]
+  ckpt = {name: os.path.join(w, "checkpoints", stage)
+          for name, w in runs.items()}
+  epoch_2 = checkpoint_values(ckpt["a"], 2)
+  assert_same_checkpoint(epoch_2, checkpoint_values(ckpt["b"], 2))
+  cut_checkpoints_back(ckpt["b"], keep=1)
+  for name in end_files:
+    os.remove(os.path.join(runs["b"], name))
+  _drop_stage_from_report(runs["b"], stage)
+  result = run_cli(f"--workdir={runs['b']}", *flags)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"{stage}: resuming after epoch 1" in result.stdout
+  # epoch 2 was trained again, from epoch 1's checkpoint, to the same bits
+  assert_same_checkpoint(epoch_2, checkpoint_values(ckpt["b"], 2))
+  for name in end_files:  # and the stage's outputs were written again
+    assert os.path.exists(os.path.join(runs["b"], name)), name
+  return runs
+
+
 def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_flags):
   """Deterministic: same seed, same weights; a run cut after epoch 1
   resumes from its checkpoint and ends bit-identical."""
   flags = [f for f in tiny_flags[1:] if not f.startswith("--pretrain_epochs")]
   flags += ["--pretrain_epochs=2", "--stages=pretrain"]
-  runs = {name: str(tmp_path / name) for name in ("a", "b")}
-  for workdir in runs.values():
-    result = run_cli(f"--workdir={workdir}", *flags)
-    assert result.returncode == 0, result.stderr[-3000:]
+  runs = _resume_after_epoch_1(tmp_path, flags, "pretrain",
+                               ["pretrain/model.keras"])
   a = _load_weights(os.path.join(runs["a"], "pretrain/best.weights.h5"))
-  b = _load_weights(os.path.join(runs["b"], "pretrain/best.weights.h5"))
-  assert a.keys() == b.keys() and len(a) > 20
-  for name in a:
-    np.testing.assert_array_equal(a[name], b[name])
-
-  # cut run b back to "killed after epoch 1": its last checkpoint is ckpt-1
-  ckpt_dir = os.path.join(runs["b"], "checkpoints", "pretrain")
-  for name in os.listdir(ckpt_dir):
-    if name.startswith("ckpt-2"):
-      os.remove(os.path.join(ckpt_dir, name))
-  tf.compat.v1.train.update_checkpoint_state(ckpt_dir, "ckpt-1")
-  os.remove(os.path.join(runs["b"], "report.json"))
-  result = run_cli(f"--workdir={runs['b']}", *flags)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "resuming after epoch 1" in result.stdout
   resumed = _load_weights(os.path.join(runs["b"], "pretrain/best.weights.h5"))
+  assert a.keys() == resumed.keys() and len(a) > 20
   for name in a:
     np.testing.assert_array_equal(a[name], resumed[name])
   with open(os.path.join(runs["a"], "report.json")) as f:
@@ -229,6 +251,19 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_flags):
   with open(os.path.join(runs["b"], "report.json")) as f:
     accuracy_b = json.load(f)["stages"]["pretrain"]["test_accuracy"]
   assert accuracy_a == accuracy_b
+
+
+def test_fine_tuning_resumes_to_the_same_weights(tmp_path, tiny_flags):
+  flags = tiny_flags[1:] + ["--stages=pretrain,mask,finetune",
+                            "--mask_steps_per_epoch=2",
+                            "--finetune_epochs=2", "--sparsity=0.5"]
+  runs = _resume_after_epoch_1(tmp_path, flags, "finetune",
+                               ["finetune/model.keras"])
+  a, b = (tf_keras.models.load_model(
+      os.path.join(w, "finetune/model.keras"), compile=False)
+          for w in (runs["a"], runs["b"]))
+  for wa, wb in zip(a.get_weights(), b.get_weights()):
+    np.testing.assert_array_equal(wa, wb)
 
 
 def test_all_stages_end_to_end_in_about_a_minute(tiny_flags):
@@ -355,25 +390,8 @@ def test_channel_mode_end_to_end(tiny_flags):
 def test_mask_search_resumes_to_the_same_masks(tmp_path, tiny_flags):
   flags = tiny_flags[1:] + ["--stages=pretrain,mask", "--mask_epochs=2",
                             "--mask_steps_per_epoch=2"]
-  runs = {name: str(tmp_path / name) for name in ("a", "b")}
-  for workdir in runs.values():
-    result = run_cli(f"--workdir={workdir}", *flags)
-    assert result.returncode == 0, result.stderr[-3000:]
-  ckpt_dir = os.path.join(runs["b"], "checkpoints", "mask")
-  for name in os.listdir(ckpt_dir):
-    if name.startswith("ckpt-2"):
-      os.remove(os.path.join(ckpt_dir, name))
-  tf.compat.v1.train.update_checkpoint_state(ckpt_dir, "ckpt-1")
-  report_path = os.path.join(runs["b"], "report.json")
-  with open(report_path) as f:
-    report = json.load(f)
-  del report["stages"]["mask"]
-  with open(report_path, "w") as f:
-    json.dump(report, f)
-  result = run_cli(f"--workdir={runs['b']}", *flags)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "pretrain: finished earlier" in result.stdout
-  assert "mask: resuming after epoch 1" in result.stdout
+  runs = _resume_after_epoch_1(tmp_path, flags, "mask",
+                               ["mask/binary_masks.npz"])
   for name in ("mask/soft_masks.npz", "mask/binary_masks.npz"):
     a = np.load(os.path.join(runs["a"], name))
     b = np.load(os.path.join(runs["b"], name))
