@@ -1,11 +1,27 @@
-"""What both command-line programs share: absl parsing that turns every
-flag error into one line on stderr and exit code 2."""
+"""What the command-line programs share: absl parsing that turns every
+flag error into one line on stderr and exit code 2, and a quiet start."""
 
+import os
 import sys
+import tempfile
 
 from absl import flags, logging
 
 from csam_tf.errors import UsageError
+
+flags.DEFINE_boolean("log_tf", False, "Show TensorFlow's C++ start-up and "
+                     "INFO/ERROR log lines (CUDA drivers, cuInit, CPU "
+                     "features), hidden by default on this CPU-only stack.")
+
+# TensorFlow's C++ start-up lines on a CPU-only machine: printed before its
+# log level is read, so TF_CPP_MIN_LOG_LEVEL alone does not hide them.
+_STARTUP_NOISE = ("All log messages before absl::InitializeLog()",
+                  "oneDNN custom operations are on",
+                  "Could not find cuda drivers",
+                  "cpu_feature_guard.cc",
+                  "To enable the following instructions",
+                  "failed call to cuInit",
+                  "Unable to register cu")
 
 
 def fail(prog: str, error: Exception, exit_code: int = 2) -> None:
@@ -31,9 +47,10 @@ def flags_parser(prog: str):
   return parse
 
 
-def checked_start(prog: str, check_inputs):
+def checked_start(prog: str, check_inputs, tensorflow: bool = True):
   """Runs `check_inputs()` (fails with one line on UsageError), quiets
-  TensorFlow's INFO lines unless --verbosity is given, and returns what the
+  TensorFlow's INFO lines unless --verbosity is given, imports TensorFlow
+  quietly unless --log_tf (when the program uses it) and returns what the
   check returned."""
   try:
     checked = check_inputs()
@@ -41,4 +58,31 @@ def checked_start(prog: str, check_inputs):
     fail(prog, e)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+  if not flags.FLAGS.log_tf:
+    # C++ INFO and ERROR lines (cuInit is an ERROR on a CPU-only machine);
+    # Python warnings and exceptions still reach the user.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if tensorflow:
+      import_tensorflow_quietly()
   return checked
+
+
+def import_tensorflow_quietly() -> None:
+  """Imports keras_cv (Keras 3, before tfmot) and TensorFlow with their C++
+  start-up noise held back; any other line they print passes through."""
+  if "tensorflow" in sys.modules:
+    return
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      import keras_cv  # noqa: F401  pylint: disable=import-outside-toplevel
+      import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+    captured.seek(0)
+    for line in captured.read().decode(errors="replace").splitlines():
+      if line.strip() and not any(n in line for n in _STARTUP_NOISE):
+        print(line, file=sys.stderr)

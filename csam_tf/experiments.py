@@ -49,7 +49,7 @@ flags.DEFINE_string("figures_dir", "docs", "Where the suite's plots go.")
 FLAGS = flags.FLAGS
 # Flags of this program (not passed on to csam_tf.train).
 _OWN_FLAGS = ("suite", "methods", "sparsities", "seeds", "dry_run",
-              "tables_only", "benchmarks_md", "figures_dir")
+              "tables_only", "benchmarks_md", "figures_dir", "log_tf")
 
 
 def selected_runs():
@@ -287,7 +287,7 @@ def suite_section(rows, planned: int) -> str:
 
 def main(argv):
   del argv
-  runs = cli.checked_start(PROG, check_inputs)
+  runs = cli.checked_start(PROG, check_inputs, tensorflow=False)
   root = FLAGS.workdir
   for index, run in enumerate(runs, 1):
     print(f"[{index}/{len(runs)}] {run.name}: {' '.join(run.train_flags())}"

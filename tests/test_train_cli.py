@@ -413,3 +413,22 @@ def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch):
   assert finetune["narrow_vs_gated_max_abs_logit_diff"] < 1e-5
   assert finetune["parameters_pruned"] < finetune["parameters_dense"]
   assert abs(finetune["channels_removed_fraction"] - 0.5) < 0.01
+
+
+def test_the_cli_starts_quietly_unless_log_tf(tmp_path, tiny_flags):
+  """No TensorFlow C++ start-up lines (CUDA drivers, cuInit, CPU features,
+  oneDNN) on a CPU-only machine; --log_tf brings them back."""
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  noise = ("cuda", "cuInit", "cpu_feature_guard", "oneDNN",
+           "absl::InitializeLog")
+  outputs = {}
+  for log_tf in (False, True):
+    result = subprocess.run(
+        [sys.executable, "-m", "csam_tf.train",
+         f"--workdir={tmp_path / str(log_tf)}", *tiny_flags[1:],
+         "--stages=pretrain", f"--log_tf={str(log_tf).lower()}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs[log_tf] = result.stderr
+  assert not any(n in outputs[False] for n in noise), outputs[False]
+  assert any(n in outputs[True] for n in noise), outputs[True]
