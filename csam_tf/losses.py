@@ -34,17 +34,27 @@ def half_top2_margin(p: tf.Tensor) -> tf.Tensor:
   return (top2[:, 0] - top2[:, 1]) / 2.0
 
 
-def ratio(p_x: tf.Tensor, p_tx: tf.Tensor) -> tf.Tensor:
-  """r = ||p(x) - p'(T(x))||_inf / (d(x) + 1e-6), d from p(x)."""
+def ratio(p_x: tf.Tensor, p_tx: tf.Tensor, margin_floor: float = 0.0,
+          clip: float = 0.0) -> tf.Tensor:
+  """r = ||p(x) - p'(T(x))||_inf / (d(x) + 1e-6), d from p(x).
+
+  Variants (off at 0): d is floored at `margin_floor`, r clipped at `clip`,
+  so images with a near-zero margin (r explodes) cannot own the gradient.
+  """
   shift = tf.reduce_max(tf.abs(p_x - p_tx), axis=-1)
-  return shift / (half_top2_margin(p_x) + RATIO_EPSILON)
+  margin = half_top2_margin(p_x)
+  if margin_floor:
+    margin = tf.maximum(margin, margin_floor)
+  r = shift / (margin + RATIO_EPSILON)
+  return tf.minimum(r, clip) if clip else r
 
 
-def ratio_loss(p_x: tf.Tensor, p_tx: tf.Tensor, eta: float = 1.0
-               ) -> tf.Tensor:
+def ratio_loss(p_x: tf.Tensor, p_tx: tf.Tensor, eta: float = 1.0,
+               margin_floor: float = 0.0, clip: float = 0.0) -> tf.Tensor:
   """L_ratio = mean softplus(r - eta): penalises outputs that the
   transformation moves further than the margin can absorb."""
-  return tf.reduce_mean(tf.math.softplus(ratio(p_x, p_tx) - eta))
+  return tf.reduce_mean(tf.math.softplus(
+      ratio(p_x, p_tx, margin_floor, clip) - eta))
 
 
 def consistency_loss(soft_logits: tf.Tensor, binary_logits: tf.Tensor,

@@ -110,6 +110,56 @@ def test_xla_objective_takes_the_same_step():
     masks.append([m.numpy() for m in masked_model.mask_variables(model)])
   moved = 0.0
   for graph, compiled, start in zip(*masks, initial):
-    np.testing.assert_allclose(compiled, graph, atol=1e-5)
+    # BatchNorm on batch statistics: XLA orders the moment reductions
+    # differently, which moves a step by up to ~1e-4 (of ~0.05)
+    np.testing.assert_allclose(compiled, graph, atol=2e-4)
     moved = max(moved, float(np.abs(graph - start).max()))
-  assert moved > 1e-3  # the step did move the masks
+  assert moved > 1e-2  # the step did move the masks
+
+
+def test_cubic_schedule_raises_the_binary_target_then_holds():
+  """Zhu and Gupta: s_t = s (1 - (1 - p)^3), p from schedule_begin to
+  schedule_end of the search; the binary masks keep exactly that many."""
+  tf_keras.utils.set_random_seed(0)
+  network = build_model("resnet18", (12, 12, 1), 4, 0.125)
+  model = masked_model.to_masked_model(network, "unstructured")
+  cfg = MaskSearchConfig(sparsity=0.8, sparsity_schedule="cubic",
+                         schedule_begin=0.2, schedule_end=0.6)
+  trainer = MaskSearchTrainer(model, cfg, total_steps=100)
+  trainer.compile(optimizer=tf_keras.optimizers.Adam(0.0))
+  masks = [tf.convert_to_tensor(m) for m in
+           masked_model.mask_variables(model)]
+  for step, expected in ((0, 0.0), (20, 0.0), (30, 0.8 * (1 - 0.75 ** 3)),
+                         (40, 0.8 * (1 - 0.5 ** 3)), (60, 0.8), (99, 0.8)):
+    trainer.optimizer.iterations.assign(step)
+    target = float(trainer.sparsity_target())
+    assert target == pytest.approx(expected, abs=1e-6), step
+    hard = trainer.binarize(masks, trainer.sparsity_target())
+    for h in hard:
+      n = h.shape.num_elements()
+      assert int(h.numpy().sum()) == max(1, n - int(round(target * n)))
+  constant = MaskSearchTrainer(model, MaskSearchConfig(sparsity=0.8),
+                               total_steps=100)
+  assert float(constant.sparsity_target()) == pytest.approx(0.8)
+
+
+def test_diagnostics_start_at_magnitude_pruning_and_see_the_masks_move():
+  tf_keras.utils.set_random_seed(0)
+  network = build_model("resnet18", (12, 12, 1), 4, 0.125)
+  model = masked_model.to_masked_model(network, "unstructured")
+  trainer = MaskSearchTrainer(model, MaskSearchConfig(sparsity=0.7), seed=1)
+  start = trainer.search_diagnostics()
+  # percentile init: top-k of C * |w| is magnitude top-k, nothing moved
+  assert start["mask_moved"] == 0.0
+  assert start["magnitude_overlap"] == 1.0
+  assert set(start["magnitude_overlap_per_layer"].values()) == {1.0}
+  masks = masked_model.mask_variables(model)
+  rng = np.random.default_rng(0)
+  masks[0].assign(rng.uniform(0, 1, masks[0].shape))  # one layer scrambled
+  moved = trainer.search_diagnostics()
+  first = masked_layers(model)[0].name
+  expected_move = float(np.abs(masks[0].numpy() - trainer.initial_masks[
+      0].numpy()).sum() / sum(m.shape.num_elements() for m in masks))
+  assert moved["mask_moved"] == pytest.approx(expected_move, rel=1e-5)
+  assert moved["magnitude_overlap_per_layer"][first] < 0.9
+  assert moved["magnitude_overlap"] < 1.0

@@ -32,14 +32,26 @@ def test_open_masks_compute_the_original_function(arch, granularity, images):
   assert all(float(tf.reduce_min(m)) == 1.0 for m in masks)
 
 
+@pytest.mark.parametrize("arch,first", [("resnet18", "stem_conv"),
+                                         ("googlenet", "stem_conv"),
+                                         ("mobilenet_v2", "stem_conv")])
+def test_protocol_v2_first_conv_and_head_stay_whole(arch, first):
+  network = build_model(arch, (16, 16, 1), 5, 0.125)
+  assert masked_model.kept_whole_layers(network) == {first, "head"}
+  names = masked_model.prunable_layer_names(network)
+  assert first not in names and "head" not in names
+  unstructured = masked_model.to_masked_model(network, "unstructured")
+  assert type(unstructured.get_layer(first)) is tf_keras.layers.Conv2D
+  assert type(unstructured.get_layer("head")) is tf_keras.layers.Dense
+  masked_names = [l.name for l in masked.masked_layers(unstructured)]
+  assert masked_names == names  # every other conv and dense, graph order
+
+
 def test_protocol_first_conv_and_head():
   network = build_model("resnet18", (16, 16, 1), 5, 0.125)
-  unstructured = masked_model.to_masked_model(network, "unstructured")
-  assert isinstance(unstructured.get_layer("stem_conv"), masked.MaskedConv2D)
-  assert isinstance(unstructured.get_layer("head"), masked.MaskedDense)
   channel = masked_model.to_masked_model(network, "channel")
   assert type(channel.get_layer("stem_bn")) is \
-      tf_keras.layers.BatchNormalization
+      masked.SearchBatchNormalization
   assert type(channel.get_layer("head")) is tf_keras.layers.Dense
   gated = [l.name for l in masked.masked_layers(channel)]
   # One gate per channel group: the 8 inner convs of the blocks and the 3
@@ -63,6 +75,12 @@ def test_percentile_init_of_a_masked_layer_uses_its_kernel():
   kernel = np.abs(network.get_layer("stage2_block1_1_conv").kernel.numpy())
   expected = np.clip(kernel / np.percentile(kernel, 30), 0, 1)
   np.testing.assert_allclose(layer.soft_mask.numpy(), expected, rtol=1e-6)
+  scaled = masked_model.to_masked_model(network, "unstructured",
+                                        "scaled_magnitude")
+  # HYDRA's scaled magnitude: |w| / max |w|, one mask at 1 per layer
+  np.testing.assert_allclose(
+      scaled.get_layer("stage2_block1_1_conv").soft_mask.numpy(),
+      kernel / kernel.max(), rtol=1e-6)
 
 
 def test_a_closed_gate_outputs_exactly_zero(images):
@@ -94,7 +112,8 @@ def test_tie_break_scores_are_normalised_magnitudes():
   network = build_model("resnet18", (16, 16, 1), 5, 0.125)
   model = masked_model.to_masked_model(network, "unstructured")
   scores = masked_model.tie_break_scores(model)
-  kernel = np.abs(network.get_layer("stem_conv").kernel.numpy())
+  # the first masked layer: the stem stays whole (PROTOCOL.md v2)
+  kernel = np.abs(network.get_layer("stage1_block1_1_conv").kernel.numpy())
   np.testing.assert_allclose(scores[0], kernel / kernel.max(), rtol=1e-6)
   channel = masked_model.to_masked_model(network, "channel")
   first = masked.masked_layers(channel)[0]
@@ -130,3 +149,33 @@ def test_folding_gates_gives_the_same_function_in_plain_layers(images):
   closed = gate == 0
   assert np.all(bn.gamma.numpy()[closed] == 0)
   assert np.all(bn.beta.numpy()[closed] == 0)
+
+
+def test_search_batchnorm_normalises_with_the_batch_it_processes():
+  """Inside use_batch_statistics: (x - mean_B) / sqrt(var_B + eps) * gamma +
+  beta over the batch and spatial axes, moving statistics untouched;
+  outside: the moving statistics, as a plain BatchNorm in inference."""
+  network = build_model("resnet18", (16, 16, 1), 5, 0.125)
+  model = masked_model.to_masked_model(network, "unstructured")
+  bn = model.get_layer("stage1_block1_1_bn")
+  assert type(bn) is masked.SearchBatchNormalization
+  rng = np.random.default_rng(0)
+  bn.gamma.assign(rng.uniform(0.5, 2, bn.gamma.shape))
+  bn.beta.assign(rng.normal(0, 1, bn.beta.shape))
+  bn.moving_mean.assign(rng.normal(0, 1, bn.moving_mean.shape))
+  bn.moving_variance.assign(rng.uniform(0.5, 2, bn.moving_variance.shape))
+  x = rng.normal(2.0, 3.0, (4, 5, 5, bn.gamma.shape[0])).astype(np.float32)
+  before = [v.numpy().copy() for v in bn.weights]
+  with masked.use_batch_statistics():
+    got = bn(x, training=False).numpy()
+  mean, var = x.mean((0, 1, 2)), x.var((0, 1, 2))
+  expected = (x - mean) / np.sqrt(var + bn.epsilon) * bn.gamma.numpy() + \
+      bn.beta.numpy()
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+  for a, b in zip(before, bn.weights):
+    np.testing.assert_array_equal(a, b.numpy())
+  moving = (x - bn.moving_mean.numpy()) / np.sqrt(
+      bn.moving_variance.numpy() + bn.epsilon) * bn.gamma.numpy() + \
+      bn.beta.numpy()
+  np.testing.assert_allclose(bn(x, training=False).numpy(), moving,
+                             rtol=1e-4, atol=1e-4)

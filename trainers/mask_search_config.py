@@ -27,3 +27,10 @@ class MaskSearchConfig:
   family: str = "composite"         # transformation T of the ratio term
   level: str = "L2"
   xla: bool = False                 # compile the step's objective with XLA
+  search_bn: str = "batch"          # or "frozen": moving statistics (v1)
+  recalibration_batches: int = 50   # BatchNorm re-estimation under a mask
+  sparsity_schedule: str = "constant"  # or "cubic": the binary branch's
+  schedule_begin: float = 0.0       # target rises from 0 to `sparsity`
+  schedule_end: float = 0.5         # between these fractions of the search
+  ratio_margin_floor: float = 0.0   # r = shift / max(d, floor)
+  ratio_clip: float = 0.0           # r = min(r, clip); 0 = off

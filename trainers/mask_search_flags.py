@@ -6,7 +6,7 @@ from csam_tf import transform_ranges
 from trainers.mask_search_config import MaskSearchConfig
 
 _GRANULARITIES = ("unstructured", "channel")
-_INITS = ("percentile", "random", "ones")
+_INITS = ("percentile", "scaled_magnitude", "random", "ones")
 
 flags.DEFINE_enum("mask_method", "csam",
                   ("csam", "score_ce", "random", "magnitude", "l1_filter",
@@ -35,8 +35,9 @@ flags.DEFINE_enum("binarize_score", "mask_x_magnitude",
                   "Top-k key: C times the normalised |w| (the effective "
                   "weight's magnitude), or C alone (ties broken by |w|).")
 flags.DEFINE_enum("mask_init", "percentile", _INITS, "Initial soft masks: "
-                  "clip(|w| / percentile(|w|, tau), 0, 1), uniform random, "
-                  "or all ones.")
+                  "clip(|w| / percentile(|w|, tau), 0, 1), |w| / max |w| per "
+                  "layer (HYDRA's scaled magnitude: no mask starts pinned "
+                  "at 1 but the largest), uniform random, or all ones.")
 flags.DEFINE_float("tau", 30.0, "Percentile of the mask initialisation.",
                    lower_bound=0.0, upper_bound=100.0)
 flags.DEFINE_float("mu", 0.5, "Mask noise: xi ~ U(-mu, mu).", lower_bound=0.0,
@@ -62,8 +63,41 @@ flags.DEFINE_enum("mask_family", "composite", transform_ranges.FAMILIES,
                   "Transformation family T of the mask search.")
 flags.DEFINE_enum("mask_level", "L2", transform_ranges.LEVELS,
                   "Protocol level of T's ranges.")
+flags.DEFINE_enum("search_bn", "batch", ("batch", "frozen"),
+                  "BatchNorm in the mask search's forward passes: batch "
+                  "statistics of the batch each pass processes (so "
+                  "normalisation follows the mask; gamma, beta frozen) or "
+                  "the dense network's frozen moving statistics (v1).")
+flags.DEFINE_integer("recalibration_batches", 50, "Training batches whose "
+                     "BatchNorm statistics are averaged under a mask before "
+                     "it is judged (validation in the search, the final "
+                     "masks, the start of fine-tuning).", lower_bound=1)
+flags.DEFINE_enum("search_sparsity_schedule", "constant",
+                  ("constant", "cubic"), "Target of the search's binary "
+                  "branch: the final sparsity throughout, or rising from 0 "
+                  "along Zhu and Gupta's cubic schedule (tfmot's "
+                  "PolynomialDecay, power 3) between --schedule_begin and "
+                  "--schedule_end (fractions of the search), then held.")
+flags.DEFINE_float("schedule_begin", 0.0, "Fraction of the search where the "
+                   "cubic schedule starts.", lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("schedule_end", 0.5, "Fraction of the search where the "
+                   "cubic schedule reaches --sparsity.", lower_bound=0.0,
+                   upper_bound=1.0)
+flags.DEFINE_float("ratio_margin_floor", 0.0, "L_ratio variant: r = shift / "
+                   "max(d, floor), so images with a near-zero top-2 margin "
+                   "cannot own the gradient (0 = the paper's form).",
+                   lower_bound=0.0)
+flags.DEFINE_float("ratio_clip", 0.0, "L_ratio variant: r clipped at this "
+                   "value (0 = off, the paper's form).", lower_bound=0.0)
 
 FLAGS = flags.FLAGS
+
+
+@flags.multi_flags_validator(
+    ["schedule_begin", "schedule_end"],
+    message="--schedule_begin must be below --schedule_end")
+def _schedule_order(values):
+  return values["schedule_begin"] < values["schedule_end"]
 
 
 @flags.multi_flags_validator(
@@ -78,7 +112,8 @@ def _channel_methods_need_channels(values):
 def mask_search_config() -> MaskSearchConfig:
   """The MaskSearchConfig the flags describe."""
   return MaskSearchConfig(
-      method=FLAGS.mask_method, epochs=FLAGS.mask_epochs, steps_per_epoch=FLAGS.mask_steps_per_epoch,
+      method=FLAGS.mask_method, epochs=FLAGS.mask_epochs,
+      steps_per_epoch=FLAGS.mask_steps_per_epoch,
       learning_rate=FLAGS.mask_lr, granularity=FLAGS.granularity,
       mask_init=FLAGS.mask_init, tau=FLAGS.tau, mu=FLAGS.mu, eta=FLAGS.eta,
       lambda_stab=FLAGS.lambda_stab, lambda_ratio=FLAGS.lambda_ratio,
@@ -87,4 +122,9 @@ def mask_search_config() -> MaskSearchConfig:
       binarize=FLAGS.binarize, binarize_score=FLAGS.binarize_score,
       ratio_masks=FLAGS.ratio_masks,
       consist=FLAGS.consist, family=FLAGS.mask_family,
-      level=FLAGS.mask_level, xla=FLAGS.mask_xla)
+      level=FLAGS.mask_level, xla=FLAGS.mask_xla, search_bn=FLAGS.search_bn,
+      recalibration_batches=FLAGS.recalibration_batches,
+      sparsity_schedule=FLAGS.search_sparsity_schedule,
+      schedule_begin=FLAGS.schedule_begin, schedule_end=FLAGS.schedule_end,
+      ratio_margin_floor=FLAGS.ratio_margin_floor,
+      ratio_clip=FLAGS.ratio_clip)

@@ -21,7 +21,8 @@ from csam_tf.masking.masked_model import (channel_group_scores,
                                           mask_variables, tie_break_scores,
                                           to_masked_model)
 from trainers import baseline_masks
-from trainers.mask_search import MaskSearchTrainer
+from trainers.mask_search import (MaskSearchTrainer,
+                                  RecalibrateBeforeValidation)
 from trainers.mask_search_config import MaskSearchConfig
 from trainers.resumable_fit import resumable_fit
 
@@ -63,11 +64,18 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
   Learned methods (csam, score_ce) keep the soft masks whose binarisation
   validates best, and their binary masks; one-shot baselines (random,
   magnitude) binarise at once. Either way the binary masks are evaluated
-  the same way.
+  the same way: BatchNorm statistics re-estimated under them on training
+  batches first (PROTOCOL.md), with `mask_moved` and `magnitude_overlap`
+  saying how far the search moved from its start and from magnitude
+  pruning.
   """
   start = time.time()
   model = to_masked_model(network, cfg.granularity, cfg.mask_init, cfg.tau,
                           seed)
+  # BatchNorm is re-estimated under a mask on these (training, never
+  # augmented) batches before the mask is judged: PROTOCOL.md.
+  calibration = lambda: data.train(seed)  # noqa: E731
+  total_steps = cfg.epochs * data.steps_per_epoch(cfg.steps_per_epoch)
   masks = mask_variables(model)
   layers = masked_layers(model)
   if cfg.method in baseline_masks.ONE_SHOT_METHODS:
@@ -85,7 +93,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
     trainer.compile()
     best = {"best_epoch": 0, "last_epoch_logs": {}}
   else:
-    trainer = _TRAINERS[cfg.method](model, cfg, seed)
+    trainer = _TRAINERS[cfg.method](model, cfg, seed, total_steps)
     optimizer = tf_keras.optimizers.Adam(cfg.learning_rate)
     trainer.compile(optimizer=optimizer)
     optimizer.build(masks)
@@ -94,7 +102,8 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
         STAGE, trainer, {"network": model, "optimizer": optimizer}, data,
         seed, cfg.epochs, workdir,
         save_best=lambda path: save_masks(path, layers, masks),
-        best_path=best_path, max_steps=cfg.steps_per_epoch)
+        best_path=best_path, max_steps=cfg.steps_per_epoch,
+        callbacks=[RecalibrateBeforeValidation(trainer, calibration)])
     soft = load_masks(best_path)
     for layer, mask in zip(layers, masks):
       mask.assign(soft[layer.name])
@@ -103,8 +112,10 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
       os.path.join(workdir, BINARY_MASKS),
       lambda path: save_masks(path, layers, [h.numpy() for h in hard]),
       suffix=".npz")
+  calibrated = trainer.recalibrate(calibration())
   val = _evaluate(trainer, data.evaluation("validation"))
   test = _evaluate(trainer, data.evaluation("test"))
+  diagnostics = trainer.search_diagnostics()
   kept = sum(int(h.numpy().sum()) for h in hard)
   total = sum(h.shape.num_elements() for h in hard)
   return {
@@ -120,6 +131,12 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
       "mask_mean": float(test["mask_mean"]),
       "flip_fraction": float(test["flip_fraction"]),
       "binary_sparsity": 1.0 - kept / total,
+      "search_bn": cfg.search_bn,
+      "batchnorm_recalibration_batches": calibrated,
+      "mask_moved": diagnostics["mask_moved"],
+      "magnitude_overlap": diagnostics["magnitude_overlap"],
+      "magnitude_overlap_per_layer": diagnostics[
+          "magnitude_overlap_per_layer"],
       "masked_layers": len(layers),
       "mask_entries": total,
       "soft_masks": SOFT_MASKS,

@@ -72,12 +72,20 @@ class Binarizer:
           [tf.reshape(t, [-1]) for t in tie_breaks], axis=0))
                      if tie_breaks is not None else None]
 
-  def __call__(self, masks: Sequence[tf.Tensor]) -> List[tf.Tensor]:
+  def __call__(self, masks: Sequence[tf.Tensor],
+               sparsity: Optional[tf.Tensor] = None) -> List[tf.Tensor]:
+    """Binary masks at the sparsity given at construction, or at
+    `sparsity` (a scalar tensor, e.g. a schedule's current target)."""
+    keeps = self.keeps
+    if sparsity is not None:
+      sizes = self.sizes if self.mode == "layerwise" else [sum(self.sizes)]
+      keeps = [tf.maximum(1, s - tf.cast(tf.round(
+          tf.cast(sparsity, tf.float64) * s), tf.int32)) for s in sizes]
     if self.mode == "layerwise":
       return [topk_mask(m, k, o)
-              for m, k, o in zip(masks, self.keeps, self.orders)]
+              for m, k, o in zip(masks, keeps, self.orders)]
     flat = tf.concat([tf.reshape(m, [-1]) for m in masks], axis=0)
-    hard = topk_mask(flat, self.keeps[0], self.orders[0])
+    hard = topk_mask(flat, keeps[0], self.orders[0])
     return [tf.reshape(h, tf.shape(m))
             for h, m in zip(tf.split(hard, self.sizes), masks)]
 

@@ -106,8 +106,29 @@ class MaskedDense(_MaskedKernelMixin, tf_keras.layers.Dense):
     return tf.matmul(inputs, kernel)
 
 
-class GatedBatchNormalization(_FrozenBackboneMixin,
-                              tf_keras.layers.BatchNormalization):
+class SearchBatchNormalization(_FrozenBackboneMixin,
+                               tf_keras.layers.BatchNormalization):
+  """The BatchNorm of the mask search. Inside `use_batch_statistics()` it
+  normalises with the mean and variance of the batch it processes (gamma
+  and beta frozen, moving statistics untouched), so normalisation follows
+  the masks being searched, as in HYDRA, edge-popup and Lottery Jackpots;
+  elsewhere it is a plain BatchNorm (moving statistics)."""
+
+  def call(self, inputs, training=None):
+    if getattr(_OVERRIDES, "batch_statistics", False):
+      return self._normalize_with_batch_statistics(inputs)
+    return super().call(inputs, training=training)
+
+  def _normalize_with_batch_statistics(self, inputs):
+    axis = self.axis[0] if isinstance(self.axis, (list, tuple)) else self.axis
+    rank = inputs.shape.rank
+    mean, variance = tf.nn.moments(
+        inputs, [i for i in range(rank) if i != axis % rank])
+    return tf.nn.batch_normalization(inputs, mean, variance, self.beta,
+                                     self.gamma, self.epsilon)
+
+
+class GatedBatchNormalization(SearchBatchNormalization):
   """BatchNorm followed by one gate per channel (channel mode).
 
   The BatchNorms of one channel group share one gate: the first owns the
@@ -152,6 +173,19 @@ def masked_layers(model: tf_keras.Model) -> list:
 
 
 _OVERRIDES = threading.local()
+
+
+@contextlib.contextmanager
+def use_batch_statistics(enabled: bool = True) -> Iterator[None]:
+  """Within the block (and this thread), every SearchBatchNormalization
+  normalises with its input batch's statistics (`enabled`) or with its
+  moving statistics (not)."""
+  previous = getattr(_OVERRIDES, "batch_statistics", False)
+  _OVERRIDES.batch_statistics = bool(enabled)
+  try:
+    yield
+  finally:
+    _OVERRIDES.batch_statistics = previous
 
 
 @contextlib.contextmanager

@@ -1,4 +1,6 @@
-"""Initial soft masks: C = clip(score / percentile(score, tau), 0, 1).
+"""Initial soft masks: C = clip(score / percentile(score, tau), 0, 1), or
+C = score / max(score) (`scaled_magnitude`, HYDRA's init: the order of |w|
+with no mask pinned at the clip but the largest).
 
 score is |w| per weight (unstructured) or the L2 norm of each output
 channel's filter (channel mode). Weights above the tau-th percentile start
@@ -7,7 +9,7 @@ fully open; the smallest start partly closed in proportion to their size.
 
 import numpy as np
 
-MASK_INITS = ("percentile", "random", "ones")
+MASK_INITS = ("percentile", "scaled_magnitude", "random", "ones")
 
 
 def channel_scores(kernel: np.ndarray, depthwise: bool = False) -> np.ndarray:
@@ -52,6 +54,8 @@ def initial_mask(weight: np.ndarray, mask_shape, method: str, tau: float,
     return np.ones(mask_shape, np.float32)
   if method == "random":
     return rng.uniform(0.0, 1.0, mask_shape).astype(np.float32)
+  if method == "scaled_magnitude":  # HYDRA: scores proportional to |w|
+    return percentile_mask(importance(weight, mask_shape, depthwise), 100.0)
   if method != "percentile":
     raise ValueError(f"unknown mask init {method!r}; choose one of "
                      f"{', '.join(MASK_INITS)}")

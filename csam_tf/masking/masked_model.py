@@ -2,12 +2,12 @@
 
 The clone has the same layer names and weights; prunable layers become
 masked layers (their weights frozen), every other layer is frozen too, so
-the only trainable variables are the soft masks. Per PROTOCOL.md the first
-conv and the classifier head are masked in unstructured mode and kept whole
-in channel mode.
+the only trainable variables are the soft masks. Per PROTOCOL.md (v2) the
+first conv and the classifier head are kept whole in every mode, for every
+method (`kept_whole_layers`).
 """
 
-from typing import Dict, List
+from typing import Dict, List, Set
 
 import numpy as np
 import tensorflow as tf
@@ -36,10 +36,28 @@ def channel_group_scores(network: tf_keras.Model, criterion: str,
       network, group, criterion) for group in graph.prunable_groups()}
 
 
+def kept_whole_layers(network: tf_keras.Model) -> Set[str]:
+  """The first conv (in graph order) and the classifier (the dense layers
+  that produce the model's outputs): PROTOCOL.md v2 keeps them whole in
+  every mode, for every method (at 90% layer-wise sparsity a 3x3x1 stem
+  would keep 14 of its weights)."""
+  kept = set()
+  first = next((l for l in network.layers if type(l) in _CONV_TYPES), None)
+  if first is not None:
+    kept.add(first.name)
+  for tensor in network.outputs:
+    layer = tensor._keras_history.layer  # pylint: disable=protected-access
+    if type(layer) is tf_keras.layers.Dense:
+      kept.add(layer.name)
+  return kept
+
+
 def prunable_layer_names(network: tf_keras.Model) -> List[str]:
   """Unstructured mode: the conv and dense layers whose kernels are masked
-  (the same layers tfmot's magnitude pruning wraps)."""
-  return [l.name for l in network.layers if type(l) in _UNSTRUCTURED]
+  (the same layers tfmot's magnitude pruning wraps), in graph order."""
+  kept = kept_whole_layers(network)
+  return [l.name for l in network.layers
+          if type(l) in _UNSTRUCTURED and l.name not in kept]
 
 
 def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
@@ -55,6 +73,7 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
     raise ValueError(f"unknown granularity {granularity!r}; choose one of "
                      f"{', '.join(GRANULARITIES)}")
   owner_of, scores = {}, {}
+  prunable = set(prunable_layer_names(network))
   if granularity == "channel":
     graph = dependency_graph.channel_graph(network)
     for group in graph.prunable_groups():
@@ -63,11 +82,14 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
 
   def clone(layer):
     config = layer.get_config()
-    if granularity == "unstructured" and type(layer) in _UNSTRUCTURED:
+    if granularity == "unstructured" and layer.name in prunable:
       new = _UNSTRUCTURED[type(layer)].from_config(config)
     elif layer.name in owner_of:
       new = masked.GatedBatchNormalization.from_config(config)
       new.shares_gate = owner_of[layer.name] != layer.name
+    elif (type(layer) is tf_keras.layers.BatchNormalization and
+          not train_weights):  # the search may normalise per batch
+      return masked.SearchBatchNormalization.from_config(config)
     else:
       return layer.__class__.from_config(config)
     new.train_backbone = train_weights
