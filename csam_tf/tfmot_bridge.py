@@ -70,10 +70,28 @@ def polynomial_decay_schedule(sparsity: float, total_steps: int,
       end_step=end, frequency=frequency)
 
 
+def global_magnitude_sparsities(network: tf_keras.Model, layer_names,
+                                sparsity: float) -> Dict[str, float]:
+  """Per-layer targets of global magnitude pruning: each layer's fraction
+  of weights below the one |w| threshold that removes `sparsity` of all
+  the named layers' weights together (tfmot prunes per layer, so a global
+  allocation is a schedule per layer)."""
+  kernels = {name: np.abs(network.get_layer(name).get_weights()[0]).ravel()
+             for name in layer_names}
+  everything = np.sort(np.concatenate(list(kernels.values())))
+  cut = int(round(sparsity * everything.size))
+  if cut == 0:
+    return {name: 0.0 for name in kernels}
+  threshold = everything[cut - 1]
+  return {name: float(np.mean(values <= threshold))
+          for name, values in kernels.items()}
+
+
 def prune_low_magnitude(network: tf_keras.Model, layer_names,
-                        schedule: pruning_schedule) -> tf_keras.Model:
+                        schedule) -> tf_keras.Model:
   """A copy of `network` with the named layers in tfmot's magnitude-pruning
-  wrappers driven by `schedule` (the `magnitude` baseline)."""
+  wrappers driven by `schedule`, or by `schedule[name]` per layer when it
+  is a dict (the `magnitude` baseline; global allocation)."""
   return _wrap_layers(network, set(layer_names), schedule)
 
 
@@ -84,7 +102,8 @@ def _wrap_layers(network, names, schedule):
     fresh = layer.__class__.from_config(layer.get_config())
     if layer.name in names:
       return tfmot.sparsity.keras.prune_low_magnitude(
-          fresh, pruning_schedule=schedule)
+          fresh, pruning_schedule=schedule[layer.name]
+          if isinstance(schedule, dict) else schedule)
     return fresh
 
   pruned = tf_keras.models.clone_model(network, clone_function=clone)

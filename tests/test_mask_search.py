@@ -163,3 +163,24 @@ def test_diagnostics_start_at_magnitude_pruning_and_see_the_masks_move():
   assert moved["mask_moved"] == pytest.approx(expected_move, rel=1e-5)
   assert moved["magnitude_overlap_per_layer"][first] < 0.9
   assert moved["magnitude_overlap"] < 1.0
+
+
+def test_global_allocation_measures_against_global_magnitude_pruning():
+  """--binarize=global ranks raw |w| across layers: the magnitude masks
+  the search is compared with are global magnitude pruning (numpy)."""
+  tf_keras.utils.set_random_seed(0)
+  network = build_model("resnet18", (12, 12, 1), 4, 0.125)
+  model = masked_model.to_masked_model(network, "unstructured")
+  trainer = MaskSearchTrainer(model, MaskSearchConfig(sparsity=0.7,
+                                                      binarize="global"))
+  kernels = [np.abs(l.kernel.numpy()).ravel() for l in masked_layers(model)]
+  everything = np.concatenate(kernels)
+  keep = everything.size - int(round(0.7 * everything.size))
+  threshold = np.sort(everything)[::-1][keep - 1]
+  kept = [int(m.numpy().sum()) for m in trainer.magnitude_masks]
+  assert sum(kept) == keep
+  for kernel, mask in zip(kernels, trainer.magnitude_masks):
+    np.testing.assert_array_equal(mask.numpy().ravel(),
+                                  (kernel >= threshold).astype(np.float32))
+  assert len(set(round(k / m.numpy().size, 3) for k, m in zip(
+      kept, trainer.magnitude_masks))) > 3  # layers keep different shares

@@ -126,3 +126,35 @@ def test_polynomial_decay_reaches_the_exact_target_while_fitting(setup):
 def test_polynomial_decay_needs_two_steps():
   with pytest.raises(ValueError, match="at least 2"):
     tfmot_bridge.polynomial_decay_schedule(0.5, 1, 0.5, 50)
+
+
+def test_global_allocation_gives_each_layer_its_own_tfmot_target(setup):
+  """Global magnitude pruning through tfmot: per-layer targets from one |w|
+  threshold, each reached by its own PolynomialDecay; together they
+  remove the target fraction of all prunable weights."""
+  network, _, _, _, masks = setup
+  names = masked_model.prunable_layer_names(network)
+  targets = tfmot_bridge.global_magnitude_sparsities(network, names, 0.8)
+  sizes = {n: network.get_layer(n).get_weights()[0].size for n in names}
+  kernels = np.concatenate([np.abs(network.get_layer(n).get_weights()[0])
+                            .ravel() for n in names])
+  threshold = np.sort(kernels)[int(round(0.8 * kernels.size)) - 1]
+  for name in names:
+    kernel = np.abs(network.get_layer(name).get_weights()[0])
+    assert targets[name] == np.mean(kernel <= threshold)
+  assert len(set(targets.values())) > 3  # layers differ
+  removed = sum(targets[n] * sizes[n] for n in names)
+  assert removed == pytest.approx(0.8 * kernels.size, abs=1)
+  pruned = tfmot_bridge.prune_low_magnitude(network, names, {
+      n: tfmot_bridge.polynomial_decay_schedule(t, 8, 0.5, 2)
+      for n, t in targets.items()})
+  trainer = CrossEntropyTrainer(pruned)
+  trainer.compile(optimizer=tf_keras.optimizers.SGD(0.0))
+  images = np.random.default_rng(2).uniform(0, 1, (32, 12, 12, 1)).astype(
+      np.float32)
+  labels = np.zeros(32, np.int32)
+  trainer.fit(images, labels, batch_size=8, epochs=2, verbose=0,
+              callbacks=[tfmot_bridge.update_step_callback()])
+  sparsity = measured_sparsity(tfmot_bridge.strip(pruned), names)
+  for name, value in sparsity["per_layer"].items():
+    assert abs(value - targets[name]) <= 1.0 / sizes[name] + 1e-12, name

@@ -26,6 +26,8 @@ from csam_tf.data.pipeline import Augment, DataBundle
 from csam_tf.errors import RunError
 from csam_tf.masking import masked_model
 from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.recalibrate import (batchnorm_layers,
+                                         recalibrate_batchnorm)
 from csam_tf.structured import dependency_graph, flops, surgery
 from trainers.finetune_config import FinetuneConfig
 from trainers.cross_entropy import (CrossEntropyTrainer, compile_trainer,
@@ -57,6 +59,21 @@ def measured_sparsity(model: tf_keras.Model, layer_names,
     zeros, total = zeros + int(np.sum(pruned)), total + pruned.size
   return {"overall": zeros / total, "per_layer": per_layer,
           "zero_weights": zeros, "prunable_weights": total}
+
+
+def whole_model_sparsity(model: tf_keras.Model) -> float:
+  """Fraction of exactly-zero entries over every conv and dense kernel,
+  the layers kept whole included (PROTOCOL.md reports it beside the
+  pruned layers' sparsity)."""
+  zeros = total = 0
+  for layer in model.layers:
+    kernel = getattr(layer, "depthwise_kernel", None)
+    if kernel is None:
+      kernel = getattr(layer, "kernel", None)
+    if kernel is not None:
+      values = kernel.numpy()
+      zeros, total = zeros + int(np.sum(values == 0)), total + values.size
+  return zeros / max(total, 1)
 
 
 def remove_closed_channels(gated: tf_keras.Model, gates, dense, data
@@ -96,10 +113,15 @@ def _pruned_model(network, masks, cfg, total_steps):
     if cfg.granularity != "unstructured":
       raise ValueError("polynomial_decay prunes weights, not channels: use "
                        "--granularity=unstructured")
-    pruned = tfmot_bridge.prune_low_magnitude(
-        network, masks, tfmot_bridge.polynomial_decay_schedule(
-            cfg.sparsity, total_steps, cfg.polynomial_decay_end,
-            cfg.polynomial_decay_frequency))
+    targets = {name: cfg.sparsity for name in masks}
+    if cfg.allocation == "global":  # the same allocation as the masks
+      targets = tfmot_bridge.global_magnitude_sparsities(network, masks,
+                                                         cfg.sparsity)
+    pruned = tfmot_bridge.prune_low_magnitude(network, masks, {
+        name: tfmot_bridge.polynomial_decay_schedule(
+            target, total_steps, cfg.polynomial_decay_end,
+            cfg.polynomial_decay_frequency)
+        for name, target in targets.items()})
     return pruned, [tfmot_bridge.update_step_callback()], tfmot_bridge.strip
   if cfg.granularity == "channel":
     gated = masked_model.to_masked_model(network, "channel", "ones",
@@ -109,6 +131,29 @@ def _pruned_model(network, masks, cfg, total_steps):
     return gated, [], masked_model.fold_channel_gates
   pruned = tfmot_bridge.prune_with_fixed_masks(network, masks, cfg.sparsity)
   return pruned, [tfmot_bridge.update_step_callback()], tfmot_bridge.strip
+
+
+def _recalibrate_under_masks(pruned, network, masks, cfg, images) -> int:
+  """Re-estimates `pruned`'s BatchNorm statistics under its fixed masks.
+  tfmot's wrappers refuse a training-mode call outside `fit` (no pruning
+  step yet), so unstructured masks are applied to a plain copy of the
+  network, and its statistics are copied over by layer name."""
+  if cfg.granularity == "channel":
+    return recalibrate_batchnorm(pruned, images,
+                                 batches=cfg.recalibration_batches)
+  plain = tf_keras.models.clone_model(network)
+  plain.set_weights(network.get_weights())
+  for name, mask in masks.items():
+    layer = plain.get_layer(name)
+    weights = layer.get_weights()
+    layer.set_weights([weights[0] * mask] + weights[1:])
+  used = recalibrate_batchnorm(plain, images,
+                               batches=cfg.recalibration_batches)
+  for layer in batchnorm_layers(plain):
+    target = pruned.get_layer(layer.name)
+    target.moving_mean.assign(layer.moving_mean)
+    target.moving_variance.assign(layer.moving_variance)
+  return used
 
 
 def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
@@ -122,6 +167,13 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
   start = time.time()
   pruned, callbacks, strip = _pruned_model(
       network, masks, cfg, cfg.epochs * data.steps_per_epoch())
+  recalibrated = 0
+  if cfg.pruning == "fixed_masks":
+    # Fine-tuning starts from the network stage 2 judged: BatchNorm
+    # statistics re-estimated under the masks (a resumed run restores its
+    # checkpoint's statistics over these).
+    recalibrated = _recalibrate_under_masks(pruned, network, masks, cfg,
+                                            data.train(seed))
   trainer = cross_entropy_trainer(pruned, cfg.sam_rho)
   optimizer = make_optimizer(PretrainConfig(
       epochs=cfg.epochs, optimizer=cfg.optimizer,
@@ -156,6 +208,8 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
       "sam_rho": cfg.sam_rho,
       "target_sparsity": cfg.sparsity,
       "sparsity": sparsity["overall"],
+      "sparsity_whole_model": whole_model_sparsity(stripped),
+      "batchnorm_recalibration_batches": recalibrated,
       "sparsity_per_layer": sparsity["per_layer"],
       "zero_weights": sparsity["zero_weights"],
       "prunable_weights": sparsity["prunable_weights"],

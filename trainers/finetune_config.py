@@ -16,3 +16,6 @@ class FinetuneConfig:
   polynomial_decay_end: float = 0.5  # fraction of steps to reach sparsity
   polynomial_decay_frequency: int = 50  # steps between mask updates
   sam_rho: float = 0.0              # > 0: SAM updates (prune_then_sam)
+  allocation: str = "layerwise"     # or "global" (polynomial_decay)
+  recalibration_batches: int = 50   # BatchNorm re-estimated under the
+                                    # fixed masks before fine-tuning

@@ -53,4 +53,6 @@ def finetune_config() -> FinetuneConfig:
                         polynomial_decay_end=FLAGS.polynomial_decay_end,
                         polynomial_decay_frequency=(
                             FLAGS.polynomial_decay_frequency),
-                        sam_rho=FLAGS.finetune_sam_rho)
+                        sam_rho=FLAGS.finetune_sam_rho,
+                        recalibration_batches=FLAGS.recalibration_batches,
+                        allocation=FLAGS.binarize)

@@ -29,7 +29,8 @@ from csam_tf import losses, transforms
 from csam_tf.masking import binarize as binarize_lib
 from csam_tf.masking.layers import (masked_layers, use_batch_statistics,
                                     use_masks)
-from csam_tf.masking.masked_model import mask_variables, tie_break_scores
+from csam_tf.masking.masked_model import (mask_variables, raw_magnitudes,
+                                          tie_break_scores)
 from csam_tf.masking.recalibrate import batchnorm_layers, recalibrate_batchnorm
 from csam_tf.transform_ranges import family_ranges
 from trainers.mask_search_config import MaskSearchConfig
@@ -49,7 +50,8 @@ class MaskSearchTrainer(tf_keras.Model):
     self.total_steps = int(total_steps)  # for the sparsity schedule
     self._layers = masked_layers(network)
     self._masks = mask_variables(network)
-    self._ties = [tf.constant(t) for t in tie_break_scores(network)]
+    self._ties = [tf.constant(t) for t in tie_break_scores(
+        network, normalize=not raw_magnitudes(cfg))]
     self._binarizer = binarize_lib.Binarizer(
         [m.shape.num_elements() for m in self._masks], cfg.sparsity,
         cfg.binarize, self._ties)

@@ -18,7 +18,8 @@ from csam_tf import atomic_io
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.masking.layers import masked_layers
 from csam_tf.masking.masked_model import (channel_group_scores,
-                                          mask_variables, tie_break_scores,
+                                          mask_variables, raw_magnitudes,
+                                          tie_break_scores,
                                           to_masked_model)
 from trainers import baseline_masks
 from trainers.mask_search import (MaskSearchTrainer,
@@ -79,7 +80,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
   masks = mask_variables(model)
   layers = masked_layers(model)
   if cfg.method in baseline_masks.ONE_SHOT_METHODS:
-    scores = tie_break_scores(model)
+    scores = tie_break_scores(model, normalize=not raw_magnitudes(cfg))
     if cfg.method in baseline_masks.CHANNEL_ONLY_METHODS:
       by_owner = channel_group_scores(network, cfg.method)
       scores = [by_owner[layer.name] for layer in layers]

@@ -152,14 +152,25 @@ def _short(name):
   return name.split("/")[-1].split(":")[0]
 
 
-def tie_break_scores(model: tf_keras.Model) -> List[np.ndarray]:
+def tie_break_scores(model: tf_keras.Model, normalize: bool = True
+                     ) -> List[np.ndarray]:
   """Per mask, the score that orders equal mask values in binarisation:
   |w| per weight, or the group importance per channel (channel mode).
-  Normalised per layer so global top-k compares layers fairly."""
+  Normalised per layer by default (layer-wise top-k does not care; global
+  channel top-k compares groups of different layers fairly); unstructured
+  global top-k takes raw |w|, as global magnitude pruning does."""
   scores = []
   for layer in masked.masked_layers(model):
     score = importance(np.asarray(layer.masked_weight()),
                        layer.soft_mask.shape)
-    scores.append((score / max(float(score.max()), 1e-12)).astype(np.float32))
+    if normalize:
+      score = score / max(float(score.max()), 1e-12)
+    scores.append(score.astype(np.float32))
   return scores
+
+
+def raw_magnitudes(cfg) -> bool:
+  """Whether binarisation ranks raw |w| (unstructured, global) rather than
+  per-layer normalised scores."""
+  return cfg.granularity == "unstructured" and cfg.binarize == "global"
 
