@@ -28,6 +28,7 @@ import time
 from absl import app, flags
 
 from csam_tf import cli, experiment_results
+from csam_tf.machine import cpu_peak, machine_label
 from csam_tf import train  # noqa: F401  (defines the pipeline's flags)
 from csam_tf.errors import UsageError
 
@@ -63,63 +64,6 @@ def median_ms(call, repeats):
     call()
     times.append((time.perf_counter() - start) * 1000.0)
   return statistics.median(times), min(times), max(times)
-
-
-def cpu_description(cpuinfo: str) -> dict:
-  """Model name, clock (None when cpuinfo gives none, as on many ARM and
-  some virtual machines) and FP32 FMA lanes per vector (16 with avx512f,
-  8 with avx2 and fma, None when the flags say neither)."""
-  name, mhz, flags_line = None, None, ""
-  for line in cpuinfo.splitlines():
-    key, _, value = line.partition(":")
-    key = key.strip()
-    if key == "model name" and name is None:
-      name = value.strip()
-    elif key == "cpu MHz" and mhz is None:
-      try:
-        mhz = float(value) or None
-      except ValueError:
-        pass
-    elif key in ("flags", "Features") and not flags_line:
-      flags_line = value
-  flags = set(flags_line.split())
-  vector, lanes = "unknown vector width", None
-  if "avx512f" in flags:
-    vector, lanes = "AVX-512", 16
-  elif {"avx2", "fma"} <= flags:
-    vector, lanes = "AVX2, no AVX-512", 8
-  return {"name": name or "unknown CPU", "mhz": mhz, "vector": vector,
-          "lanes": lanes, "cores": os.cpu_count()}
-
-
-def machine_label(cpuinfo_path: str = "/proc/cpuinfo") -> str:
-  """'AMD EPYC, 2 cores, AVX-512': what every timing names beside it."""
-  cpu = cpu_description(_read(cpuinfo_path))
-  return f"{cpu['name']}, {cpu['cores']} cores, {cpu['vector']}"
-
-
-def cpu_peak(cpuinfo_path: str = "/proc/cpuinfo"):
-  """(GFLOP/s or None when unknown, how it was computed) of FP32 FMA on
-  this machine's cores."""
-  cpu = cpu_description(_read(cpuinfo_path))
-  if cpu["mhz"] is None or cpu["lanes"] is None:
-    missing = "no clock in cpuinfo" if cpu["mhz"] is None else (
-        "neither avx512f nor avx2+fma among the CPU flags")
-    return None, f"unknown ({missing}); {cpu['name']}"
-  per_cycle = 2 * cpu["lanes"] * 2  # two FMA pipes x lanes x (mul + add)
-  peak = cpu["cores"] * cpu["mhz"] / 1000.0 * per_cycle
-  return peak, (f"{cpu['cores']} cores x {cpu['mhz'] / 1000:.2f} GHz "
-                f"(cpuinfo) x {per_cycle} FLOP/cycle (2 FMA pipes x "
-                f"{cpu['lanes']} FP32 lanes x 2, {cpu['vector']}) = "
-                f"{peak:.0f} GFLOP/s; {cpu['name']}")
-
-
-def _read(path):
-  try:
-    with open(path) as f:
-      return f.read()
-  except OSError:
-    return ""
 
 
 def bench_network(data):
@@ -187,7 +131,7 @@ def bench_certification_inputs(data, images_count):
   model = tf_keras.models.load_model(
       os.path.join(FLAGS.model_workdir, "pretrain/model.keras"),
       compile=False)
-  images, labels = certify_sampler.first_test_images(data, images_count)
+  images, labels = certify_sampler.first_images(data, images_count)
   return (certify_sampler.KerasPredictor(model, images.shape[1:]), images,
           labels)
 

@@ -28,8 +28,10 @@ flags.DEFINE_enum("model", "pruned", tuple(MODEL_FILES), "Which model: the "
                   "exported float32 .tflite run through ai-edge-litert.")
 flags.DEFINE_list("families", ["composite"], "Transformation families.")
 flags.DEFINE_list("levels", ["L2"], "Protocol levels (L1, L2).")
-flags.DEFINE_integer("num_images", 1000, "Certify the first N test images.",
-                     lower_bound=1)
+flags.DEFINE_integer("num_images", 1000, "Certify the first N images of "
+                     "--split.", lower_bound=1)
+flags.DEFINE_enum("split", "test", ("test", "validation"), "Test images "
+                  "(final tables) or validation images (choosing settings).")
 flags.DEFINE_float("eps", 1e-3, "Certified when the bound is below eps.",
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("nsamples", 100, "Samples per CC-Cert block.",
@@ -109,7 +111,8 @@ def certify_config(run_flags) -> CertifyConfig:
       num_images=FLAGS.num_images, nsamples=FLAGS.nsamples,
       nbounds=FLAGS.nbounds, delta=FLAGS.delta, eps=FLAGS.eps,
       bound=FLAGS.bound, seed=seed, batch_size=FLAGS.batch_size,
-      full_bounds=FLAGS.full_bounds, restart=FLAGS.restart)
+      full_bounds=FLAGS.full_bounds, restart=FLAGS.restart,
+      split=FLAGS.split)
 
 
 def main(argv):
@@ -121,7 +124,8 @@ def main(argv):
   from csam_tf.data import pipeline
   from csam_tf.export import LiteRTModel
   data = pipeline.load(data_config)
-  images, labels = certify_sampler.first_test_images(data, cfg.num_images)
+  images, labels = certify_sampler.first_images(data, cfg.num_images,
+                                                 cfg.split)
   path = os.path.join(FLAGS.workdir, MODEL_FILES[FLAGS.model])
   if FLAGS.model == "tflite":
     predict = LiteRTModel(path)

@@ -20,3 +20,4 @@ class CertifyConfig:
   seed: int = 0
   full_bounds: bool = False       # True: no early exit, every block
   restart: bool = False           # True: move existing CSVs aside first
+  split: str = "test"             # or "validation" (choosing settings)

@@ -38,6 +38,10 @@ flags.DEFINE_boolean("cert_full_bounds", False, "Evaluate every CC-Cert "
                      "block of every image; by default an image stops as soon "
                      "as it cannot be certified at any reported eps (same "
                      "PCA, fewer forward passes).")
+flags.DEFINE_enum("cert_split", "test", ("test", "validation"), "Which "
+                  "images the certify stage certifies: the first N test "
+                  "images (final tables) or validation images (choosing "
+                  "settings, PROTOCOL.md).")
 flags.DEFINE_boolean("cert_restart", False, "Start new certification CSVs "
                      "(an existing one is kept as <name>.csv.old) instead of "
                      "resuming them; needed when the model changed.")
@@ -71,4 +75,4 @@ def certify_config() -> CertifyConfig:
       nbounds=FLAGS.cert_nbounds, delta=FLAGS.cert_delta, eps=FLAGS.cert_eps,
       bound=FLAGS.cert_bound, seed=FLAGS.seed,
       batch_size=FLAGS.cert_batch_size, full_bounds=FLAGS.cert_full_bounds,
-      restart=FLAGS.cert_restart)
+      restart=FLAGS.cert_restart, split=FLAGS.cert_split)

@@ -42,7 +42,7 @@ def csv_settings(cfg, family: str, level: str, ranges: Mapping[str, Any],
                      for name, (low, high) in sorted(ranges.items())},
           "nsamples": cfg.nsamples, "nbounds": cfg.nbounds,
           "delta": cfg.delta, "bound": cfg.bound, "eps": cfg.eps,
-          "seed": cfg.seed, MODEL_KEY: model_fingerprint}
+          "seed": cfg.seed, "split": cfg.split, MODEL_KEY: model_fingerprint}
 
 
 def check_resumable(csv_path: str, settings: Mapping[str, Any],

@@ -320,10 +320,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
   return e / e.sum(axis=1, keepdims=True)
 
 
-def first_test_images(data, count: int):
-  """The first `count` test images and labels as numpy arrays."""
+def first_images(data, count: int, split: str = "test"):
+  """The first `count` images and labels of `split` as numpy arrays
+  (validation: for choosing settings; test: for the final tables)."""
   images, labels = [], []
-  for batch_images, batch_labels in data.evaluation("test"):
+  for batch_images, batch_labels in data.evaluation(split):
     images.append(batch_images.numpy())
     labels.append(batch_labels.numpy())
     if sum(len(x) for x in images) >= count:

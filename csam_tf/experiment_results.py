@@ -24,7 +24,8 @@ COLUMNS = (
     *[f"{kind}_{family}_{level}" for family, level in CERTIFICATES
       for kind in ("pca", "clean_accuracy", "empirical_accuracy")],
     BINOMIAL_COLUMN,
-    "mask_binary_test_accuracy", "mask_mean",
+    "mask_binary_test_accuracy", "mask_binary_validation_accuracy",
+    "mask_mean", "mask_moved", "magnitude_overlap", "cert_split",
     "parameters", "flops_reduction", "tflite_latency_ms_dense",
     "tflite_latency_ms", "tflite_speedup",
     "wall_seconds", "stage_seconds", "commands", "pretrain_wall_seconds",
@@ -60,7 +61,12 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
   searched = stages.get("mask", {})
   if "binary_test_accuracy" in searched:  # the masks before fine-tuning
     row["mask_binary_test_accuracy"] = searched["binary_test_accuracy"]
+    row["mask_binary_validation_accuracy"] = searched.get(
+        "binary_validation_accuracy", "")
     row["mask_mean"] = searched.get("mask_mean", "")
+    row["mask_moved"] = searched.get("mask_moved", "")
+    row["magnitude_overlap"] = searched.get("magnitude_overlap", "")
+  row["cert_split"] = flags.get("cert_split", "test")
   if "parameters_pruned" in trained:
     row["parameters"] = trained["parameters_pruned"]
     row["flops_reduction"] = trained["flops_dense"] / trained["flops_pruned"]
@@ -137,9 +143,11 @@ def main_tables(rows: Sequence[Dict[str, object]],
     out += [f"### {sparsity:.0%} unstructured sparsity", "",
             "| method | seeds | measured sparsity | test accuracy (%) | "
             "PCA@1e-3 composite L2 (%) | PCA@1e-3 (binomial, rigorous) (%) "
-            "| empirical acc. composite L2 (%) | certified images | wall "
-            "time per run (min, CPU) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "| empirical acc. composite L2 (%) | binary masks before "
+            "fine-tuning, test acc. (%) | kept weights shared with "
+            "magnitude (%) | certified images | wall time per run (min, "
+            "CPU) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for method in methods:
       group = dense if method == "dense" else _group(
           rows, method=method, variant="default", target_sparsity=sparsity)
@@ -149,7 +157,9 @@ def main_tables(rows: Sequence[Dict[str, object]],
           f"| {method} | {len(group)} | {_cell(group, 'sparsity')}% | "
           f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
           f"{_cell(group, BINOMIAL_COLUMN)} | "
-          f"{_cell(group, emp)} | {group[0]['cert_images']} | "
+          f"{_cell(group, emp)} | "
+          f"{_cell(group, 'mask_binary_test_accuracy')} | "
+          f"{_cell(group, 'magnitude_overlap')} | {group[0]['cert_images']} | "
           f"{_minutes(group)} |")
     out.append("")
   return "\n".join(out)
@@ -200,6 +210,39 @@ def ablation_table(rows, variants: Dict[str, Dict[str, object]],
                f"{_cell(group, 'mask_binary_test_accuracy')} | {mask_mean} | "
                f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
                f"{delta} | {_minutes(group)} |")
+  return "\n".join(out + [""])
+
+
+def search_table(rows, baselines: Dict[str, Dict[str, object]],
+                 variants: Dict[str, Dict[str, object]],
+                 sparsity: float) -> str:
+  """The validation sweep at one sparsity: validation numbers only (the
+  test images stay untouched until the final tables)."""
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  out = [f"### Search sweep, {sparsity:.0%} unstructured sparsity "
+         "(validation split)", "",
+         "| run | flags | binary masks before fine-tuning, validation acc. "
+         "(%) | mean abs(C - C_init) | kept weights shared with magnitude "
+         "(%) | validation acc. (%) | validation PCA@1e-3 composite L2 (%) "
+         "| wall time (min, CPU) |", "|---|---|---|---|---|---|---|---|"]
+  entries = [("magnitude", name, flags) for name, flags in baselines.items()]
+  entries += [("csam", name, flags) for name, flags in variants.items()]
+  for method, name, flags in entries:
+    variant = "default" if name == "magnitude" else name
+    group = _group(rows, method=method, variant=variant,
+                   target_sparsity=sparsity)
+    if not group:
+      continue
+    row = group[0]
+    moved = "" if row["mask_moved"] == "" else (
+        f"{float(row['mask_moved']):.4f}")
+    change = ", ".join(f"--{k}={v}" for k, v in flags.items()) or "(none)"
+    out.append(
+        f"| {method if method == name else f'{method} {name}'} | {change} | "
+        f"{_cell(group, 'mask_binary_validation_accuracy')} | {moved} | "
+        f"{_cell(group, 'magnitude_overlap')} | "
+        f"{_cell(group, 'validation_accuracy')} | {_cell(group, pca)} | "
+        f"{_minutes(group)} |")
   return "\n".join(out + [""])
 
 

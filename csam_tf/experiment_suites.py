@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Dict, List, Sequence, Tuple
 
-SUITES = ("main", "ablation", "structured")
+SUITES = ("main", "ablation", "structured", "search")
 SEEDS = (0, 1, 2)
 MAIN_SPARSITIES = (0.5, 0.7, 0.9)
 HEADLINE_METHODS = ("csam", "magnitude")   # 3 seeds, every sparsity
@@ -72,6 +72,29 @@ ABLATIONS: Dict[str, Dict[str, object]] = {
     "lr3e-3": {"mask_lr": 0.003},
     "lr1e-2": {"mask_lr": 0.01},
 }
+# The validation sweep that chooses the search's defaults (issue 14,
+# PROTOCOL.md "Choosing settings"): every run certifies the first 200
+# VALIDATION images (composite L2) and is judged on validation numbers
+# only; run it in its own --workdir (its dense run certifies validation
+# images, the main suite's test images).
+SEARCH_SPARSITIES = (0.7, 0.9)
+SEARCH_VARIANTS: Dict[str, Dict[str, object]] = {
+    "v1_frozen_bn": {"search_bn": "frozen"},
+    "batch_bn": {},
+    "lr1e-2": {"mask_lr": 0.01},
+    "lr1e-2_cubic": {"mask_lr": 0.01, "search_sparsity_schedule": "cubic"},
+    "scaled_lr1e-2": {"mask_init": "scaled_magnitude", "mask_lr": 0.01},
+    "scaled_key_mask_lr1e-2": {"mask_init": "scaled_magnitude",
+                               "binarize_score": "mask", "mask_lr": 0.01},
+    "global_lr1e-2": {"binarize": "global", "mask_lr": 0.01},
+    "ratio_floor_lr1e-2": {"mask_lr": 0.01, "ratio_margin_floor": 0.05},
+    "ratio_clip_lr1e-2": {"mask_lr": 0.01, "ratio_clip": 10.0},
+    "steps600_lr1e-2": {"mask_lr": 0.01, "mask_steps_per_epoch": 600},
+}
+SEARCH_BASELINES: Dict[str, Dict[str, object]] = {
+    "magnitude": {}, "magnitude_global": {"binarize": "global"}}
+VALIDATION_FLAGS = {"cert_split": "validation"}
+
 # Certified beyond composite L2 (the protocol's extra families), as
 # (model, families, level): dense, and csam / magnitude at 90%.
 EXTRA_CERTIFICATES = ((("composite",), "L1"), (("brightness", "rotation"),
@@ -124,7 +147,8 @@ class ExperimentRun:
     return [f"--{key}={value}" for key, value in values.items()]
 
 
-def _run(method, sparsity=0.0, seed=0, variant="default", extra=None):
+def _run(method, sparsity=0.0, seed=0, variant="default", extra=None,
+         certificates_beyond=True):
   stages, flags, source = METHODS[method]
   flags = {**flags, **(extra or {})}
   if method not in ("dense", "sam_pretrain"):
@@ -132,12 +156,14 @@ def _run(method, sparsity=0.0, seed=0, variant="default", extra=None):
   source_name = f"{source}/seed{seed}" if source else ""
   certificates = ()
   model = "dense" if method == "dense" else "pruned"
-  if method == "dense" or (method in EXTRA_CERTIFIED_METHODS and
-                           variant == "default" and
-                           sparsity == EXTRA_CERTIFIED_SPARSITY):
+  if certificates_beyond and (
+      method == "dense" or (method in EXTRA_CERTIFIED_METHODS and
+                            variant == "default" and
+                            sparsity == EXTRA_CERTIFIED_SPARSITY)):
     certificates = tuple((model, families, level, "ccert")
                          for families, level in EXTRA_CERTIFICATES)
-  if method in BINOMIAL_CERTIFIED_METHODS and variant == "default":
+  if (certificates_beyond and method in BINOMIAL_CERTIFIED_METHODS and
+      variant == "default"):
     certificates += ((model, *BINOMIAL_CERTIFICATE),)
   return ExperimentRun(method, variant, sparsity, seed, stages, flags,
                        source_name, certificates)
@@ -153,7 +179,7 @@ def suite_runs(suite: str, methods: Sequence[str] = (),
     raise ValueError(f"unknown suite {suite!r}; choose one of "
                      f"{', '.join(SUITES)}")
   runs = {"main": _main_runs, "ablation": _ablation_runs,
-          "structured": _structured_runs}[suite]()
+          "structured": _structured_runs, "search": _search_runs}[suite]()
   wanted = [r for r in runs if _selected(r, suite, methods, sparsities,
                                          seeds)]
   return _with_sources(wanted, runs)
@@ -183,9 +209,27 @@ def _structured_runs():
       _run(method, STRUCTURED_SPARSITY, 0) for method in STRUCTURED_METHODS]
 
 
+def _search_runs():
+  runs = [_run("dense", 0, 0, extra=VALIDATION_FLAGS,
+               certificates_beyond=False)]
+  for sparsity in SEARCH_SPARSITIES:
+    for variant, flags in SEARCH_BASELINES.items():
+      runs.append(_run("magnitude", sparsity, 0,
+                       "default" if variant == "magnitude" else variant,
+                       {**flags, **VALIDATION_FLAGS},
+                       certificates_beyond=False))
+    for variant, flags in SEARCH_VARIANTS.items():
+      runs.append(_run("csam", sparsity, 0, variant,
+                       {**flags, **VALIDATION_FLAGS},
+                       certificates_beyond=False))
+  return runs
+
+
 def _selected(run, suite, methods, sparsities, seeds):
-  key = run.variant if suite == "ablation" and run.method == "csam" else (
-      run.method)
+  key = run.variant if suite in ("ablation", "search") and (
+      run.method == "csam") else run.method
+  if suite == "search" and run.method == "magnitude":
+    key = "magnitude" if run.variant == "default" else run.variant
   return ((not methods or key in methods) and
           (not sparsities or any(abs(run.sparsity - s) < 1e-9
                                  for s in sparsities)) and
@@ -206,4 +250,6 @@ def selection_keys(suite: str) -> Tuple[str, ...]:
     return tuple(ABLATIONS)
   if suite == "structured":
     return ("dense", *STRUCTURED_METHODS)
+  if suite == "search":
+    return ("dense", *SEARCH_BASELINES, *SEARCH_VARIANTS)
   return ("dense", *HEADLINE_METHODS, *OTHER_METHODS)

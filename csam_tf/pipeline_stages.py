@@ -137,7 +137,8 @@ def _certify(workdir, run_cfg: RunConfig, data, state):
   if state["pruned"] is None and os.path.exists(
       os.path.join(workdir, finetune.MODEL_FILE)):
     _load_outputs("finetune", workdir, state)
-  images, labels = certify_sampler.first_test_images(data, cfg.num_images)
+  images, labels = certify_sampler.first_images(data, cfg.num_images,
+                                                 cfg.split)
   models = {"dense": state["network"], "pruned": state["pruned"]}
   predictors = {
       name: certify_sampler.KerasPredictor(

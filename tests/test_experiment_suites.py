@@ -108,3 +108,18 @@ def test_structured_suite():
 def test_unknown_suite():
   with pytest.raises(ValueError, match="main, ablation, structured"):
     suites.suite_runs("everything")
+
+
+def test_search_suite_certifies_validation_images_only():
+  runs = suites.suite_runs("search")
+  assert len(runs) == 1 + 2 * (len(suites.SEARCH_BASELINES) +
+                               len(suites.SEARCH_VARIANTS))
+  for run in runs:
+    assert "--cert_split=validation" in run.train_flags(), run.name
+    assert run.extra_certificates == ()
+  names = {r.name for r in runs}
+  assert {"dense/seed0", "magnitude/sp70/seed0",
+          "magnitude-magnitude_global/sp90/seed0",
+          "csam-v1_frozen_bn/sp90/seed0", "csam-batch_bn/sp70/seed0"} <= names
+  picked = [r.name for r in suites.suite_runs("search", ["lr1e-2"], [0.9])]
+  assert picked == ["dense/seed0", "csam-lr1e-2/sp90/seed0"]
