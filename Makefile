@@ -7,13 +7,28 @@ PY := $(VENV)/bin/python
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_FLAGS ?=
 
-.PHONY: demo test setup data clean-venv
+# The quick tier: unit tests and one tiny end-to-end run (a check before
+# the full suite; .ci/run runs the full `make test`).
+FAST_TESTS := tests/test_losses.py tests/test_binarize.py \
+	tests/test_mask_init.py tests/test_mask_objective.py \
+	tests/test_recalibrate.py tests/test_transform_ranges.py \
+	tests/test_certify_bounds.py tests/test_certify_sampler.py \
+	tests/test_certify_resume.py tests/test_experiment_suites.py \
+	tests/test_experiment_results.py tests/test_machine.py \
+	tests/test_bazel_targets.py \
+	tests/test_train_cli.py::test_all_stages_end_to_end
+
+.PHONY: demo test test-fast setup data clean-venv
 
 demo: setup
 	$(PY) -m csam_tf.train --flagfile=configs/demo.cfg $(DEMO_FLAGS)
 
+# One pytest-xdist process per core.
 test: setup
-	$(PY) -m pytest -q -n 2 tests
+	$(PY) -m pytest -q -n auto tests
+
+test-fast: setup
+	$(PY) -m pytest -q -n auto $(FAST_TESTS)
 
 setup: $(VENV)/.installed data
 

@@ -266,21 +266,16 @@ def test_fine_tuning_resumes_to_the_same_weights(tmp_path, tiny_flags):
     np.testing.assert_array_equal(wa, wb)
 
 
-def test_all_stages_end_to_end_in_about_a_minute(tiny_flags):
-  import time
+def test_all_stages_end_to_end(tiny_flags):
+  """Every stage runs and produces what report.json promises (its speed
+  belongs to the benchmarks: no wall-time bound here)."""
   workdir = tiny_flags[0].split("=", 1)[1]
-  start = time.time()
   result = run_cli(*tiny_flags,
                    "--stages=pretrain,mask,finetune,export,certify",
                    "--finetune_epochs=1", "--sparsity=0.5",
                    "--cert_num_images=6", "--cert_nsamples=10",
                    "--cert_nbounds=2")
-  elapsed = time.time() - start
   assert result.returncode == 0, result.stderr[-3000:]
-  # About 40 s alone on 2 cores; `make test` runs two test processes, so
-  # the bound leaves room for the other one (a guard against a pathological
-  # slow-down, not a benchmark).
-  assert elapsed < 120, elapsed
   with open(os.path.join(workdir, "report.json")) as f:
     stages = json.load(f)["stages"]
   assert all(stages[s]["complete"] for s in
