@@ -136,6 +136,9 @@ def _run_stages():
           cpu_replicas=FLAGS.cpu_replicas, worker=worker,
           chief_workdir=FLAGS.workdir), strategy)
   distribute.remove_private_copy(FLAGS.workdir, worker[0])
+  if worker[0] == 0:
+    from csam_tf import summary  # pylint: disable=import-outside-toplevel
+    print("\n" + summary.summary_text(FLAGS.workdir), flush=True)
 
 
 def entry_point():

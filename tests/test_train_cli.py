@@ -311,6 +311,13 @@ def test_all_stages_end_to_end(tiny_flags):
     certified = json.load(f)["stages"]["certify"]
   assert {"dense_composite_L2", "pruned_composite_L2",
           "tflite_composite_L2"} <= set(certified)
+  # the run ends with the summary a user acts on, from report.json
+  summary = result.stdout[result.stdout.index("Summary of"):]
+  assert f"{100 * stages['finetune']['test_accuracy']:.2f}%" in summary
+  assert f"{100 * stages['finetune']['sparsity']:.2f}%" in summary
+  assert "PCA@0.001 composite L2" in summary
+  assert os.path.join(workdir, "export/model.tflite") in summary
+  assert "tensorboard --logdir" in summary
   mask = stages["mask"]
   for key in ("binary_validation_accuracy", "flip_fraction",
               "soft_binary_agreement_test", "mask_mean"):

@@ -1,0 +1,57 @@
+"""`python -m csam_tf.summary`: the table is report.json's numbers; bad
+input is one line and exit 2."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def _run(*args):
+  return subprocess.run([sys.executable, "-m", "csam_tf.summary", *args],
+                        cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+def test_summary_reads_the_report(tmp_path):
+  report = {"flags": {"arch": "resnet18", "width_multiplier": 0.25,
+                      "dataset": "fashion_mnist", "seed": 0,
+                      "cert_eps": 0.001},
+            "stages": {
+                "pretrain": {"test_accuracy": 0.9242},
+                "finetune": {"test_accuracy": 0.9228, "sparsity": 0.5,
+                             "sparsity_whole_model": 0.4959},
+                "export": {"float32": {"bytes": 2_867_200,
+                                       "median_latency_ms_1_image": 0.812},
+                           "int8": {"bytes": 765_952,
+                                    "median_latency_ms_1_image": 0.301},
+                           "dense_vs_pruned": {
+                               "float32": {"bytes_dense": 2_867_200,
+                                           "latency_ms_dense": 0.815},
+                               "int8": {"bytes_dense": 765_952,
+                                        "latency_ms_dense": 0.305}}},
+                "certify": {"dense_composite_L2": {"pca@0.001": 0.44,
+                                                   "images": 100},
+                            "pruned_composite_L2": {"pca@0.001": 0.42,
+                                                    "images": 100}}}}
+  (tmp_path / "report.json").write_text(json.dumps(report))
+  result = _run(f"--workdir={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  lines = {line.split("  ")[0]: line for line in result.stdout.splitlines()}
+  assert "92.42%" in lines["test accuracy"] and \
+      "92.28%" in lines["test accuracy"]
+  assert "50.00% / 49.59%" in lines["sparsity (pruned layers / whole model)"]
+  assert "44.00%" in lines["PCA@0.001 composite L2"] and \
+      "42.00%" in lines["PCA@0.001 composite L2"]
+  assert "2,800 KB, 0.815 ms" in lines[".tflite float32"]
+  assert "748 KB, 0.301 ms" in lines[".tflite int8"]
+  assert "first 100 test images" in result.stdout
+
+
+def test_a_folder_without_a_report_is_one_line(tmp_path):
+  result = _run(f"--workdir={tmp_path}")
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [
+      f"csam_tf.summary: error: --workdir={tmp_path} holds no csam_tf.train "
+      f"report (report.json): run csam_tf.train on it first"]
