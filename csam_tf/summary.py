@@ -6,7 +6,6 @@ end of a run. Reads report.json only (pure Python: no TensorFlow).
 """
 
 import os
-import sys
 from typing import Any, Dict, List, Optional
 
 from absl import app, flags
@@ -119,9 +118,6 @@ def _table(rows: Dict[str, Dict[str, str]]) -> List[str]:
   return out
 
 
-flags.DEFINE_string("workdir", None, "Workdir of a csam_tf.train run.")
-
-
 def main(argv):
   del argv
   text = cli.checked_start(
@@ -135,5 +131,7 @@ def _missing():
 
 
 if __name__ == "__main__":
+  # Defined here, not at import: csam_tf.train imports this module and has
+  # a --workdir of its own.
+  flags.DEFINE_string("workdir", None, "Workdir of a csam_tf.train run.")
   app.run(main, flags_parser=cli.flags_parser(PROG))
-  sys.exit(0)

@@ -89,6 +89,10 @@ flags.DEFINE_float("ratio_margin_floor", 0.0, "L_ratio variant: r = shift / "
                    lower_bound=0.0)
 flags.DEFINE_float("ratio_clip", 0.0, "L_ratio variant: r clipped at this "
                    "value (0 = off, the paper's form).", lower_bound=0.0)
+flags.DEFINE_integer("mask_log_every", 5, "TensorBoard: the search's loss "
+                     "terms, binary accuracy, flip fraction and sparsity "
+                     "target every N steps (tb/mask/steps; the demo's 150 "
+                     "steps give 30 points).", lower_bound=1)
 
 FLAGS = flags.FLAGS
 
@@ -127,4 +131,4 @@ def mask_search_config() -> MaskSearchConfig:
       sparsity_schedule=FLAGS.search_sparsity_schedule,
       schedule_begin=FLAGS.schedule_begin, schedule_end=FLAGS.schedule_end,
       ratio_margin_floor=FLAGS.ratio_margin_floor,
-      ratio_clip=FLAGS.ratio_clip)
+      ratio_clip=FLAGS.ratio_clip, log_every=FLAGS.mask_log_every)

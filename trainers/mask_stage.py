@@ -26,6 +26,7 @@ from trainers.mask_search import (MaskSearchTrainer,
                                   RecalibrateBeforeValidation)
 from trainers.mask_search_config import MaskSearchConfig
 from trainers.resumable_fit import resumable_fit
+from trainers.search_summaries import SearchSummaries
 
 _TRAINERS = {"csam": MaskSearchTrainer,
              "score_ce": baseline_masks.ScoreCrossEntropyTrainer}
@@ -104,7 +105,9 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
         seed, cfg.epochs, workdir,
         save_best=lambda path: save_masks(path, layers, masks),
         best_path=best_path, max_steps=cfg.steps_per_epoch,
-        callbacks=[RecalibrateBeforeValidation(trainer, calibration)])
+        callbacks=[RecalibrateBeforeValidation(trainer, calibration),
+                   SearchSummaries(os.path.join(workdir, "tb", STAGE),
+                                   cfg.log_every, layers)])
     soft = load_masks(best_path)
     for layer, mask in zip(layers, masks):
       mask.assign(soft[layer.name])
