@@ -17,14 +17,14 @@ last group it finished.
 import csv
 import io
 import os
-import sys
 import time
 from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from csam_tf import atomic_io, certify_bounds, certify_resume, transforms
+from csam_tf import (atomic_io, certify_bounds, certify_resume, progress,
+                     transforms)
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.transform_ranges import family_ranges
 
@@ -215,9 +215,10 @@ def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
     rows += certify_rows(predict, images[group], group, labels[group],
                          ranges, cfg)
     write_rows(csv_path, rows)
-    if sys.stdout.isatty():
-      _progress(csv_path, len(rows), n, len(rows) - done_before, start, "\r")
-  _progress(csv_path, len(rows), n, len(rows) - done_before, start, "\n")
+    progress.report(os.path.basename(csv_path), len(rows) - done_before,
+                    n - done_before, start, " images")
+  progress.report(os.path.basename(csv_path), len(rows) - done_before,
+                  n - done_before, start, " images", final=True)
   summary = summarize(rows[:n], cfg)
   summary["seconds_this_invocation"] = round(time.time() - start, 1)
   spent = max(time.time() - start, 1e-9)
@@ -225,12 +226,6 @@ def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
       sum(r["samples"] for r in rows[done_before:]) / spent, 1)
   summary["images_per_second"] = round((len(rows) - done_before) / spent, 3)
   return summary
-
-
-def _progress(csv_path, rows, total, done, start, end):
-  rate = done / max(time.time() - start, 1e-9)
-  print(f"{'' if end == chr(10) else chr(13)}  {os.path.basename(csv_path)}: "
-        f"{rows}/{total} images, {rate:.2f} images/s", end=end, flush=True)
 
 
 def read_rows(path: str) -> List[dict]:

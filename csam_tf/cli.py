@@ -3,10 +3,10 @@ flag error into one line on stderr and exit code 2, and a quiet start."""
 
 import os
 import sys
-import tempfile
 
 from absl import flags, logging
 
+from csam_tf import native_stderr
 from csam_tf.errors import UsageError
 
 flags.DEFINE_boolean("log_tf", False, "Show TensorFlow's C++ start-up and "
@@ -58,6 +58,7 @@ def checked_start(prog: str, check_inputs, tensorflow: bool = True):
     fail(prog, e)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
+  native_stderr.SHOW = flags.FLAGS.log_tf
   if not flags.FLAGS.log_tf:
     # C++ INFO and ERROR lines (cuInit is an ERROR on a CPU-only machine);
     # Python warnings and exceptions still reach the user.
@@ -72,17 +73,7 @@ def import_tensorflow_quietly() -> None:
   start-up noise held back; any other line they print passes through."""
   if "tensorflow" in sys.modules:
     return
-  sys.stderr.flush()
-  saved = os.dup(2)
-  with tempfile.TemporaryFile() as captured:
-    os.dup2(captured.fileno(), 2)
-    try:
-      import keras_cv  # noqa: F401  pylint: disable=import-outside-toplevel
-      import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel
-    finally:
-      os.dup2(saved, 2)
-      os.close(saved)
-    captured.seek(0)
-    for line in captured.read().decode(errors="replace").splitlines():
-      if line.strip() and not any(n in line for n in _STARTUP_NOISE):
-        print(line, file=sys.stderr)
+  with native_stderr.held_back(
+      lambda line: not any(n in line for n in _STARTUP_NOISE)):
+    import keras_cv  # noqa: F401  pylint: disable=import-outside-toplevel
+    import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel

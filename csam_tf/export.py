@@ -11,7 +11,7 @@ import tensorflow as tf
 import tf_keras
 from ai_edge_litert.interpreter import Interpreter
 
-from csam_tf import atomic_io, certify_resume
+from csam_tf import atomic_io, certify_resume, native_stderr, progress
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.structured import flops
 
@@ -39,12 +39,14 @@ def convert(model: tf_keras.Model, variant: str,
             representative: Iterable[np.ndarray] = ()) -> bytes:
   """TFLite flatbuffer: 'float32', 'int8' (full-integer, int8 input and
   output, calibrated on `representative`) or 'sparse' (float32 weights
-  stored sparse-encoded)."""
+  stored sparse-encoded). The converter's C++ chatter is held back
+  (`--log_tf` shows it); int8 calibration shows its progress."""
   converter = tf.lite.TFLiteConverter.from_keras_model(model)
   if variant == "int8":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     images = list(representative)
-    converter.representative_dataset = lambda: ([x[None]] for x in images)
+    converter.representative_dataset = lambda: progress.counted(
+        ([x[None]] for x in images), len(images), "int8 calibration")
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
@@ -52,7 +54,8 @@ def convert(model: tf_keras.Model, variant: str,
     converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
   elif variant != "float32":
     raise ValueError(f"unknown TFLite variant {variant!r}")
-  return converter.convert()
+  with native_stderr.held_back():
+    return converter.convert()
 
 
 class LiteRTModel:
@@ -60,7 +63,9 @@ class LiteRTModel:
   dequantising outputs so it is called like the Keras model."""
 
   def __init__(self, path: str, num_threads: int = 2):
-    self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+    with native_stderr.held_back():  # "Created ... XNNPACK delegate"
+      self.interpreter = Interpreter(model_path=path,
+                                     num_threads=num_threads)
     self._input = self.interpreter.get_input_details()[0]
     self._output = self.interpreter.get_output_details()[0]
     self._batch = None
@@ -72,7 +77,8 @@ class LiteRTModel:
     if self._batch != len(images):
       self.interpreter.resize_tensor_input(self._input["index"],
                                            [len(images), *images.shape[1:]])
-      self.interpreter.allocate_tensors()
+      with native_stderr.held_back():  # the delegate announces itself
+        self.interpreter.allocate_tensors()
       self._input = self.interpreter.get_input_details()[0]
       self._output = self.interpreter.get_output_details()[0]
       self._batch = len(images)

@@ -14,7 +14,8 @@ import keras_cv  # noqa: F401  (Keras 3 before tfmot; see DEVELOPERS.md)
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import certify_resume, certify_sampler, distribute, export, report
+from csam_tf import (certify_resume, certify_sampler, distribute, export,
+                     report, stage_plan)
 from csam_tf.certify_config import CertifyConfig
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
@@ -71,6 +72,13 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
   state = {"network": network, "pretrained": False, "pruned": None,
            "strategy": strategy}
   _load_earlier_outputs(workdir, stages, state)
+  pending = [s for s in stages if not (report.stage_metrics(workdir, s) or
+                                       {}).get("complete")]
+  print(stage_plan.plan_line(pending, cfg, data), flush=True)
+  steps = stage_plan.training_steps(pending, cfg, data)
+  first = next((s for s in pending if s in steps), None)
+  state["callbacks"] = {first: [stage_plan.FirstStepsEstimate(steps, first)]
+                        } if first else {}
   result = {}
   for stage in stages:
     done = report.stage_metrics(workdir, stage)
@@ -98,13 +106,14 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
 
 
 def _run_stage(stage, workdir, cfg, data, augment, state):
+  extra = state["callbacks"].get(stage, [])  # the first steps' estimate
   if stage == "pretrain":
     state["pretrained"] = True
     return pretrain.run_pretrain(state["network"], data, cfg.pretrain,
-                                 workdir, cfg.seed)
+                                 workdir, cfg.seed, extra)
   if stage == "mask":
     return mask_stage.run_mask_search(state["network"], data, cfg.mask,
-                                       workdir, cfg.seed)
+                                       workdir, cfg.seed, extra)
   if stage == "finetune":
     if cfg.finetune.pruning == "polynomial_decay":
       masks = masked_model.prunable_layer_names(state["network"])
@@ -113,7 +122,7 @@ def _run_stage(stage, workdir, cfg, data, augment, state):
                                                   mask_stage.BINARY_MASKS))
     state["pruned"], metrics = finetune.run_finetune(
         state["network"], masks, data, cfg.finetune, workdir, cfg.seed,
-        augment)
+        augment, extra)
     return metrics
   if stage == "export":
     if not state["pretrained"]:

@@ -311,6 +311,12 @@ def test_all_stages_end_to_end(tiny_flags):
     certified = json.load(f)["stages"]["certify"]
   assert {"dense_composite_L2", "pruned_composite_L2",
           "tflite_composite_L2"} <= set(certified)
+  # export is quiet: no converter or LiteRT delegate chatter
+  for chatter in ("XNNPACK delegate", "tf_tfl_flatbuffer_helpers",
+                  "Ignored output_format", "fully_quantize"):
+    assert chatter not in result.stdout + result.stderr, chatter
+  assert "int8 calibration: 256/256" in result.stdout  # its progress
+  assert result.stdout.startswith("plan: pretrain 1 epochs x 4 steps")
   # the run ends with the summary a user acts on, from report.json
   summary = result.stdout[result.stdout.index("Summary of"):]
   assert f"{100 * stages['finetune']['test_accuracy']:.2f}%" in summary

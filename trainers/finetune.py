@@ -158,14 +158,14 @@ def _recalibrate_under_masks(pruned, network, masks, cfg, images) -> int:
 
 def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
                  cfg: FinetuneConfig, workdir: str, seed: int,
-                 augment: Augment = None):
+                 augment: Augment = None, callbacks=()):
   """Returns (stripped model, metrics); `network` (dense) is not changed.
 
   `masks` maps layer name -> fixed binary mask (`fixed_masks`), or lists
   the layers tfmot prunes by magnitude (`polynomial_decay`).
   """
   start = time.time()
-  pruned, callbacks, strip = _pruned_model(
+  pruned, stage_callbacks, strip = _pruned_model(
       network, masks, cfg, cfg.epochs * data.steps_per_epoch())
   recalibrated = 0
   if cfg.pruning == "fixed_masks":
@@ -185,7 +185,8 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
   best = resumable_fit(
       STAGE, trainer, {"network": pruned, "optimizer": optimizer}, data,
       seed, cfg.epochs, workdir, save_best=pruned.save_weights,
-      best_path=best_path, augment=augment, callbacks=callbacks)
+      best_path=best_path, augment=augment,
+      callbacks=[*stage_callbacks, *callbacks])
   pruned.load_weights(best_path)
   stripped = strip(pruned)
   sparsity = measured_sparsity(stripped, masks, cfg.granularity)

@@ -59,8 +59,8 @@ def _evaluate(trainer, dataset) -> Dict[str, float]:
 
 
 def run_mask_search(network: tf_keras.Model, data: DataBundle,
-                    cfg: MaskSearchConfig, workdir: str, seed: int
-                    ) -> Dict[str, Any]:
+                    cfg: MaskSearchConfig, workdir: str, seed: int,
+                    callbacks=()) -> Dict[str, Any]:
   """Stage 2 on a copy of the pretrained `network` (left untouched).
 
   Learned methods (csam, score_ce) keep the soft masks whose binarisation
@@ -107,7 +107,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
         best_path=best_path, max_steps=cfg.steps_per_epoch,
         callbacks=[RecalibrateBeforeValidation(trainer, calibration),
                    SearchSummaries(os.path.join(workdir, "tb", STAGE),
-                                   cfg.log_every, layers)])
+                                   cfg.log_every, layers), *callbacks])
     soft = load_masks(best_path)
     for layer, mask in zip(layers, masks):
       mask.assign(soft[layer.name])

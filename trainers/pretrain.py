@@ -74,11 +74,12 @@ def make_optimizer(cfg: PretrainConfig, steps_per_epoch: int):
 
 
 def run_pretrain(network: tf_keras.Model, data: DataBundle,
-                 cfg: PretrainConfig, workdir: str, seed: int
-                 ) -> Dict[str, Any]:
+                 cfg: PretrainConfig, workdir: str, seed: int,
+                 callbacks=()) -> Dict[str, Any]:
   """Trains `network` in place; returns the stage's metrics for report.json.
 
-  On return `network` holds the best validation weights.
+  On return `network` holds the best validation weights. `callbacks` join
+  the stage's own in `fit`.
   """
   start = time.time()
   augment = augment_from_config(cfg)
@@ -92,7 +93,7 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
       seed, cfg.epochs, workdir, save_best=network.save_weights,
       best_path=os.path.join(workdir, BEST_WEIGHTS), augment=augment,
       callbacks=[_SampleImages(data, seed, augment, os.path.join(
-          workdir, "tb", STAGE, "samples"))])
+          workdir, "tb", STAGE, "samples")), *callbacks])
 
   network.load_weights(os.path.join(workdir, BEST_WEIGHTS))
   atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE), network.save,
