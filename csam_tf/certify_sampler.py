@@ -353,8 +353,13 @@ def merge_shards(shard_dirs: Sequence[str], out_dir: str, keys) -> None:
   for key in keys:
     rows = [row for k, folder in enumerate(shard_dirs)
             for row in read_rows(shard_csv(folder, key, (k, count)))]
-    write_rows(os.path.join(out_dir, f"{key}.csv"),
-               sorted(rows, key=lambda row: row["index"]))
+    merged = os.path.join(out_dir, f"{key}.csv")
+    write_rows(merged, sorted(rows, key=lambda row: row["index"]))
+    # the shards share their settings: the merged CSV resumes with them
+    settings = atomic_io.read_json(certify_resume.settings_path(
+        shard_csv(shard_dirs[0], key, (0, count))))
+    if settings is not None:
+      atomic_io.write_json(certify_resume.settings_path(merged), settings)
 
 
 def certify_models(predictors: Dict[str, Predict], images: np.ndarray,

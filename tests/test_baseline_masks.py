@@ -13,7 +13,8 @@ from conftest import run_cli
 from csam_tf import losses
 from csam_tf.masking import binarize as binarize_lib
 from csam_tf.masking import masked_model
-from csam_tf.masking.layers import masked_layers, use_masks
+from csam_tf.masking.layers import (masked_layers, use_batch_statistics,
+                                    use_masks)
 from csam_tf.models import build_model
 from trainers import baseline_masks
 from trainers.mask_search_config import MaskSearchConfig
@@ -78,7 +79,8 @@ def test_score_training_step_is_cross_entropy_of_the_binary_network():
     tape.watch(before)
     binary = [binarize_lib.straight_through(s, h)
               for s, h in zip(before, hard)]
-    with use_masks(masked_layers(model), binary):
+    # BatchNorm on the batch's statistics, as every search pass
+    with use_masks(masked_layers(model), binary), use_batch_statistics():
       expected_loss = losses.cross_entropy(
           labels, model(images, training=False))
   gradients = tape.gradient(expected_loss, before)

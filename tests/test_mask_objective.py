@@ -55,13 +55,14 @@ def _trainer(cfg, xla=False):
 
 
 def _forward(layers, masks, images):
-  """The network by hand: relu(x W1*M1 + b1) ... logits."""
+  """The network by hand: relu(x W1*M1 + b1) ... then the classifier,
+  which stays whole (PROTOCOL.md v2: it has no mask)."""
   x = images.reshape(len(images), -1).astype(np.float64)
-  for i, (layer, mask) in enumerate(zip(layers, masks)):
-    x = x @ (layer.kernel.numpy() * mask) + layer.bias.numpy()
-    if i < len(layers) - 1:
-      x = np.maximum(x, 0.0)
-  return x
+  for layer, mask in zip(layers, masks):
+    x = np.maximum(x @ (layer.kernel.numpy() * mask) + layer.bias.numpy(),
+                   0.0)
+  head = layers[-1].outbound_nodes[0].outbound_layer
+  return x @ head.kernel.numpy() + head.bias.numpy()
 
 
 def _softmax(z):
@@ -151,12 +152,12 @@ def test_consistency_gradient_passes_straight_through_the_binary_masks():
 
   def forward(masks):
     x = tf.constant(images.reshape(len(images), -1), tf.float64)
-    for i, (layer, mask) in enumerate(zip(layers, masks)):
-      x = x @ (layer.kernel.numpy().astype(np.float64) * mask) + \
-          layer.bias.numpy().astype(np.float64)
-      if i < len(layers) - 1:
-        x = tf.nn.relu(x)
-    return tf.nn.log_softmax(x)
+    for layer, mask in zip(layers, masks):
+      x = tf.nn.relu(x @ (layer.kernel.numpy().astype(np.float64) * mask) +
+                     layer.bias.numpy().astype(np.float64))
+    head = layers[-1].outbound_nodes[0].outbound_layer
+    return tf.nn.log_softmax(x @ head.kernel.numpy().astype(np.float64) +
+                             head.bias.numpy().astype(np.float64))
 
   with tf.GradientTape() as tape:
     log_soft, log_binary = forward(soft), forward(binary)
@@ -180,8 +181,12 @@ def test_xla_compiles_the_noisy_objective_to_the_graph_values():
   (graph_terms, graph_grads, _), (xla_terms, xla_grads, _) = results
   for name, value in graph_terms.items():
     assert xla_terms[name] == pytest.approx(value, rel=1e-4), name
-  for a, b in zip(graph_grads, xla_grads):  # float32, entries up to 1e4
-    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+  for a, b in zip(graph_grads, xla_grads):
+    # float32 sums reassociated by XLA: within 1e-4 of each entry or 2e-6
+    # of the layer's largest gradient (small entries are differences of
+    # large ones)
+    np.testing.assert_allclose(b, a, rtol=1e-4,
+                               atol=2e-6 * float(np.abs(a).max()))
   assert graph_terms["stab"] > 1e-4  # the two noisy masks differ
 
 
