@@ -250,9 +250,8 @@ class MaskSearchTrainer(tf_keras.Model):
     self._trackers["mask_mean"].update_state(losses.sparsity_loss(soft))
     self._trackers["mask_moved"].update_state(
         _mean_abs_difference(soft, self.initial_masks))
-    if len(hard) == len(self.magnitude_masks):
-      self._trackers["magnitude_overlap"].update_state(
-          _overlap(hard, self.magnitude_masks))
+    self._trackers["magnitude_overlap"].update_state(
+        _overlap(hard, self.magnitude_masks))
     flips = tf.add_n([tf.reduce_sum(tf.cast(
         tf.not_equal(tf.cast(s >= 0.5, h.dtype), h), tf.float32))
                       for s, h in zip(soft, hard)])
