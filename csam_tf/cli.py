@@ -13,9 +13,11 @@ flags.DEFINE_boolean("log_tf", False, "Show TensorFlow's C++ start-up and "
                      "INFO/ERROR log lines (CUDA drivers, cuInit, CPU "
                      "features), hidden by default on this CPU-only stack.")
 
-# TensorFlow's C++ start-up lines on a CPU-only machine: printed before its
-# log level is read, so TF_CPP_MIN_LOG_LEVEL alone does not hide them.
+# TensorFlow's C++ start-up lines on a CPU-only machine (printed before its
+# log level is read, so TF_CPP_MIN_LOG_LEVEL alone does not hide them) and
+# Keras 3's backend notice on stdout.
 _STARTUP_NOISE = ("All log messages before absl::InitializeLog()",
+                  "Using TensorFlow backend",
                   "oneDNN custom operations are on",
                   "Could not find cuda drivers",
                   "cpu_feature_guard.cc",
@@ -74,6 +76,6 @@ def import_tensorflow_quietly() -> None:
   if "tensorflow" in sys.modules:
     return
   with native_stderr.held_back(
-      lambda line: not any(n in line for n in _STARTUP_NOISE)):
+      lambda line: not any(n in line for n in _STARTUP_NOISE), fds=(1, 2)):
     import keras_cv  # noqa: F401  pylint: disable=import-outside-toplevel
     import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel

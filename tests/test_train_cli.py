@@ -427,8 +427,9 @@ def test_the_cli_starts_quietly_unless_log_tf(tmp_path, tiny_flags):
   """No TensorFlow C++ start-up lines (CUDA drivers, cuInit, CPU features,
   oneDNN) on a CPU-only machine; --log_tf brings them back."""
   env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  env["TF_USE_LEGACY_KERAS"] = "1"  # keras_cv then announces its backend
   noise = ("cuda", "cuInit", "cpu_feature_guard", "oneDNN",
-           "absl::InitializeLog")
+           "absl::InitializeLog", "Using TensorFlow backend")
   outputs = {}
   for log_tf in (False, True):
     result = subprocess.run(
