@@ -247,3 +247,17 @@ def test_binomial_certificates_have_their_own_csv_name():
       "pruned_composite_L2"
   assert certificate_key("pruned", "composite", "L2", "binomial") == \
       "pruned_composite_L2_binomial"
+
+
+def test_first_images_come_from_the_split_asked_for():
+  """Settings are chosen on validation images, tables on test images."""
+  from csam_tf.data import pipeline
+  from csam_tf.data.config import DataConfig
+  data = pipeline.load(DataConfig(train_subset=256, eval_subset=64))
+  for split in ("validation", "test"):
+    images, labels = certify.first_images(data, 10, split)
+    expected = next(iter(data.evaluation(split)))
+    np.testing.assert_array_equal(images, expected[0].numpy()[:10])
+    np.testing.assert_array_equal(labels, expected[1].numpy()[:10])
+  assert not np.array_equal(certify.first_images(data, 10, "validation")[0],
+                            certify.first_images(data, 10, "test")[0])
