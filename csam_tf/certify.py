@@ -86,9 +86,9 @@ def check_inputs():
     for family in cfg.families:
       for level in cfg.levels:
         certify_resume.check_resumable(
-            os.path.join(FLAGS.workdir, "certify",
-                         certify_resume.certificate_key(
-                             FLAGS.model, family, level, cfg.bound) + ".csv"),
+            certify_resume.certificate_csv(
+                os.path.join(FLAGS.workdir, "certify"), FLAGS.model, family,
+                level, cfg.bound),
             certify_resume.csv_settings(
                 cfg, family, level,
                 transform_ranges.family_ranges(family, level), None),

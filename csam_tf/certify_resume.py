@@ -29,6 +29,13 @@ def certificate_key(model: str, family: str, level: str,
   return key if bound == "ccert" else f"{key}_{bound}"
 
 
+def certificate_csv(out_dir: str, model: str, family: str, level: str,
+                    bound: str = "ccert") -> str:
+  """<out_dir>/<certificate_key>.csv: where a certificate's rows go."""
+  return os.path.join(out_dir,
+                      certificate_key(model, family, level, bound) + ".csv")
+
+
 def settings_path(csv_path: str) -> str:
   return csv_path + SUFFIX
 

@@ -15,6 +15,7 @@ last group it finished.
 """
 
 import csv
+import functools
 import io
 import os
 import time
@@ -372,28 +373,33 @@ def certify_models(predictors: Dict[str, Predict], images: np.ndarray,
   worker k's images into shard CSVs and returns their partial summaries.
   """
   from csam_tf import certify_report  # matplotlib only when certifying
-  key = lambda name, family, level: certify_resume.certificate_key(
-      name, family, level, cfg.bound)
   if shard[1] > 1:
-    return {key(name, family, level): certify_model(
-        predict, images, labels, family, level, cfg,
-        shard_csv(out_dir, key(name, family, level), shard), shard)
-            for name, predict in predictors.items()
-            for family in cfg.families for level in cfg.levels}
+    results = {}
+    for name, predict in predictors.items():
+      for family in cfg.families:
+        for level in cfg.levels:
+          key = certify_resume.certificate_key(name, family, level,
+                                               cfg.bound)
+          results[key] = certify_model(
+              predict, images, labels, family, level, cfg,
+              shard_csv(out_dir, key, shard), shard)
+    return results
   results, curves = {}, {}
   for name, predict in predictors.items():
     plain = plain_throughput(predict, images, cfg.batch_size)
     for family in cfg.families:
       for level in cfg.levels:
-        csv_path = os.path.join(out_dir, f"{key(name, family, level)}.csv")
+        key = certify_resume.certificate_key(name, family, level,
+                                             cfg.bound)
+        csv_path = os.path.join(out_dir, f"{key}.csv")
         summary = certify_model(predict, images, labels, family, level, cfg,
                                 csv_path)
         summary["plain_inference_per_second"] = round(plain, 1)
         if summary["forward_passes_per_second"] > 0:
           summary["throughput_ratio"] = round(
               summary["forward_passes_per_second"] / plain, 3)
-        results[key(name, family, level)] = summary
-        curves[key(name, family, level)] = certify_report.pca_curve(
+        results[key] = summary
+        curves[key] = certify_report.pca_curve(
             read_rows(csv_path)[:cfg.num_images])
   certify_report.plot_pca_vs_eps(curves, os.path.join(out_dir,
                                                       "pca_vs_eps.png"))
@@ -410,11 +416,15 @@ class KerasPredictor:
   with)."""
 
   def __init__(self, model, input_shape):
+    self._model = model
     self._traced = tf.function(
         lambda x: model(x, training=False),
         input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
-    self.fingerprint = certify_resume.fingerprint_bytes(
-        np.ascontiguousarray(w).tobytes() for w in model.get_weights())
+
+  @functools.cached_property
+  def fingerprint(self) -> str:
+    return certify_resume.fingerprint_bytes(
+        np.ascontiguousarray(w).tobytes() for w in self._model.get_weights())
 
   def __call__(self, images):
     return self._traced(images).numpy()

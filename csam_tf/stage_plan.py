@@ -13,16 +13,18 @@ MASK_STEP_IN_CE_STEPS = 6
 FIRST_STEPS = 20
 
 
+def _search_steps(cfg, data) -> int:
+  return cfg.mask.epochs * data.steps_per_epoch(cfg.mask.steps_per_epoch)
+
+
 def training_steps(stages: Sequence[str], cfg, data) -> Dict[str, int]:
   """Cross-entropy-step equivalents of each training stage in `stages`."""
   steps = {}
   if "pretrain" in stages:
     steps["pretrain"] = cfg.pretrain.epochs * data.steps_per_epoch()
   if "mask" in stages and cfg.mask.method in ("csam", "score_ce"):
-    searched = cfg.mask.epochs * data.steps_per_epoch(
-        cfg.mask.steps_per_epoch)
-    steps["mask"] = searched * (MASK_STEP_IN_CE_STEPS
-                                if cfg.mask.method == "csam" else 2)
+    steps["mask"] = _search_steps(cfg, data) * (
+        MASK_STEP_IN_CE_STEPS if cfg.mask.method == "csam" else 2)
   if "finetune" in stages:
     steps["finetune"] = cfg.finetune.epochs * data.steps_per_epoch()
   return steps
@@ -36,9 +38,8 @@ def plan_line(stages: Sequence[str], cfg, data) -> str:
       parts.append(f"pretrain {cfg.pretrain.epochs} epochs x "
                    f"{data.steps_per_epoch()} steps")
     elif stage == "mask":
-      parts.append(f"mask ({cfg.mask.method}) "
-                   f"{cfg.mask.epochs * data.steps_per_epoch(cfg.mask.steps_per_epoch)}"
-                   f" steps")
+      parts.append(f"mask ({cfg.mask.method}) {_search_steps(cfg, data)} "
+                   f"steps")
     elif stage == "finetune":
       parts.append(f"finetune {cfg.finetune.epochs} epochs x "
                    f"{data.steps_per_epoch()} steps")

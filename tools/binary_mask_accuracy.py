@@ -20,6 +20,7 @@ from csam_tf.data import pipeline  # noqa: E402
 from csam_tf.data.config import DataConfig  # noqa: E402
 from csam_tf.masking import binarize  # noqa: E402
 from csam_tf.masking.masked_model import prunable_layer_names  # noqa: E402
+from csam_tf.masking.recalibrate import recalibrate_batchnorm  # noqa: E402
 
 
 def accuracy(model, data):
@@ -52,13 +53,7 @@ def main(argv):
       weights = model.get_layer(name).get_weights()
       model.get_layer(name).set_weights([weights[0] * mask] + weights[1:])
     frozen = accuracy(model, data)
-    for layer in model.layers:  # 50 batches replace 99.5% of the old stats
-      if isinstance(layer, tf_keras.layers.BatchNormalization):
-        layer.momentum = 0.9
-    for i, (images, _) in enumerate(data.train(seed=0)):
-      if i == 50:
-        break
-      model(images, training=True)  # BatchNorm moving statistics only
+    recalibrate_batchnorm(model, data.train(seed=0))  # PROTOCOL.md: 50
     print(f"{label}: test accuracy {frozen:.2%} with the frozen BatchNorm "
           f"statistics, {accuracy(model, data):.2%} after re-estimating them")
 
