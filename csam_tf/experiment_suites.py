@@ -89,6 +89,8 @@ SEARCH_VARIANTS: Dict[str, Dict[str, object]] = {
     "global_lr1e-2": {"binarize": "global", "mask_lr": 0.01},
     "ratio_floor_lr1e-2": {"mask_lr": 0.01, "ratio_margin_floor": 0.05},
     "ratio_clip_lr1e-2": {"mask_lr": 0.01, "ratio_clip": 10.0},
+    "ratio_clip_global_lr1e-2": {"mask_lr": 0.01, "ratio_clip": 10.0,
+                                 "binarize": "global"},
     "steps600_lr1e-2": {"mask_lr": 0.01, "mask_steps_per_epoch": 600},
 }
 SEARCH_BASELINES: Dict[str, Dict[str, object]] = {
