@@ -89,10 +89,10 @@ flags.DEFINE_float("ratio_margin_floor", 0.0, "L_ratio variant: r = shift / "
                    lower_bound=0.0)
 flags.DEFINE_float("ratio_clip", 0.0, "L_ratio variant: r clipped at this "
                    "value (0 = off, the paper's form).", lower_bound=0.0)
-flags.DEFINE_integer("mask_log_every", 5, "TensorBoard: the search's loss "
+flags.DEFINE_integer("mask_log_every", 3, "TensorBoard: the search's loss "
                      "terms, binary accuracy, flip fraction and sparsity "
-                     "target every N steps (tb/mask/steps; the demo's 150 "
-                     "steps give 30 points).", lower_bound=1)
+                     "target every N steps (tb/mask/steps; the demo's 60 "
+                     "steps give 20 points).", lower_bound=1)
 
 FLAGS = flags.FLAGS
 
