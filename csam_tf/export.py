@@ -4,8 +4,9 @@ test set through ai-edge-litert, the runtime that ships on phones."""
 
 import functools
 import os
+import tempfile
 import time
-from typing import Any, Dict, Iterable, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -36,13 +37,20 @@ def save_savedmodel(model: tf_keras.Model, path: str) -> None:
   tf.saved_model.save(module, path, signatures={"serving_default": serve})
 
 
-def convert(model: tf_keras.Model, variant: str,
+def convert(source: Union[tf_keras.Model, str], variant: str,
             representative: Iterable[np.ndarray] = ()) -> bytes:
-  """TFLite flatbuffer: 'float32', 'int8' (full-integer, int8 input and
-  output, calibrated on `representative`) or 'sparse' (float32 weights
-  stored sparse-encoded). The converter's C++ chatter is held back
-  (`--log_tf` shows it); int8 calibration shows its progress."""
-  converter = tf.lite.TFLiteConverter.from_keras_model(model)
+  """TFLite flatbuffer of a tf_keras model or of a SavedModel folder
+  written by save_savedmodel: 'float32', 'int8' (full-integer, int8 input
+  and output, calibrated on `representative`) or 'sparse' (float32
+  weights stored sparse-encoded). From a Keras model the converter first
+  saves a SavedModel of its own (most of a conversion's time), so several
+  variants of one model convert from one save_savedmodel folder. The
+  converter's C++ chatter is held back (`--log_tf` shows it); int8
+  calibration shows its progress."""
+  if isinstance(source, str):
+    converter = tf.lite.TFLiteConverter.from_saved_model(source)
+  else:
+    converter = tf.lite.TFLiteConverter.from_keras_model(source)
   if variant == "int8":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     images = list(representative)
@@ -96,12 +104,20 @@ class LiteRTModel:
                        self._output)
 
 
-def compare_on_test(keras_model, lite: LiteRTModel, data: DataBundle
-                    ) -> Dict[str, Any]:
-  """Accuracy of the .tflite and how far it is from the Keras model."""
+def keras_test_logits(keras_model, data: DataBundle) -> List[np.ndarray]:
+  """The Keras model's logits per test batch: computed once and compared
+  with every exported variant (the images are read again, not kept)."""
+  return [keras_model(images, training=False).numpy()
+          for images, _ in data.evaluation("test")]
+
+
+def compare_on_test(lite: LiteRTModel, data: DataBundle,
+                    keras_logits: Sequence[np.ndarray]) -> Dict[str, Any]:
+  """Accuracy of the .tflite and how far it is from the Keras model
+  (`keras_logits` from keras_test_logits, batch for batch)."""
   max_diff, agree, correct, count = 0.0, 0, 0, 0
-  for images, labels in data.evaluation("test"):
-    expected = keras_model(images, training=False).numpy()
+  for (images, labels), expected in zip(data.evaluation("test"),
+                                        keras_logits, strict=True):
     got = lite(images.numpy())
     max_diff = max(max_diff, float(np.max(np.abs(got - expected))))
     agree += int(np.sum(got.argmax(1) == expected.argmax(1)))
@@ -152,10 +168,16 @@ def compare_with_dense(dense: tf_keras.Model, pruned: tf_keras.Model,
                 "pruned": flops.model_flops(pruned)}}
   figures["flops"]["reduction"] = (figures["flops"]["dense"] /
                                    figures["flops"]["pruned"])
+  with tempfile.TemporaryDirectory() as temp:
+    dense_saved_model = os.path.join(temp, "dense")
+    save_savedmodel(dense, dense_saved_model)
+    flatbuffers = {variant: convert(dense_saved_model, variant,
+                                    representative)
+                   for variant in ("float32", "int8")}
   for variant, pruned_name in (("float32", "model.tflite"),
                                ("int8", "model_int8.tflite")):
     dense_path = os.path.join(folder, f"dense{pruned_name[5:]}")
-    flatbuffer = convert(dense, variant, representative)
+    flatbuffer = flatbuffers[variant]
     atomic_io.write_atomically(dense_path,
                                lambda p: _write_bytes(p, flatbuffer),
                                suffix=".tflite")
@@ -189,13 +211,14 @@ def run_export(model: tf_keras.Model, data: DataBundle, workdir: str,
     variants["sparse"] = "model_sparse.tflite"
   test_image = next(iter(data.evaluation("test")))[0].numpy()[0]
   results = {"saved_model": os.path.relpath(saved_model, workdir)}
+  keras_logits = keras_test_logits(model, data)
   for variant, name in variants.items():
     path = os.path.join(folder, name)
-    flatbuffer = convert(model, variant, representative)
+    flatbuffer = convert(saved_model, variant, representative)
     atomic_io.write_atomically(path, lambda p: _write_bytes(p, flatbuffer),
                                suffix=".tflite")
     lite = LiteRTModel(path)
-    figures = compare_on_test(model, lite, data)
+    figures = compare_on_test(lite, data, keras_logits)
     figures["bytes"] = os.path.getsize(path)
     figures["median_latency_ms_1_image"] = median_latency_ms(lite,
                                                              test_image)

@@ -26,7 +26,8 @@ def training_steps(stages: Sequence[str], cfg, data) -> Dict[str, int]:
     steps["mask"] = _search_steps(cfg, data) * (
         MASK_STEP_IN_CE_STEPS if cfg.mask.method == "csam" else 2)
   if "finetune" in stages:
-    steps["finetune"] = cfg.finetune.epochs * data.steps_per_epoch()
+    steps["finetune"] = cfg.finetune.epochs * data.steps_per_epoch(
+        cfg.finetune.steps_per_epoch)
   return steps
 
 
@@ -42,7 +43,8 @@ def plan_line(stages: Sequence[str], cfg, data) -> str:
                    f"steps")
     elif stage == "finetune":
       parts.append(f"finetune {cfg.finetune.epochs} epochs x "
-                   f"{data.steps_per_epoch()} steps")
+                   f"{data.steps_per_epoch(cfg.finetune.steps_per_epoch)} "
+                   f"steps")
     elif stage == "certify":
       c = cfg.certify
       parts.append(f"certify {'+'.join(c.models)} on {c.num_images} "

@@ -165,8 +165,9 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
   the layers tfmot prunes by magnitude (`polynomial_decay`).
   """
   start = time.time()
+  steps_per_epoch = data.steps_per_epoch(cfg.steps_per_epoch)
   pruned, stage_callbacks, strip = _pruned_model(
-      network, masks, cfg, cfg.epochs * data.steps_per_epoch())
+      network, masks, cfg, cfg.epochs * steps_per_epoch)
   recalibrated = 0
   if cfg.pruning == "fixed_masks":
     # Fine-tuning starts from the network stage 2 judged: BatchNorm
@@ -178,14 +179,14 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
   optimizer = make_optimizer(PretrainConfig(
       epochs=cfg.epochs, optimizer=cfg.optimizer,
       learning_rate=cfg.learning_rate, momentum=cfg.momentum,
-      weight_decay=cfg.weight_decay), data.steps_per_epoch())
+      weight_decay=cfg.weight_decay), steps_per_epoch)
   compile_trainer(trainer, optimizer)
   optimizer.build(pruned.trainable_variables)
   best_path = os.path.join(workdir, BEST_WEIGHTS)
   best = resumable_fit(
       STAGE, trainer, {"network": pruned, "optimizer": optimizer}, data,
       seed, cfg.epochs, workdir, save_best=pruned.save_weights,
-      best_path=best_path, augment=augment,
+      best_path=best_path, augment=augment, max_steps=cfg.steps_per_epoch,
       callbacks=[*stage_callbacks, *callbacks])
   pruned.load_weights(best_path)
   stripped = strip(pruned)
@@ -201,6 +202,7 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
   evaluator.compile()
   return stripped, {
       "epochs": cfg.epochs,
+      "steps_per_epoch": steps_per_epoch,
       "best_epoch": best["best_epoch"],
       "last_epoch_logs": best["last_epoch_logs"],
       **evaluate_splits(evaluator, data),

@@ -6,6 +6,7 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig:
   epochs: int = 2
+  steps_per_epoch: int = 0          # cut each epoch after N steps (0 = all)
   learning_rate: float = 0.01
   optimizer: str = "sgd"
   momentum: float = 0.9

@@ -8,6 +8,9 @@ from trainers.pretrain_config import OPTIMIZERS
 
 flags.DEFINE_integer("finetune_epochs", 2, "Epochs of fine-tuning.",
                      lower_bound=1)
+flags.DEFINE_integer("finetune_steps_per_epoch", 0, "Cut each fine-tuning "
+                     "epoch after this many steps (0 = the whole training "
+                     "split): small demos.", lower_bound=0)
 flags.DEFINE_enum("finetune_optimizer", "sgd", OPTIMIZERS, "Optimizer of "
                   "the fine-tuning (cosine learning rate).")
 flags.DEFINE_float("finetune_lr", 0.01, "Peak fine-tuning learning rate.",
@@ -44,6 +47,7 @@ def _decay_prunes_weights(values):
 def finetune_config() -> FinetuneConfig:
   """The FinetuneConfig the flags describe."""
   return FinetuneConfig(epochs=FLAGS.finetune_epochs,
+                        steps_per_epoch=FLAGS.finetune_steps_per_epoch,
                         optimizer=FLAGS.finetune_optimizer,
                         learning_rate=FLAGS.finetune_lr,
                         weight_decay=FLAGS.finetune_weight_decay,
