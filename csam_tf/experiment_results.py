@@ -148,13 +148,16 @@ def main_tables(rows: Sequence[Dict[str, object]],
             "magnitude (%) | certified images | wall time per run (min, "
             "CPU) |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for method in methods:
+    for label in methods:
+      # "csam" is the default row, "csam-global" its labelled variant
+      method, _, variant = label.partition("-")
       group = dense if method == "dense" else _group(
-          rows, method=method, variant="default", target_sparsity=sparsity)
+          rows, method=method, variant=variant or "default",
+          target_sparsity=sparsity)
       if not group:
         continue
       out.append(
-          f"| {method} | {len(group)} | {_cell(group, 'sparsity')}% | "
+          f"| {label} | {len(group)} | {_cell(group, 'sparsity')}% | "
           f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
           f"{_cell(group, BINOMIAL_COLUMN)} | "
           f"{_cell(group, emp)} | "

@@ -18,6 +18,17 @@ HEADLINE_METHODS = ("csam", "magnitude")   # 3 seeds, every sparsity
 OTHER_METHODS = ("random", "score_ce", "sam_then_prune", "prune_then_sam")
 OTHER_SPARSITIES = (0.5, 0.9)              # 1 seed
 ABLATION_SPARSITY = 0.9
+# Labelled rows of the main suite beside the defaults (name -> (method,
+# flags, seeds)): the stage-2 default before issue 14 (one seed), and
+# PROTOCOL's global allocation (3 seeds; C-SAM with the best global setting
+# of the validation sweep, magnitude with tfmot per-layer targets from one
+# global |w| threshold).
+MAIN_VARIANTS: Dict[str, Tuple[str, Dict[str, object], Tuple[int, ...]]] = {
+    "csam-v1_frozen_bn": ("csam", {"search_bn": "frozen"}, (0,)),
+    "csam-global": ("csam", {"binarize": "global", "mask_lr": 0.01,
+                             "ratio_clip": 10.0}, (0, 1, 2)),
+    "magnitude-global": ("magnitude", {"binarize": "global"}, (0, 1, 2)),
+}
 STRUCTURED_METHODS = ("csam_channel", "l1_filter", "group_norm")
 STRUCTURED_SPARSITY = 0.5                  # PROTOCOL.md: 50% of channels
 SAM_RHO = 0.05
@@ -52,6 +63,8 @@ METHODS: Dict[str, Tuple[Tuple[str, ...], Dict[str, object], str]] = {
 # The paper's ablations of C-SAM (variant -> flags changed from the default).
 ABLATIONS: Dict[str, Dict[str, object]] = {
     "default": {},
+    # the default before issue 14: BatchNorm's moving statistics frozen
+    "v1_frozen_bn": {"search_bn": "frozen"},
     "no_stab": {"lambda_stab": 0.0},
     "no_ratio": {"lambda_ratio": 0.0},
     "no_consist": {"lambda_consist": 0.0},
@@ -86,6 +99,7 @@ SEARCH_VARIANTS: Dict[str, Dict[str, object]] = {
     "scaled_lr1e-2": {"mask_init": "scaled_magnitude", "mask_lr": 0.01},
     "scaled_key_mask_lr1e-2": {"mask_init": "scaled_magnitude",
                                "binarize_score": "mask", "mask_lr": 0.01},
+    "global": {"binarize": "global"},
     "global_lr1e-2": {"binarize": "global", "mask_lr": 0.01},
     "ratio_floor_lr1e-2": {"mask_lr": 0.01, "ratio_margin_floor": 0.05},
     "ratio_clip_lr1e-2": {"mask_lr": 0.01, "ratio_clip": 10.0},
@@ -165,7 +179,7 @@ def _run(method, sparsity=0.0, seed=0, variant="default", extra=None,
     certificates = tuple((model, families, level, "ccert")
                          for families, level in EXTRA_CERTIFICATES)
   if (certificates_beyond and method in BINOMIAL_CERTIFIED_METHODS and
-      variant == "default"):
+      variant in ("default", "global")):
     certificates += ((model, *BINOMIAL_CERTIFICATE),)
   return ExperimentRun(method, variant, sparsity, seed, stages, flags,
                        source_name, certificates)
@@ -197,6 +211,10 @@ def _main_runs():
       runs += [_run(m, sparsity, seed) for m in HEADLINE_METHODS]
       if seed == 0 and sparsity in OTHER_SPARSITIES:
         runs += [_run(m, sparsity, seed) for m in OTHER_METHODS]
+      for label, (method, flags, seeds) in MAIN_VARIANTS.items():
+        if seed in seeds:
+          runs.append(_run(method, sparsity, seed, label.split("-", 1)[1],
+                           flags))
   return runs
 
 
@@ -232,6 +250,8 @@ def _selected(run, suite, methods, sparsities, seeds):
       run.method == "csam") else run.method
   if suite == "search" and run.method == "magnitude":
     key = "magnitude" if run.variant == "default" else run.variant
+  if suite == "main" and run.variant != "default":
+    key = f"{run.method}-{run.variant}"
   return ((not methods or key in methods) and
           (not sparsities or any(abs(run.sparsity - s) < 1e-9
                                  for s in sparsities)) and
@@ -254,4 +274,4 @@ def selection_keys(suite: str) -> Tuple[str, ...]:
     return ("dense", *STRUCTURED_METHODS)
   if suite == "search":
     return ("dense", *SEARCH_BASELINES, *SEARCH_VARIANTS)
-  return ("dense", *HEADLINE_METHODS, *OTHER_METHODS)
+  return ("dense", *HEADLINE_METHODS, *OTHER_METHODS, *MAIN_VARIANTS)

@@ -267,7 +267,8 @@ def suite_section(rows, planned: int) -> str:
            f"commands = {hours + startup * commands / 3600:.2f} h.", ""]
   if FLAGS.suite == "main":
     methods = ("dense", *experiment_suites.HEADLINE_METHODS,
-               *experiment_suites.OTHER_METHODS)
+               *experiment_suites.OTHER_METHODS,
+               *experiment_suites.MAIN_VARIANTS)
     lines.append(experiment_results.main_tables(
         rows, methods, experiment_suites.MAIN_SPARSITIES))
     lines.append(experiment_results.family_table(

@@ -111,14 +111,25 @@ def test_tables_and_csv(tmp_path):
     for method, pca in (("csam", csam_pca), ("magnitude", mag_pca)):
       names.append(f"{method}/sp90/seed{seed}")
       _write_run(root, names[-1], method, 0.9, seed, 0.9, pca, extra=True)
-  rows = results.collect_rows(root, names + ["random/sp90/seed0"])
-  assert len(rows) == 9
-  table = results.main_tables(rows, ("dense", "csam", "magnitude", "random"),
-                              (0.5, 0.9))
+  # a labelled row (global allocation) beside the default one
+  global_dir = _write_run(root, "csam-global/sp90/seed0", "csam", 0.9, 0,
+                          0.91, 0.48)
+  spec = atomic_io.read_json(os.path.join(global_dir,
+                                          results.EXPERIMENT_FILE))
+  spec["variant"] = "global"
+  atomic_io.write_json(os.path.join(global_dir, results.EXPERIMENT_FILE), spec)
+  rows = results.collect_rows(root, names + ["random/sp90/seed0",
+                                             "csam-global/sp90/seed0"])
+  assert len(rows) == 10
+  table = results.main_tables(
+      rows, ("dense", "csam", "magnitude", "random", "csam-global"),
+      (0.5, 0.9))
   assert "| dense | 3 | 0.0 ± 0.0% | 93.0 ± 1.0 | 50.0 ± 0.0 |" in table
   assert "| csam | 3 | 90.0 ± 0.0% | 90.0 ± 0.0 | 42.0 ± 2.0 |" in table
   assert "| magnitude | 3 | 90.0 ± 0.0% | 90.0 ± 0.0 | 32.0 ± 2.0 |" in table
+  assert "| csam-global | 1 | 90.0% | 91.0 | 48.0 |" in table
   assert "random" not in table
+  rows = [r for r in rows if r["variant"] == "default"]
   families = results.family_table(rows, ("dense", "csam", "magnitude"), 0.9)
   assert "| csam | 3 | 42.0 ± 2.0 | 21.0 ± 1.0 | 21.0 ± 1.0 | 21.0 ± 1.0 |" \
       in families

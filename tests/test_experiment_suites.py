@@ -9,15 +9,30 @@ from csam_tf import experiment_suites as suites
 
 def test_main_suite_plan():
   runs = suites.suite_runs("main")
-  count = collections.Counter((r.method, r.seed) for r in runs)
+  count = collections.Counter((r.method, r.variant, r.seed) for r in runs)
   for seed in (0, 1, 2):
-    assert count[("dense", seed)] == 1
-    assert count[("csam", seed)] == 3 and count[("magnitude", seed)] == 3
+    assert count[("dense", "default", seed)] == 1
+    for method in ("csam", "magnitude"):  # defaults and global allocation
+      assert count[(method, "default", seed)] == 3
+      assert count[(method, "global", seed)] == 3
+  # the pre-issue-14 default: one seed, every sparsity
+  assert count[("csam", "v1_frozen_bn", 0)] == 3
+  assert count[("csam", "v1_frozen_bn", 1)] == 0
   for method in suites.OTHER_METHODS:  # one seed, 50% and 90%
     assert sorted(r.sparsity for r in runs if r.method == method) == [0.5,
                                                                       0.9]
     assert {r.seed for r in runs if r.method == method} == {0}
-  assert len(runs) == 3 + 1 + 18 + 8
+  assert len(runs) == 3 + 1 + 18 + 8 + 3 + 18
+  by_name = {r.name: r for r in runs}
+  assert "--search_bn=frozen" in by_name[
+      "csam-v1_frozen_bn/sp70/seed0"].train_flags()
+  assert {"--binarize=global", "--mask_lr=0.01", "--ratio_clip=10.0"} <= set(
+      by_name["csam-global/sp90/seed2"].train_flags())
+  assert "--binarize=global" in by_name[
+      "magnitude-global/sp50/seed1"].train_flags()
+  assert [r.name for r in suites.suite_runs("main", ["magnitude-global"],
+                                            [0.9], [1])] == [
+      "dense/seed1", "magnitude-global/sp90/seed1"]
   assert len({r.name for r in runs}) == len(runs)
   position = {r.name: i for i, r in enumerate(runs)}
   for run in runs:  # every dense model is trained before it is shared
@@ -63,8 +78,9 @@ def test_binomial_companion_for_the_headline_rows_only():
   binomial = {r.name for r in runs if any(
       bound == "binomial" for *_, bound in r.extra_certificates)}
   assert binomial == {r.name for r in runs
-                      if r.method in ("dense", "csam", "magnitude")}
-  assert len(binomial) == 3 + 2 * 3 * 3
+                      if r.method in ("dense", "csam", "magnitude") and
+                      r.variant in ("default", "global")}
+  assert len(binomial) == 3 + 2 * 2 * 3 * 3
   # 1 - 0.1^(1/n) < 1e-3 from n = 2,302 on, not at 2,301
   assert suites.binomial_samples(1e-3, 0.9) == 2302
   assert 1 - 0.1 ** (1 / 2302) < 1e-3 < 1 - 0.1 ** (1 / 2301)
