@@ -34,4 +34,4 @@ class MaskSearchConfig:
   schedule_end: float = 0.5         # between these fractions of the search
   ratio_margin_floor: float = 0.0   # r = shift / max(d, floor)
   ratio_clip: float = 0.0           # r = min(r, clip); 0 = off
-  log_every: int = 3                # TensorBoard scalars every N steps
+  log_every: int = 1                # TensorBoard scalars every N steps

@@ -89,9 +89,9 @@ flags.DEFINE_float("ratio_margin_floor", 0.0, "L_ratio variant: r = shift / "
                    lower_bound=0.0)
 flags.DEFINE_float("ratio_clip", 0.0, "L_ratio variant: r clipped at this "
                    "value (0 = off, the paper's form).", lower_bound=0.0)
-flags.DEFINE_integer("mask_log_every", 3, "TensorBoard: the search's loss "
+flags.DEFINE_integer("mask_log_every", 1, "TensorBoard: the search's loss "
                      "terms, binary accuracy, flip fraction and sparsity "
-                     "target every N steps (tb/mask/steps; the demo's 60 "
+                     "target every N steps (tb/mask/steps; the demo's 20 "
                      "steps give 20 points).", lower_bound=1)
 
 FLAGS = flags.FLAGS
