@@ -25,10 +25,10 @@ demo: setup
 
 # One pytest-xdist process per core.
 test: setup
-	$(PY) -m pytest -q -n auto tests
+	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15 tests
 
 test-fast: setup
-	$(PY) -m pytest -q -n auto $(FAST_TESTS)
+	$(PY) -m pytest -q -n auto --dist loadgroup $(FAST_TESTS)
 
 setup: $(VENV)/.installed data
 

@@ -5,8 +5,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import BENCH_TINY as TINY
 from conftest import REPO
+
+# One test process trains conftest's tiny dense workdir for the bench's
+# and the profiler's tests (`make test`: pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("tiny_dense")
 
 
 def test_bench_writes_every_figure(tmp_path, tiny_dense_workdir):

@@ -16,6 +16,10 @@ import pytest
 
 from conftest import REPO, run_cli
 
+# One test process computes the uninterrupted run for this module's tests
+# (`make test`: pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("crash_safety")
+
 FLAGS = ["--train_subset=256", "--eval_subset=128", "--pretrain_epochs=1",
          "--width_multiplier=0.0625", "--batch_size=64",
          "--stages=pretrain,mask,finetune,certify", "--mask_epochs=4",

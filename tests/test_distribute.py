@@ -20,6 +20,10 @@ import pytest
 
 from conftest import REPO, run_cli
 
+# One test process computes the single-process run for this module's tests
+# (`make test`: pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("distribute")
+
 FLAGS = ["--train_subset=2048", "--eval_subset=512", "--pretrain_epochs=2",
          "--width_multiplier=0.0625", "--batch_size=128",
          "--augment_family=none", "--mask_steps_per_epoch=4",

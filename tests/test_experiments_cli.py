@@ -5,6 +5,7 @@ section into the Markdown file; bad input is one line and exit 2."""
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +36,12 @@ def _experiments(*args):
                         timeout=900)
 
 
+# The suites' tests share one dense run (trained and certified once per
+# test process; `make test` keeps this module's tests in one process with
+# --dist loadgroup) and copy it into their own roots.
+pytestmark = pytest.mark.xdist_group("experiments_cli")
+
+
 @pytest.fixture
 def flagfile(tmp_path):
   path = tmp_path / "tiny.cfg"
@@ -42,8 +49,28 @@ def flagfile(tmp_path):
   return str(path)
 
 
-def test_suite_runs_once_and_tabulates(tmp_path, flagfile):
+@pytest.fixture(scope="module")
+def dense_run(tmp_path_factory):
+  """dense/seed0 of the tiny main suite: pre-trained and certified."""
+  folder = tmp_path_factory.mktemp("dense_suite")
+  path = folder / "tiny.cfg"
+  path.write_text(TINY)
+  root = folder / "bench"
+  result = _experiments("--suite=main", f"--flagfile={path}",
+                        f"--workdir={root}", "--methods=dense", "--seeds=0",
+                        "--benchmarks_md=", f"--figures_dir={folder / 'fig'}")
+  assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+  return root / "dense" / "seed0"
+
+
+def _with_dense(root, dense_run):
+  """A suite root that starts with the shared dense run."""
+  shutil.copytree(dense_run, os.path.join(root, "dense", "seed0"))
+
+
+def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   root, markdown = str(tmp_path / "bench"), tmp_path / "BENCH.md"
+  _with_dense(root, dense_run)
   markdown.write_text("# Benchmarks\n\nhand-written part\n")
   args = ["--suite=main", f"--flagfile={flagfile}", f"--workdir={root}",
           "--methods=csam,magnitude", "--sparsities=0.9", "--seeds=0",
@@ -90,7 +117,7 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile):
   assert tables.returncode == 0, tables.stderr[-2000:]
   assert "finished earlier" not in tables.stdout
   assert "done in" not in tables.stdout
-  assert "3 of 30 planned runs finished" in markdown.read_text()
+  assert "3 of 51 planned runs finished" in markdown.read_text()
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -125,8 +152,9 @@ def _report_stage_complete(run_dir, stage):
 
 
 def test_a_failing_run_lets_the_others_go_on_and_a_killed_suite_resumes(
-    tmp_path, flagfile):
+    tmp_path, flagfile, dense_run):
   root = tmp_path / "bench"
+  _with_dense(root, dense_run)
   args = ["--suite=main", f"--flagfile={flagfile}", f"--workdir={root}",
           "--methods=csam,magnitude", "--sparsities=0.9", "--seeds=0",
           "--benchmarks_md=", f"--figures_dir={tmp_path / 'fig'}"]

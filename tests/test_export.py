@@ -13,6 +13,10 @@ from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
 from csam_tf.models import build_model
 
+# One test process computes the exported model for this module's tests
+# (`make test`: pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("export")
+
 FLOAT32_TOLERANCE = 1e-4  # max |logit difference|, TFLite float32 vs Keras
 
 

@@ -6,7 +6,13 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import BENCH_TINY, REPO
+
+# One test process trains conftest's tiny dense workdir for the bench's
+# and the profiler's tests (`make test`: pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("tiny_dense")
 
 
 def test_profile_writes_a_labelled_section(tmp_path, tiny_dense_workdir):
