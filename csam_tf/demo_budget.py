@@ -72,6 +72,7 @@ def run_outcome(workdir: str) -> Dict[str, object]:
       "pretrain_epochs": run_flags.get("pretrain_epochs"),
       "mask_steps": run_flags.get("mask_steps_per_epoch"),
       "finetune_epochs": run_flags.get("finetune_epochs"),
+      "finetune_steps": run_flags.get("finetune_steps_per_epoch"),
       "cert_images": run_flags.get("cert_num_images")}
 
 
@@ -114,10 +115,13 @@ def section(results: Sequence[Dict[str, object]], command: str,
   for r in results:
     seconds = ", ".join("-" if r["stage_seconds"][s] is None else
                         f"{r['stage_seconds'][s]:.0f}" for s in STAGES)
+    finetune = (f"{r['finetune_epochs']} fine-tune epoch(s)" +
+                (f" of {r['finetune_steps']} steps" if r.get("finetune_steps")
+                 else ""))
     lines.append(
         f"| `{r['config']}` | resnet18 x{r['width']}, {r['pretrain_epochs']} "
-        f"pretrain epochs, {r['mask_steps']} search steps, "
-        f"{r['finetune_epochs']} fine-tune epochs, {r['cert_images']} "
+        f"pretrain epochs, {r['mask_steps']} search steps, {finetune}, "
+        f"{r['cert_images']} "
         f"certified images | {_pct(r['dense_test_accuracy'])} | "
         f"{_pct(r['pruned_test_accuracy'])} ({_pct(r['sparsity'])}) | "
         f"{_pct(r['pca_dense'])} / {_pct(r['pca_pruned'])} | {seconds} | "

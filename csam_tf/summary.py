@@ -61,6 +61,7 @@ def summary_text(workdir: str) -> str:
                              f", {_ms(_get(compared, 'float32', 'latency_ms_dense'))}",
           ".tflite int8": f"{_kb(_get(compared, 'int8', 'bytes_dense'))}, "
                           f"{_ms(_get(compared, 'int8', 'latency_ms_dense'))}",
+          ".tflite sparse-encoded float32": "-",
       }}
   if "finetune" in stages:
     finetune = stages["finetune"]
@@ -75,6 +76,10 @@ def summary_text(workdir: str) -> str:
                            f"{_ms(_get(export, 'float32', 'median_latency_ms_1_image'))}",
         ".tflite int8": f"{_kb(_get(export, 'int8', 'bytes'))}, "
                         f"{_ms(_get(export, 'int8', 'median_latency_ms_1_image'))}",
+        # unstructured zeros only shrink the file when stored sparse
+        ".tflite sparse-encoded float32":
+            f"{_kb(_get(export, 'sparse', 'bytes'))}, "
+            f"{_ms(_get(export, 'sparse', 'median_latency_ms_1_image'))}",
     }
   lines = [f"Summary of {workdir} ({run_flags.get('arch', '?')} "
            f"x{run_flags.get('width_multiplier', '?')}, "

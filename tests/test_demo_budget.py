@@ -28,7 +28,8 @@ def test_run_measured_counts_the_child_alone(tmp_path):
 def test_run_outcome_reads_the_report(tmp_path):
   report = {"flags": {"cert_eps": 0.001, "width_multiplier": 0.125,
                       "pretrain_epochs": 2, "mask_steps_per_epoch": 60,
-                      "finetune_epochs": 1, "cert_num_images": 100},
+                      "finetune_epochs": 1, "finetune_steps_per_epoch": 100,
+                      "cert_num_images": 100},
             "stages": {"pretrain": {"test_accuracy": 0.903,
                                     "wall_seconds": 80.0},
                        "finetune": {"test_accuracy": 0.899, "sparsity": 0.5},
@@ -41,7 +42,7 @@ def test_run_outcome_reads_the_report(tmp_path):
   assert (out["pca_dense"], out["pca_pruned"]) == (0.41, 0.4)
   assert out["stage_seconds"]["pretrain"] == 80.0
   assert out["stage_seconds"]["export"] is None
-  assert out["mask_steps"] == 60
+  assert (out["mask_steps"], out["finetune_steps"]) == (60, 100)
 
 
 def _result(config, cpu, wall):
@@ -49,7 +50,8 @@ def _result(config, cpu, wall):
           "peak_rss_gb": 1.5, "exit_code": 0, "dense_test_accuracy": 0.9,
           "pruned_test_accuracy": 0.89, "sparsity": 0.5, "pca_dense": 0.4,
           "pca_pruned": 0.38, "width": 0.125, "pretrain_epochs": 2,
-          "mask_steps": 60, "finetune_epochs": 1, "cert_images": 100,
+          "mask_steps": 60, "finetune_epochs": 1, "finetune_steps": 100,
+          "cert_images": 100,
           "stage_seconds": dict.fromkeys(demo_budget.STAGES, 10.0)}
 
 
@@ -61,6 +63,7 @@ def test_section_gives_the_ratio_against_the_first_config():
   assert "`b.cfg` / `a.cfg`: **6.5x** the CPU seconds, 5.0x the wall" in text
   assert "| 90.00% | 89.00% (50.00%) | 40.00% / 38.00% | 10, 10, 10, 10, 10 |" \
       in text
+  assert "60 search steps, 1 fine-tune epoch(s) of 100 steps, 100 " in text
 
 
 def test_missing_config_is_one_line_before_any_run(tmp_path):

@@ -26,6 +26,8 @@ def test_summary_reads_the_report(tmp_path):
                                        "median_latency_ms_1_image": 0.812},
                            "int8": {"bytes": 765_952,
                                     "median_latency_ms_1_image": 0.301},
+                           "sparse": {"bytes": 1_798_412,
+                                      "median_latency_ms_1_image": 0.91},
                            "dense_vs_pruned": {
                                "float32": {"bytes_dense": 2_867_200,
                                            "latency_ms_dense": 0.815},
@@ -46,6 +48,8 @@ def test_summary_reads_the_report(tmp_path):
       "42.00%" in lines["PCA@0.001 composite L2"]
   assert "2,800 KB, 0.815 ms" in lines[".tflite float32"]
   assert "748 KB, 0.301 ms" in lines[".tflite int8"]
+  assert lines[".tflite sparse-encoded float32"].split()[-5:] == [
+      "-", "1,756", "KB,", "0.910", "ms"]
   assert "first 100 test images" in result.stdout
 
 
