@@ -72,3 +72,20 @@ def assert_same_checkpoint(a, b):
   assert a.keys() == b.keys() and len(a) > 10
   for name in a:
     np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def pytest_collection_modifyitems(config, items):
+  """`--dist loadgroup` sends tests with the same `xdist_group` mark to one
+  worker by reading a "@group" suffix of their node ids. pytest-xdist 3.8
+  adds it by setting `item._nodeid`, which pytest 9.2 no longer reads (a
+  node's id is `item._id`), so the groups were silently ignored: add the
+  suffix here, as xdist means to."""
+  if not getattr(config.option, "loadgroup", False):
+    return
+  for item in items:
+    names = sorted({str(m.args[0] if m.args else m.kwargs.get("name",
+                                                               "default"))
+                    for m in item.iter_markers("xdist_group")})
+    if names and "@" not in item.nodeid:
+      item._id = type(item._id).parse(  # pylint: disable=protected-access
+          f"{item.nodeid}@{'_'.join(names)}")
