@@ -40,7 +40,9 @@ FLAGS = flags.FLAGS
 
 def run_measured(command: Sequence[str], log_path: str) -> Dict[str, float]:
   """Runs `command`, its output to `log_path`; the child's own CPU seconds,
-  wall seconds, peak RSS and exit code."""
+  wall seconds, peak RSS and exit code. Linux counts the caller's resident
+  memory at the fork in the child's peak RSS, so call it from a small
+  process (this module imports no TensorFlow: about 25 MB)."""
   start = time.time()
   with open(log_path, "w") as log:
     child = subprocess.Popen(list(command), stdout=log,
