@@ -47,7 +47,9 @@ flags.DEFINE_boolean("bench_xla", True, "Also time the mask-search step "
                      "compiled with XLA (--mask_xla); compiling takes a "
                      "minute.")
 flags.DEFINE_boolean("run_demo", False, "Run the demo command for figure 3 "
-                     "(about 10 minutes).")
+                     "(about 3 minutes on 2 idle AVX-512 cores; "
+                     "python -m csam_tf.demo_budget compares it with the "
+                     "full-quality config).")
 flags.DEFINE_string("bench_markdown", "BENCHMARKS.md", "File whose bench "
                     "section is regenerated ('' = print only).")
 
