@@ -391,7 +391,8 @@ def certify_models(predictors: Dict[str, Predict], images: np.ndarray,
       for level in cfg.levels:
         key = certify_resume.certificate_key(name, family, level,
                                              cfg.bound)
-        csv_path = os.path.join(out_dir, f"{key}.csv")
+        csv_path = certify_resume.certificate_csv(out_dir, name, family,
+                                                  level, cfg.bound)
         summary = certify_model(predict, images, labels, family, level, cfg,
                                 csv_path)
         summary["plain_inference_per_second"] = round(plain, 1)

@@ -18,8 +18,10 @@ from typing import Dict, List, Sequence
 
 from absl import app, flags
 
-from csam_tf import atomic_io, cli, experiment_results, machine
+from csam_tf import (atomic_io, certify_resume, cli, experiment_results,
+                     machine)
 from csam_tf.errors import UsageError
+from csam_tf.summary import percent
 
 PROG = "csam_tf.demo_budget"
 STAGES = ("pretrain", "mask", "finetune", "export", "certify")
@@ -48,8 +50,7 @@ def run_measured(command: Sequence[str], log_path: str) -> Dict[str, float]:
     child = subprocess.Popen(list(command), stdout=log,
                              stderr=subprocess.STDOUT)
     _, status, usage = os.wait4(child.pid, 0)
-  child.returncode = os.waitstatus_to_exitcode(status)
-  return {"exit_code": child.returncode,
+  return {"exit_code": os.waitstatus_to_exitcode(status),
           "cpu_seconds": usage.ru_utime + usage.ru_stime,
           "wall_seconds": time.time() - start,
           "peak_rss_gb": usage.ru_maxrss / 1024 / 1024}
@@ -61,7 +62,8 @@ def run_outcome(workdir: str) -> Dict[str, object]:
   stages, run_flags = report.get("stages", {}), report.get("flags", {})
   eps = run_flags.get("cert_eps", 1e-3)
   certified = stages.get("certify", {})
-  pca = {name: certified.get(f"{name}_composite_L2", {}).get(f"pca@{eps:g}")
+  pca = {name: certified.get(certify_resume.certificate_key(
+      name, "composite", "L2"), {}).get(f"pca@{eps:g}")
          for name in ("dense", "pruned")}
   return {
       "dense_test_accuracy": stages.get("pretrain", {}).get("test_accuracy"),
@@ -99,10 +101,6 @@ def measure(configs: Sequence[str], root: str,
   return results
 
 
-def _pct(value) -> str:
-  return "-" if value is None else f"{100 * value:.2f}%"
-
-
 def section(results: Sequence[Dict[str, object]], command: str,
             cpu: str) -> str:
   """BENCHMARKS.md section: one row per config, then the ratios."""
@@ -124,9 +122,9 @@ def section(results: Sequence[Dict[str, object]], command: str,
         f"| `{r['config']}` | resnet18 x{r['width']}, {r['pretrain_epochs']} "
         f"pretrain epochs, {r['mask_steps']} search steps, {finetune}, "
         f"{r['cert_images']} "
-        f"certified images | {_pct(r['dense_test_accuracy'])} | "
-        f"{_pct(r['pruned_test_accuracy'])} ({_pct(r['sparsity'])}) | "
-        f"{_pct(r['pca_dense'])} / {_pct(r['pca_pruned'])} | {seconds} | "
+        f"certified images | {percent(r['dense_test_accuracy'])} | "
+        f"{percent(r['pruned_test_accuracy'])} ({percent(r['sparsity'])}) | "
+        f"{percent(r['pca_dense'])} / {percent(r['pca_pruned'])} | {seconds} | "
         f"{r['cpu_seconds']:.0f} | {r['wall_seconds']:.0f} | "
         f"{r['peak_rss_gb']:.2f} GB | {r['exit_code']} |")
   first = results[0]

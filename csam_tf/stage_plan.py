@@ -17,6 +17,10 @@ def _search_steps(cfg, data) -> int:
   return cfg.mask.epochs * data.steps_per_epoch(cfg.mask.steps_per_epoch)
 
 
+def _finetune_steps_per_epoch(cfg, data) -> int:
+  return data.steps_per_epoch(cfg.finetune.steps_per_epoch)
+
+
 def training_steps(stages: Sequence[str], cfg, data) -> Dict[str, int]:
   """Cross-entropy-step equivalents of each training stage in `stages`."""
   steps = {}
@@ -26,8 +30,8 @@ def training_steps(stages: Sequence[str], cfg, data) -> Dict[str, int]:
     steps["mask"] = _search_steps(cfg, data) * (
         MASK_STEP_IN_CE_STEPS if cfg.mask.method == "csam" else 2)
   if "finetune" in stages:
-    steps["finetune"] = cfg.finetune.epochs * data.steps_per_epoch(
-        cfg.finetune.steps_per_epoch)
+    steps["finetune"] = cfg.finetune.epochs * _finetune_steps_per_epoch(
+        cfg, data)
   return steps
 
 
@@ -43,8 +47,7 @@ def plan_line(stages: Sequence[str], cfg, data) -> str:
                    f"steps")
     elif stage == "finetune":
       parts.append(f"finetune {cfg.finetune.epochs} epochs x "
-                   f"{data.steps_per_epoch(cfg.finetune.steps_per_epoch)} "
-                   f"steps")
+                   f"{_finetune_steps_per_epoch(cfg, data)} steps")
     elif stage == "certify":
       c = cfg.certify
       parts.append(f"certify {'+'.join(c.models)} on {c.num_images} "

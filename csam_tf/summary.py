@@ -16,7 +16,8 @@ from csam_tf.errors import UsageError
 PROG = "csam_tf.summary"
 
 
-def _pct(value: Optional[float]) -> str:
+def percent(value: Optional[float]) -> str:
+  """0.9029 -> '90.29%', None -> '-' (a figure the run did not make)."""
   return "-" if value is None else f"{100 * value:.2f}%"
 
 
@@ -53,9 +54,9 @@ def summary_text(workdir: str) -> str:
   compared = export.get("dense_vs_pruned", {})
   rows = {
       "dense": {
-          "test accuracy": _pct(_get(stages, "pretrain", "test_accuracy")),
+          "test accuracy": percent(_get(stages, "pretrain", "test_accuracy")),
           "sparsity (pruned layers / whole model)": "0% / 0%",
-          **{f"PCA@{eps:g} {f.replace('_', ' ')}": _pct(_get(
+          **{f"PCA@{eps:g} {f.replace('_', ' ')}": percent(_get(
               certified, f"dense_{f}", f"pca@{eps:g}")) for f in families},
           ".tflite float32": f"{_kb(_get(compared, 'float32', 'bytes_dense'))}"
                              f", {_ms(_get(compared, 'float32', 'latency_ms_dense'))}",
@@ -66,11 +67,11 @@ def summary_text(workdir: str) -> str:
   if "finetune" in stages:
     finetune = stages["finetune"]
     rows["pruned"] = {
-        "test accuracy": _pct(finetune.get("test_accuracy")),
+        "test accuracy": percent(finetune.get("test_accuracy")),
         "sparsity (pruned layers / whole model)":
-            f"{_pct(finetune.get('sparsity'))} / "
-            f"{_pct(finetune.get('sparsity_whole_model'))}",
-        **{f"PCA@{eps:g} {f.replace('_', ' ')}": _pct(_get(
+            f"{percent(finetune.get('sparsity'))} / "
+            f"{percent(finetune.get('sparsity_whole_model'))}",
+        **{f"PCA@{eps:g} {f.replace('_', ' ')}": percent(_get(
             certified, f"pruned_{f}", f"pca@{eps:g}")) for f in families},
         ".tflite float32": f"{_kb(_get(export, 'float32', 'bytes'))}, "
                            f"{_ms(_get(export, 'float32', 'median_latency_ms_1_image'))}",
