@@ -48,7 +48,7 @@ PROG = "csam_tf.train"
 # to run or where inputs live, not what a stage computes.
 FREE_FLAGS = ("workdir", "stages", "data_dir", "tfds_manual_dir",
               "tfds_download", "eval_batch_size", "strategy", "cpu_replicas",
-              "cert_restart", "cert_batch_size", "log_tf")
+              "cert_restart", "cert_batch_size", "log_tf", "mask_log_every")
 _OWN_PACKAGES = ("csam_tf", "trainers")
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _OWN_DIRS = tuple(os.path.join(_REPO_ROOT, p) + os.sep for p in _OWN_PACKAGES)
