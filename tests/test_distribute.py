@@ -24,11 +24,15 @@ from conftest import REPO, run_cli
 # (`make test`: pytest-xdist --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("distribute")
 
-FLAGS = ["--train_subset=2048", "--eval_subset=512", "--pretrain_epochs=2",
-         "--width_multiplier=0.0625", "--batch_size=128",
-         "--augment_family=none", "--mask_steps_per_epoch=4",
-         "--finetune_epochs=1", "--cert_num_images=16", "--cert_nsamples=10",
-         "--cert_nbounds=2", "--stages=pretrain,mask,finetune,certify"]
+EVAL_IMAGES = 256
+CERT_IMAGES = 8
+FLAGS = ["--train_subset=2048", f"--eval_subset={EVAL_IMAGES}",
+         "--pretrain_epochs=2", "--width_multiplier=0.0625",
+         "--batch_size=128", "--augment_family=none",
+         "--mask_steps_per_epoch=4", "--finetune_epochs=1",
+         "--finetune_steps_per_epoch=4", f"--cert_num_images={CERT_IMAGES}",
+         "--cert_nsamples=10", "--cert_nbounds=2",
+         "--stages=pretrain,mask,finetune,certify"]
 
 
 def _free_ports(count):
@@ -84,8 +88,8 @@ def test_two_workers_on_localhost_match_one_process(tmp_path, single):
   assert not os.path.exists(os.path.join(workdir, ".workers", "worker1"))
   with open(os.path.join(workdir, "certify", "pruned_composite_L2.csv")) as f:
     indices = [int(row["index"]) for row in csv.DictReader(f)]
-  assert indices == list(range(16))
-  assert stages["certify"]["pruned_composite_L2"]["images"] == 16
+  assert indices == list(range(CERT_IMAGES))
+  assert stages["certify"]["pruned_composite_L2"]["images"] == CERT_IMAGES
 
   reference = _report(single)
   assert abs(stages["pretrain"]["last_epoch_logs"]["accuracy"] -
@@ -98,7 +102,7 @@ def test_two_workers_on_localhost_match_one_process(tmp_path, single):
   # (Comparing it with the one-process run's accuracy would compare two
   # near-chance tiny models: 0.10 against 0.22 on one machine.)
   assert stages["mask"]["binary_test_accuracy"] == pytest.approx(
-      _binary_test_accuracy(workdir), abs=2 / 512)
+      _binary_test_accuracy(workdir), abs=2 / EVAL_IMAGES)
 
 
 def _binary_test_accuracy(workdir):
@@ -110,7 +114,7 @@ def _binary_test_accuracy(workdir):
   from csam_tf.models import build_model
   from trainers.mask_search import MaskSearchTrainer
   from trainers.mask_search_config import MaskSearchConfig
-  data = pipeline.load(DataConfig(train_subset=2048, eval_subset=512,
+  data = pipeline.load(DataConfig(train_subset=2048, eval_subset=EVAL_IMAGES,
                                   batch_size=128))
   network = build_model("resnet18", data.input_shape, data.num_classes,
                         0.0625)

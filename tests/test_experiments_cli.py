@@ -73,42 +73,42 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   _with_dense(root, dense_run)
   markdown.write_text("# Benchmarks\n\nhand-written part\n")
   args = ["--suite=main", f"--flagfile={flagfile}", f"--workdir={root}",
-          "--methods=csam,magnitude", "--sparsities=0.9", "--seeds=0",
+          "--methods=magnitude", "--sparsities=0.9", "--seeds=0",
           f"--benchmarks_md={markdown}", f"--figures_dir={tmp_path / 'fig'}"]
   first = _experiments(*args)
   assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
   with open(os.path.join(root, "results.csv")) as f:
     rows = {r["run"]: r for r in csv.DictReader(f)}
-  assert set(rows) == {"dense/seed0", "csam/sp90/seed0",
-                       "magnitude/sp90/seed0"}
+  assert set(rows) == {"dense/seed0", "magnitude/sp90/seed0"}
   assert float(rows["dense/seed0"]["sparsity"]) == 0.0
-  for name in ("csam/sp90/seed0", "magnitude/sp90/seed0"):
-    # measured from the stripped weights: layer-wise top-k within rounding
-    assert float(rows[name]["sparsity"]) == pytest.approx(0.9, abs=2e-3)
-    assert rows[name]["pretrain_shared_from"] == "dense/seed0"
-    for family in ("composite_L2", "composite_L1", "brightness_L2",
-                   "rotation_L2", "binomial_composite_L2"):
-      assert rows[name][f"pca_{family}"] != "", (name, family)
-      assert rows[name]["cert_images"] == "4"
+  row = rows["magnitude/sp90/seed0"]
+  # measured from the stripped weights: layer-wise top-k within rounding
+  assert float(row["sparsity"]) == pytest.approx(0.9, abs=2e-3)
+  assert row["pretrain_shared_from"] == "dense/seed0"
+  for family in ("composite_L2", "composite_L1", "brightness_L2",
+                 "rotation_L2", "binomial_composite_L2"):
+    assert row[f"pca_{family}"] != "", family
+  assert row["cert_images"] == "4"
   # each pruning run started from the very dense model of its seed
   with open(os.path.join(root, "dense/seed0/pretrain/best.weights.h5"),
             "rb") as f:
     dense_weights = f.read()
-  with open(os.path.join(root, "csam/sp90/seed0/pretrain/best.weights.h5"),
+  with open(os.path.join(root,
+                         "magnitude/sp90/seed0/pretrain/best.weights.h5"),
             "rb") as f:
     assert f.read() == dense_weights
   text = markdown.read_text()
   assert text.startswith("# Benchmarks\n\nhand-written part\n")
   assert "<!-- BEGIN experiments --suite=main -->" in text
-  assert "| csam | 1 |" in text and "| magnitude | 1 |" in text
+  assert "| magnitude | 1 |" in text
   assert os.path.exists(tmp_path / "fig" / "pca_vs_sparsity.png")
   # the run can be repeated by hand from its own flagfile
-  assert "--mask_method=csam" in open(os.path.join(
-      root, "csam/sp90/seed0/run.cfg")).read()
+  assert "--finetune_pruning=polynomial_decay" in open(os.path.join(
+      root, "magnitude/sp90/seed0/run.cfg")).read()
 
   again = _experiments(*args)
   assert again.returncode == 0, again.stderr[-2000:]
-  assert again.stdout.count("finished earlier") == 3
+  assert again.stdout.count("finished earlier") == 2
   assert markdown.read_text().count("<!-- BEGIN experiments") == 1
 
   # the whole main suite's tables from what is on disk, running nothing
@@ -117,7 +117,7 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   assert tables.returncode == 0, tables.stderr[-2000:]
   assert "finished earlier" not in tables.stdout
   assert "done in" not in tables.stdout
-  assert "3 of 51 planned runs finished" in markdown.read_text()
+  assert "2 of 51 planned runs finished" in markdown.read_text()
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -207,4 +207,11 @@ def test_a_failing_run_lets_the_others_go_on_and_a_killed_suite_resumes(
     rows = {r["run"]: r for r in csv.DictReader(f)}
   assert set(rows) == {"dense/seed0", "csam/sp90/seed0",
                        "random/sp90/seed0"}
-  assert rows["csam/sp90/seed0"]["pca_binomial_composite_L2"] != ""
+  for family in ("composite_L2", "composite_L1", "brightness_L2",
+                 "rotation_L2", "binomial_composite_L2"):
+    assert rows["csam/sp90/seed0"][f"pca_{family}"] != "", family
+  assert float(rows["csam/sp90/seed0"]["sparsity"]) == pytest.approx(
+      0.9, abs=2e-3)
+  # the run can be repeated by hand from its own flagfile
+  assert "--mask_method=csam" in open(os.path.join(run_dir,
+                                                   "run.cfg")).read()

@@ -165,6 +165,7 @@ def _load_weights(path):
 
 def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_flags):
   workdir = tiny_flags[0].split("=", 1)[1]
+  tiny_flags = tiny_flags + ["--stages=pretrain"]
   result = run_cli(*tiny_flags)
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(workdir, "report.json")) as f:
@@ -426,7 +427,7 @@ def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch):
   result = run_cli(*tiny_flags, "--stages=pretrain,mask,finetune",
                    f"--arch={arch}", "--granularity=channel",
                    "--mask_steps_per_epoch=2", "--finetune_epochs=1",
-                   "--train_subset=128")
+                   "--finetune_steps_per_epoch=1", "--train_subset=128")
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(workdir, "report.json")) as f:
     finetune = json.load(f)["stages"]["finetune"]
