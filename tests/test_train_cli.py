@@ -211,17 +211,33 @@ def _drop_stage_from_report(workdir, stage):
     json.dump(report, f)
 
 
-def _resume_after_epoch_1(tmp_path, flags, stage, end_files):
-  """Runs `flags` (a), copies the workdir (b), cuts b back to "killed
+# Run a of the resume tests: every training stage runs 2 epochs, so each
+# test cuts its own stage back to epoch 1 in a copy and resumes it (the
+# stages after it are complete in the copy's report.json and are skipped).
+TWO_EPOCHS = ["--train_subset=256", "--eval_subset=128",
+              "--width_multiplier=0.0625", "--batch_size=64",
+              "--stages=pretrain,mask,finetune", "--pretrain_epochs=2",
+              "--mask_epochs=2", "--mask_steps_per_epoch=2",
+              "--finetune_epochs=2", "--sparsity=0.5"]
+
+
+@pytest.fixture(scope="module")
+def two_epoch_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("resume") / "a")
+  result = run_cli(f"--workdir={workdir}", *TWO_EPOCHS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def _resume_after_epoch_1(tmp_path, run_a, stage, end_files):
+  """Copies the finished run a (b), cuts b's `stage` back to "killed
   after epoch 1 of 2" (its epoch-2 checkpoint and the files the stage
   writes at its end deleted), resumes it, and checks that the resumed
   epoch 2 equals run a's, variable for variable (the best-state file may
   be epoch 1's and then says nothing of a resume); returns the two
   workdirs. (Two fresh runs give the same bits: test_crash_safety's
   test_same_flags_same_bits.)"""
-  runs = {name: str(tmp_path / name) for name in ("a", "b")}
-  result = run_cli(f"--workdir={runs['a']}", *flags)
-  assert result.returncode == 0, result.stderr[-3000:]
+  runs = {"a": run_a, "b": str(tmp_path / "b")}
   shutil.copytree(runs["a"], runs["b"])
   ckpt = {name: os.path.join(w, "checkpoints", stage)
           for name, w in runs.items()}
@@ -231,7 +247,7 @@ def _resume_after_epoch_1(tmp_path, flags, stage, end_files):
   for name in end_files:
     os.remove(os.path.join(runs["b"], name))
   _drop_stage_from_report(runs["b"], stage)
-  result = run_cli(f"--workdir={runs['b']}", *flags)
+  result = run_cli(f"--workdir={runs['b']}", *TWO_EPOCHS)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"{stage}: resuming after epoch 1" in result.stdout
   # epoch 2 was trained again, from epoch 1's checkpoint, to the same bits
@@ -241,12 +257,11 @@ def _resume_after_epoch_1(tmp_path, flags, stage, end_files):
   return runs
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_flags):
+@pytest.mark.xdist_group("two_epoch_run")
+def test_resumed_run_equals_uninterrupted_run(tmp_path, two_epoch_run):
   """Deterministic: same seed, same weights; a run cut after epoch 1
   resumes from its checkpoint and ends bit-identical."""
-  flags = [f for f in tiny_flags[1:] if not f.startswith("--pretrain_epochs")]
-  flags += ["--pretrain_epochs=2", "--stages=pretrain"]
-  runs = _resume_after_epoch_1(tmp_path, flags, "pretrain",
+  runs = _resume_after_epoch_1(tmp_path, two_epoch_run, "pretrain",
                                ["pretrain/model.keras"])
   a = _load_weights(os.path.join(runs["a"], "pretrain/best.weights.h5"))
   resumed = _load_weights(os.path.join(runs["b"], "pretrain/best.weights.h5"))
@@ -260,11 +275,9 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, tiny_flags):
   assert accuracy_a == accuracy_b
 
 
-def test_fine_tuning_resumes_to_the_same_weights(tmp_path, tiny_flags):
-  flags = tiny_flags[1:] + ["--stages=pretrain,mask,finetune",
-                            "--mask_steps_per_epoch=2",
-                            "--finetune_epochs=2", "--sparsity=0.5"]
-  runs = _resume_after_epoch_1(tmp_path, flags, "finetune",
+@pytest.mark.xdist_group("two_epoch_run")
+def test_fine_tuning_resumes_to_the_same_weights(tmp_path, two_epoch_run):
+  runs = _resume_after_epoch_1(tmp_path, two_epoch_run, "finetune",
                                ["finetune/model.keras"])
   a, b = (tf_keras.models.load_model(
       os.path.join(w, "finetune/model.keras"), compile=False)
@@ -408,10 +421,9 @@ def test_channel_mode_end_to_end(tiny_flags):
     assert compared[variant]["latency_ms_pruned"] > 0
 
 
-def test_mask_search_resumes_to_the_same_masks(tmp_path, tiny_flags):
-  flags = tiny_flags[1:] + ["--stages=pretrain,mask", "--mask_epochs=2",
-                            "--mask_steps_per_epoch=2"]
-  runs = _resume_after_epoch_1(tmp_path, flags, "mask",
+@pytest.mark.xdist_group("two_epoch_run")
+def test_mask_search_resumes_to_the_same_masks(tmp_path, two_epoch_run):
+  runs = _resume_after_epoch_1(tmp_path, two_epoch_run, "mask",
                                ["mask/binary_masks.npz"])
   for name in ("mask/soft_masks.npz", "mask/binary_masks.npz"):
     a = np.load(os.path.join(runs["a"], name))
@@ -421,11 +433,17 @@ def test_mask_search_resumes_to_the_same_masks(tmp_path, tiny_flags):
       np.testing.assert_array_equal(a[layer], b[layer])
 
 
-@pytest.mark.parametrize("arch", ["mobilenet_v2", "googlenet"])
-def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch):
+# GoogLeNet (branches joined by concatenation) with C-SAM's channel
+# search; MobileNetV2 (depthwise convolutions, residual additions) with
+# the one-shot L1 criterion (no search objective to trace: half the time).
+@pytest.mark.parametrize("arch,method", [("googlenet", "csam"),
+                                         ("mobilenet_v2", "l1_filter")])
+def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch,
+                                                      method):
   workdir = tiny_flags[0].split("=", 1)[1]
   result = run_cli(*tiny_flags, "--stages=pretrain,mask,finetune",
-                   f"--arch={arch}", "--granularity=channel",
+                   f"--arch={arch}", f"--mask_method={method}",
+                   "--granularity=channel",
                    "--mask_steps_per_epoch=2", "--finetune_epochs=1",
                    "--finetune_steps_per_epoch=1", "--train_subset=128")
   assert result.returncode == 0, result.stderr[-3000:]
@@ -444,10 +462,12 @@ def test_the_cli_starts_quietly_unless_log_tf(tmp_path, tiny_flags):
   noise = ("cuda", "cuInit", "cpu_feature_guard", "oneDNN",
            "absl::InitializeLog", "Using TensorFlow backend")
   outputs = {}
+  # the second start finds the stage finished: it imports TensorFlow (where
+  # most of the C++ lines come from) and trains nothing
   for log_tf in (False, True):
     result = subprocess.run(
         [sys.executable, "-m", "csam_tf.train",
-         f"--workdir={tmp_path / str(log_tf)}", *tiny_flags[1:],
+         f"--workdir={tmp_path / 'run'}", *tiny_flags[1:],
          "--stages=pretrain", f"--log_tf={str(log_tf).lower()}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
