@@ -36,14 +36,23 @@ def recalibrate_batchnorm(model: tf_keras.Model, images: Iterable,
 
   Each pass runs with momentum 0, so the moving statistics hold that
   batch's statistics, which are summed here: a cumulative average with one
-  traced function. Frozen layers (trainable=False runs BatchNorm in
-  inference mode even in training) are unfrozen for the passes only.
+  traced function, which also returns the statistics (read one by one
+  under MultiWorkerMirroredStrategy, each read was a round of collectives:
+  11 s instead of 7 s a recalibration on two local workers). Frozen layers
+  (trainable=False runs BatchNorm in inference mode even in training) are
+  unfrozen for the passes only.
   """
   layers = batchnorm_layers(model)
   if not layers:
     return 0
   saved = [(layer.trainable, layer.momentum) for layer in layers]
-  call = tf.function(forward or (lambda x: model(x, training=True)))
+  forward = forward or (lambda x: model(x, training=True))
+
+  @tf.function
+  def call(batch):
+    forward(batch)
+    return [(tf.identity(layer.moving_mean),
+             tf.identity(layer.moving_variance)) for layer in layers]
   sums = [[np.zeros(l.moving_mean.shape, np.float64),
            np.zeros(l.moving_variance.shape, np.float64)] for l in layers]
   count = 0
@@ -53,10 +62,9 @@ def recalibrate_batchnorm(model: tf_keras.Model, images: Iterable,
     for batch in itertools.islice(images, batches):
       if isinstance(batch, (tuple, list)):
         batch = batch[0]
-      call(batch)
-      for total, layer in zip(sums, layers):
-        total[0] += layer.moving_mean.numpy()
-        total[1] += layer.moving_variance.numpy()
+      for total, (mean, variance) in zip(sums, call(batch)):
+        total[0] += mean.numpy()
+        total[1] += variance.numpy()
       count += 1
   finally:
     for layer, (trainable, momentum) in zip(layers, saved):
