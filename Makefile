@@ -9,12 +9,12 @@ DEMO_FLAGS ?=
 
 # The quick tier: unit tests and one tiny end-to-end run (a check before
 # the full suite; .ci/run runs the full `make test`).
-FAST_TESTS := tests/test_losses.py tests/test_binarize.py \
-	tests/test_mask_init.py tests/test_mask_objective.py \
-	tests/test_recalibrate.py tests/test_transform_ranges.py \
-	tests/test_certify_bounds.py tests/test_certify_sampler.py \
-	tests/test_certify_resume.py tests/test_experiment_suites.py \
-	tests/test_experiment_results.py tests/test_machine.py \
+FAST_TESTS := tests/test_losses.py tests/masking/test_binarize.py \
+	tests/masking/test_mask_init.py tests/trainers/test_mask_objective.py \
+	tests/masking/test_recalibrate.py tests/transforms/test_transform_ranges.py \
+	tests/certify/test_certify_bounds.py tests/certify/test_certify_sampler.py \
+	tests/certify/test_certify_resume.py tests/experiments/test_experiment_suites.py \
+	tests/experiments/test_experiment_results.py tests/test_machine.py \
 	tests/test_bazel_targets.py \
 	tests/test_train_cli.py::test_all_stages_end_to_end
 

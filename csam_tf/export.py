@@ -13,7 +13,8 @@ import tensorflow as tf
 import tf_keras
 from ai_edge_litert.interpreter import Interpreter
 
-from csam_tf import atomic_io, certify_resume, native_stderr, progress
+from csam_tf import atomic_io, native_stderr, progress
+from csam_tf.certify import resume as certify_resume
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.structured import flops
 

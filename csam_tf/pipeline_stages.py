@@ -14,9 +14,11 @@ import keras_cv  # noqa: F401  (Keras 3 before tfmot; see DEVELOPERS.md)
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import (certify_resume, certify_sampler, distribute, export,
-                     report, stage_plan)
-from csam_tf.certify_config import CertifyConfig
+from csam_tf import distribute, export, report, stage_plan
+from csam_tf.certify import resume as certify_resume
+from csam_tf.certify import run as certify_run
+from csam_tf.certify import sampler as certify_sampler
+from csam_tf.certify.config import CertifyConfig
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
 from csam_tf.errors import RunError
@@ -157,7 +159,7 @@ def _certify(workdir, run_cfg: RunConfig, data, state):
   out_dir = os.path.join(workdir, "certify")
   index, count = run_cfg.worker
   if count > 1:  # each worker its share of the images, then the chief joins
-    partial = certify_sampler.certify_models(predictors, images, labels, cfg,
+    partial = certify_run.certify_models(predictors, images, labels, cfg,
                                              out_dir, shard=(index, count))
     distribute.barrier(state["strategy"])  # every shard written
     if index == 0:
@@ -170,7 +172,7 @@ def _certify(workdir, run_cfg: RunConfig, data, state):
     distribute.barrier(state["strategy"])  # merged: workers may clean up
     if index != 0:
       return partial  # into this worker's private report
-  return certify_sampler.certify_models(predictors, images, labels, cfg,
+  return certify_run.certify_models(predictors, images, labels, cfg,
                                         out_dir)
 
 

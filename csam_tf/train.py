@@ -16,7 +16,7 @@ from csam_tf.data import flags as data_flags
 from csam_tf.data.config import check_data_available
 from csam_tf.errors import RunError, UsageError
 from csam_tf.models import flags as _model_flags  # noqa: F401 (defines flags)
-from csam_tf import certify_flags
+from csam_tf.certify import flags as certify_flags
 from trainers import finetune_flags, mask_search_flags, pretrain_flags
 
 STAGES = ("pretrain", "mask", "finetune", "export", "certify")  # in order

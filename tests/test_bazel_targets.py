@@ -28,7 +28,7 @@ def test_bazel_query_lists_library_trainers_and_tests():
 
 EXPECTED = {"//csam_tf:csam_tf", "//csam_tf:pipeline", "//csam_tf:train",
           "//csam_tf:certify", "//csam_tf:experiments",
-          "//trainers:trainers", "//tests:test_transforms",
+          "//trainers:trainers", "//tests:transforms/test_transforms",
           "//tests:test_train_cli"}
 
 

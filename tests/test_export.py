@@ -95,8 +95,9 @@ BOUND_LOG10_TOLERANCE = 0.01
 
 
 def test_certified_tflite_gives_the_keras_bounds_and_verdicts(tmp_path):
-  from csam_tf import certify_sampler
-  from csam_tf.certify_config import CertifyConfig
+  from csam_tf.certify import rows as csv_rows
+  from csam_tf.certify import sampler as certify_sampler
+  from csam_tf.certify.config import CertifyConfig
   model = _brightness_classifier()
   path = tmp_path / "model.tflite"
   path.write_bytes(export.convert(model, "float32"))
@@ -112,7 +113,7 @@ def test_certified_tflite_gives_the_keras_bounds_and_verdicts(tmp_path):
       model, (12, 12, 1))), ("tflite", export.LiteRTModel(str(path)))):
     certify_sampler.certify_model(predict, images, labels, "composite", "L2",
                                   cfg, str(tmp_path / f"{name}.csv"))
-    rows[name] = certify_sampler.read_rows(str(tmp_path / f"{name}.csv"))
+    rows[name] = csv_rows.read_rows(str(tmp_path / f"{name}.csv"))
   verdicts = [r["certified"] for r in rows["keras"]]
   assert 4 <= sum(verdicts) <= 12, verdicts  # some certified, some not
   assert [r["certified"] for r in rows["tflite"]] == verdicts

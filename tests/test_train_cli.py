@@ -322,7 +322,7 @@ def test_all_stages_end_to_end(tiny_flags):
        "--model=tflite", "--num_images=6", "--nsamples=10", "--nbounds=2"],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert lite.returncode == 0, lite.stderr[-3000:]
-  from csam_tf.certify_sampler import read_rows
+  from csam_tf.certify.rows import read_rows
   keras_rows = read_rows(os.path.join(workdir, "certify",
                                       "pruned_composite_L2.csv"))
   lite_rows = read_rows(os.path.join(workdir, "certify",

@@ -23,12 +23,13 @@ import keras_cv  # noqa: E402,F401  (Keras 3 before tfmot)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from csam_tf import losses, transforms  # noqa: E402
+from csam_tf import losses
+from csam_tf.transforms import semantic as transforms  # noqa: E402
 from csam_tf.data import pipeline  # noqa: E402
 from csam_tf.data.config import DataConfig  # noqa: E402
 from csam_tf.masking.masked_model import to_masked_model  # noqa: E402
 from csam_tf.models import build_model  # noqa: E402
-from csam_tf.transform_ranges import family_ranges  # noqa: E402
+from csam_tf.transforms.ranges import family_ranges  # noqa: E402
 from trainers.mask_search import MaskSearchTrainer  # noqa: E402
 from trainers.mask_search_config import MaskSearchConfig  # noqa: E402
 

@@ -25,14 +25,15 @@ from typing import Callable, Iterable, List, Optional
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import losses, transforms
+from csam_tf import losses
+from csam_tf.transforms import semantic as transforms
 from csam_tf.masking import binarize as binarize_lib
 from csam_tf.masking.layers import (masked_layers, use_batch_statistics,
                                     use_masks)
 from csam_tf.masking.masked_model import (mask_variables, raw_magnitudes,
                                           tie_break_scores)
 from csam_tf.masking.recalibrate import batchnorm_layers, recalibrate_batchnorm
-from csam_tf.transform_ranges import family_ranges
+from csam_tf.transforms.ranges import family_ranges
 from trainers.mask_search_config import MaskSearchConfig
 
 LOSS_TERMS = ("loss", "stab", "ratio", "consist", "l1", "ce")

@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from csam_tf import transform_ranges
+from csam_tf.transforms import ranges as transform_ranges
 from trainers.mask_search_config import MaskSearchConfig
 
 _GRANULARITIES = ("unstructured", "channel")

@@ -14,9 +14,10 @@ from typing import Any, Dict
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import atomic_io, transforms
+from csam_tf import atomic_io
+from csam_tf.transforms import semantic as transforms
 from csam_tf.data.pipeline import DataBundle
-from csam_tf.transform_ranges import family_ranges
+from csam_tf.transforms.ranges import family_ranges
 from trainers.cross_entropy import (CrossEntropyTrainer,  # noqa: F401
                                     compile_trainer, cross_entropy_trainer)
 from trainers.pretrain_config import PretrainConfig

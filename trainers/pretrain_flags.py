@@ -2,7 +2,7 @@
 
 from absl import flags
 
-from csam_tf import transform_ranges
+from csam_tf.transforms import ranges as transform_ranges
 from trainers.pretrain_config import OPTIMIZERS, PretrainConfig
 
 flags.DEFINE_integer("pretrain_epochs", 8, "Epochs of pre-training.",

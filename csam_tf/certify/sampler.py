@@ -9,14 +9,10 @@ needs: Y_j = ||p0 - p(T_j(x))||_inf, the prediction flips and the correct
 predictions. The statistics live in `certify_bounds`; this module does not
 know which transformation it certifies.
 
-Rows go to <workdir>/certify/<model>_<family>_<level>.csv, rewritten
-atomically after each group of images, so a killed run resumes after the
-last group it finished.
+Rows (one per image) are written through `certify.rows`.
 """
 
-import csv
 import functools
-import io
 import os
 import time
 from typing import Callable, Dict, List, Sequence
@@ -24,14 +20,14 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 import tensorflow as tf
 
-from csam_tf import (atomic_io, certify_bounds, certify_resume, progress,
-                     transforms)
-from csam_tf.certify_config import CertifyConfig
-from csam_tf.transform_ranges import family_ranges
+from csam_tf import atomic_io, progress
+from csam_tf.certify import bounds as certify_bounds
+from csam_tf.certify import resume as certify_resume
+from csam_tf.certify import rows as csv_rows
+from csam_tf.transforms import semantic as transforms
+from csam_tf.certify.config import CertifyConfig
+from csam_tf.transforms.ranges import family_ranges
 
-CSV_FIELDS = ("index", "label", "prediction", "margin", "bound", "flips",
-              "correct_transformed", "samples", "complete", "certified")
-EPS_VALUES = (1e-2, 1e-3, 1e-4)
 # Maps a float32 batch of images in [0, 1] to logits (numpy or tensor).
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -116,7 +112,7 @@ def exit_threshold(cfg: CertifyConfig):
   reported, so every reported PCA is exact; None computes every block."""
   if cfg.full_bounds or cfg.bound == "clopper_pearson":
     return None
-  return max(set(EPS_VALUES) | {cfg.eps})
+  return max(set(csv_rows.EPS_VALUES) | {cfg.eps})
 
 
 def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
@@ -156,43 +152,6 @@ def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
   return rows
 
 
-def pca_at(rows: List[dict], eps_values) -> np.ndarray:
-  """PCA at each eps: correct clean prediction and bound below eps. NaN
-  where an early-exited image's partial bound is below eps (its full bound
-  is unknown there)."""
-  correct = np.array([r["prediction"] == r["label"] for r in rows])
-  bound = np.array([r["bound"] for r in rows], np.float64)
-  complete = np.array([r.get("complete", 1) for r in rows], bool)
-  with np.errstate(invalid="ignore"):
-    return np.array([
-        np.nan if np.any(correct & ~complete & (bound < eps))
-        else np.mean(correct & complete & (bound < eps))
-        for eps in eps_values])
-
-
-def summarize(rows: List[dict], cfg: CertifyConfig) -> Dict[str, float]:
-  """PCA at each eps, clean and empirical accuracy."""
-  correct = np.array([r["prediction"] == r["label"] for r in rows])
-  samples = sum(r["samples"] for r in rows)
-  eps_values = sorted(set(EPS_VALUES) | {cfg.eps})
-  summary = {f"pca@{eps:g}": float(pca)
-             for eps, pca in zip(eps_values, pca_at(rows, eps_values))}
-  early = sum(r["samples"] for r in rows) < len(rows) * cfg.nbounds * \
-      cfg.nsamples
-  drawn = sum(r["correct_transformed"] for r in rows) / max(samples, 1)
-  summary.update(
-      clean_accuracy=float(np.mean(correct)),
-      # The protocol's empirical accuracy covers every image's samples;
-      # after early exits the drawn ones over-represent stable images, so
-      # that figure is not reported (--cert_full_bounds measures it).
-      empirical_accuracy=None if early else drawn,
-      empirical_accuracy_of_drawn_samples=drawn,
-      samples_evaluated=samples, early_exit=bool(early),
-      images=len(rows), bound=cfg.bound, nsamples=cfg.nsamples,
-      nbounds=cfg.nbounds, delta=cfg.delta)
-  return summary
-
-
 def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
                   family: str, level: str, cfg: CertifyConfig,
                   csv_path: str, shard=(0, 1)) -> Dict[str, float]:
@@ -207,7 +166,7 @@ def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
   if not cfg.restart:
     certify_resume.check_resumable(csv_path, settings)
   certify_resume.start(csv_path, settings, cfg.restart)
-  rows = read_rows(csv_path)
+  rows = csv_rows.read_rows(csv_path)
   wanted = list(range(shard[0], min(cfg.num_images, len(images)), shard[1]))
   n = len(wanted)
   done_before = len(rows)
@@ -215,44 +174,18 @@ def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
     group = wanted[first:first + cfg.images_per_group]
     rows += certify_rows(predict, images[group], group, labels[group],
                          ranges, cfg)
-    write_rows(csv_path, rows)
+    csv_rows.write_rows(csv_path, rows)
     progress.report(os.path.basename(csv_path), len(rows) - done_before,
                     n - done_before, start, " images")
   progress.report(os.path.basename(csv_path), len(rows) - done_before,
                   n - done_before, start, " images", final=True)
-  summary = summarize(rows[:n], cfg)
+  summary = csv_rows.summarize(rows[:n], cfg)
   summary["seconds_this_invocation"] = round(time.time() - start, 1)
   spent = max(time.time() - start, 1e-9)
   summary["forward_passes_per_second"] = round(
       sum(r["samples"] for r in rows[done_before:]) / spent, 1)
   summary["images_per_second"] = round((len(rows) - done_before) / spent, 3)
   return summary
-
-
-def read_rows(path: str) -> List[dict]:
-  """Rows already certified (a resumed run continues after them)."""
-  if not os.path.exists(path):
-    return []
-  with open(path, newline="") as f:
-    rows = list(csv.DictReader(f))
-  types = {"margin": float, "bound": float}
-  # rows written before early exit existed were all complete
-  return [{"complete": 1, **{k: types.get(k, int)(v)
-                             for k, v in row.items()}} for row in rows]
-
-
-def write_rows(path: str, rows: List[dict]) -> None:
-  """All rows, written atomically."""
-  buffer = io.StringIO()
-  writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS)
-  writer.writeheader()
-  writer.writerows(rows)
-
-  def write(tmp):
-    with open(tmp, "w", newline="") as f:
-      f.write(buffer.getvalue())
-
-  atomic_io.write_atomically(path, write, suffix=".csv")
 
 
 def image_draws(ranges, seed: int, index: int, total: int):
@@ -353,62 +286,14 @@ def merge_shards(shard_dirs: Sequence[str], out_dir: str, keys) -> None:
   count = len(shard_dirs)
   for key in keys:
     rows = [row for k, folder in enumerate(shard_dirs)
-            for row in read_rows(shard_csv(folder, key, (k, count)))]
+            for row in csv_rows.read_rows(shard_csv(folder, key, (k, count)))]
     merged = os.path.join(out_dir, f"{key}.csv")
-    write_rows(merged, sorted(rows, key=lambda row: row["index"]))
+    csv_rows.write_rows(merged, sorted(rows, key=lambda row: row["index"]))
     # the shards share their settings: the merged CSV resumes with them
     settings = atomic_io.read_json(certify_resume.settings_path(
         shard_csv(shard_dirs[0], key, (0, count))))
     if settings is not None:
       atomic_io.write_json(certify_resume.settings_path(merged), settings)
-
-
-def certify_models(predictors: Dict[str, Predict], images: np.ndarray,
-                   labels: np.ndarray, cfg: CertifyConfig, out_dir: str,
-                   shard=(0, 1)) -> Dict[str, Dict[str, float]]:
-  """Every model x family x level; CSVs named <model>_<family>_<level>.
-
-  Also writes the PCA-vs-eps plot and TensorBoard summary of what it
-  certified, and prints the table. Sharded (worker k of n), it certifies
-  worker k's images into shard CSVs and returns their partial summaries.
-  """
-  from csam_tf import certify_report  # matplotlib only when certifying
-  if shard[1] > 1:
-    results = {}
-    for name, predict in predictors.items():
-      for family in cfg.families:
-        for level in cfg.levels:
-          key = certify_resume.certificate_key(name, family, level,
-                                               cfg.bound)
-          results[key] = certify_model(
-              predict, images, labels, family, level, cfg,
-              shard_csv(out_dir, key, shard), shard)
-    return results
-  results, curves = {}, {}
-  for name, predict in predictors.items():
-    plain = plain_throughput(predict, images, cfg.batch_size)
-    for family in cfg.families:
-      for level in cfg.levels:
-        key = certify_resume.certificate_key(name, family, level,
-                                             cfg.bound)
-        csv_path = certify_resume.certificate_csv(out_dir, name, family,
-                                                  level, cfg.bound)
-        summary = certify_model(predict, images, labels, family, level, cfg,
-                                csv_path)
-        summary["plain_inference_per_second"] = round(plain, 1)
-        if summary["forward_passes_per_second"] > 0:
-          summary["throughput_ratio"] = round(
-              summary["forward_passes_per_second"] / plain, 3)
-        results[key] = summary
-        curves[key] = certify_report.pca_curve(
-            read_rows(csv_path)[:cfg.num_images])
-  certify_report.plot_pca_vs_eps(curves, os.path.join(out_dir,
-                                                      "pca_vs_eps.png"))
-  certify_report.write_tensorboard(
-      results, cfg.eps, os.path.join(os.path.dirname(out_dir), "tb",
-                                     "certify"))
-  print(certify_report.table(results, cfg.eps), flush=True)
-  return results
 
 
 class KerasPredictor:

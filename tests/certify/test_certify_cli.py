@@ -42,8 +42,9 @@ def test_bad_input(tmp_path, args, message):
 
 def _workdir_with_half_done_csv(tmp_path, run_seed):
   """A run whose pruned model was certified on 2 images with seed 0."""
-  from csam_tf import certify_resume, transform_ranges
-  from csam_tf.certify_config import CertifyConfig
+  from csam_tf.certify import resume as certify_resume
+  from csam_tf.transforms import ranges as transform_ranges
+  from csam_tf.certify.config import CertifyConfig
   workdir = tmp_path / "run"
   (workdir / "finetune").mkdir(parents=True)
   (workdir / "finetune" / "model.keras").write_bytes(b"stand-in")

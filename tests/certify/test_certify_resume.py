@@ -7,9 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from csam_tf import certify_resume
-from csam_tf import certify_sampler as certify
-from csam_tf.certify_config import CertifyConfig
+from csam_tf.certify import resume as certify_resume
+from csam_tf.certify import rows as csv_rows
+from csam_tf.certify import sampler as certify
+from csam_tf.certify.config import CertifyConfig
 from csam_tf.errors import UsageError
 
 
@@ -43,7 +44,7 @@ def _half_done(tmp_path):
   """A CSV cut after 2 of 6 images, as a killed run leaves it."""
   path = tmp_path / "pruned_brightness_L2.csv"
   _certify(path, dataclasses.replace(CFG, num_images=2))
-  assert len(certify.read_rows(str(path))) == 2
+  assert len(csv_rows.read_rows(str(path))) == 2
   return path
 
 
@@ -90,7 +91,7 @@ def test_the_same_settings_resume_and_a_faster_batch_is_fine(tmp_path):
   _certify(path, dataclasses.replace(CFG, batch_size=7), model)
   whole = tmp_path / "whole.csv"
   _certify(whole)
-  assert certify.read_rows(str(path)) == certify.read_rows(str(whole))
+  assert csv_rows.read_rows(str(path)) == csv_rows.read_rows(str(whole))
 
 
 def test_restart_keeps_the_old_csv_and_starts_again(tmp_path):
@@ -100,7 +101,7 @@ def test_restart_keeps_the_old_csv_and_starts_again(tmp_path):
   summary = _certify(path, changed, Model("model-b"))
   assert summary["images"] == 6 and summary["nsamples"] == 30
   assert (tmp_path / "pruned_brightness_L2.csv.old").read_bytes() == before
-  assert {r["samples"] for r in certify.read_rows(str(path))} <= {0, 30, 60}
+  assert {r["samples"] for r in csv_rows.read_rows(str(path))} <= {0, 30, 60}
   # the new settings are the ones recorded: resuming with them is fine
   _certify(path, dataclasses.replace(changed, restart=False),
            Model("model-b"))

@@ -7,7 +7,7 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from csam_tf import op_profile
+from csam_tf.performance import op_profile
 
 
 def test_part_of_names_the_first_listed_scope_and_the_backward():

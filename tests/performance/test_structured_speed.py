@@ -3,7 +3,7 @@ dense parent (figures checked for consistency, not for speed)."""
 
 import pytest
 
-from csam_tf.structured import latency as speed
+from csam_tf.performance import structured_latency as speed
 
 
 def test_measure_one_width():

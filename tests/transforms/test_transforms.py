@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 import keras_cv
-from csam_tf import transforms
-from csam_tf.transform_ranges import family_ranges, IDENTITY
+from csam_tf.transforms import semantic as transforms
+from csam_tf.transforms.ranges import family_ranges, IDENTITY
 
 
 def _images(batch=3, size=9, channels=1, seed=0):

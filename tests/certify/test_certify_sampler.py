@@ -4,8 +4,9 @@ are known: identity transformations certify, flipping ones do not."""
 import numpy as np
 import pytest
 
-from csam_tf import certify_sampler as certify
-from csam_tf.certify_config import CertifyConfig
+from csam_tf.certify import rows as csv_rows
+from csam_tf.certify import sampler as certify
+from csam_tf.certify.config import CertifyConfig
 
 
 def bright_or_dark(images):
@@ -36,7 +37,7 @@ def test_identity_transformations_certify_every_correct_image():
   p2 = 1 / (np.exp(5) + 2)
   assert rows[0]["margin"] == pytest.approx((p1 - p2) / 2, rel=1e-6)
   assert rows[0]["bound"] < 1e-100
-  summary = certify.summarize(rows, CFG)
+  summary = csv_rows.summarize(rows, CFG)
   assert summary["pca@0.001"] == 0.75
   assert summary["clean_accuracy"] == 0.75
   assert summary["empirical_accuracy"] == 0.75
@@ -76,10 +77,10 @@ def test_resumed_certification_equals_one_run(tmp_path):
   first = CertifyConfig(**{**cfg.__dict__, "num_images": 4})
   certify.certify_model(bright_or_dark, images, labels, "brightness", "L2",
                         first, str(part))
-  assert len(certify.read_rows(str(part))) == 4  # stops at num_images
+  assert len(csv_rows.read_rows(str(part))) == 4  # stops at num_images
   summary = certify.certify_model(bright_or_dark, images, labels,
                                   "brightness", "L2", cfg, str(part))
-  assert certify.read_rows(str(part)) == certify.read_rows(str(whole))
+  assert csv_rows.read_rows(str(part)) == csv_rows.read_rows(str(whole))
   assert summary["images"] == 10
   assert 0 < summary["empirical_accuracy_of_drawn_samples"] < 1  # some
   # draws cross 0.5 (early exit is on: no protocol empirical accuracy)
@@ -108,7 +109,7 @@ def test_early_exit_gives_the_same_pca_with_fewer_passes(tmp_path):
     path = tmp_path / f"full{full}.csv"
     results[full] = (certify.certify_model(
         bright_or_dark, images, labels, "brightness", "L2", cfg, str(path)),
-                     certify.read_rows(str(path)))
+                     csv_rows.read_rows(str(path)))
   (full_summary, full_rows), (fast_summary, fast_rows) = results[True], \
       results[False]
   for eps in ("0.01", "0.001", "0.0001"):
@@ -136,7 +137,7 @@ def test_early_exit_gives_the_same_pca_with_fewer_passes(tmp_path):
 def test_pca_above_the_exit_threshold_is_unknown():
   rows = [{"prediction": 0, "label": 0, "bound": 0.05, "complete": 0},
           {"prediction": 0, "label": 0, "bound": 1e-5, "complete": 1}]
-  pca = certify.pca_at(rows, [1e-4, 1e-2, 0.1])
+  pca = csv_rows.pca_at(rows, [1e-4, 1e-2, 0.1])
   assert list(pca[:2]) == [0.5, 0.5] and np.isnan(pca[2])
 
 
@@ -145,7 +146,7 @@ def test_rows_written_before_early_exit_read_as_complete(tmp_path):
   path.write_text("index,label,prediction,margin,bound,flips,"
                   "correct_transformed,samples,certified\n"
                   "0,1,1,0.4,1e-05,0,1000,1000,1\n")
-  assert certify.read_rows(str(path))[0]["complete"] == 1
+  assert csv_rows.read_rows(str(path))[0]["complete"] == 1
 
 
 def smooth_row_wise(images):
@@ -242,7 +243,7 @@ def test_binomial_bound_counts_y_at_or_above_the_half_margin():
 
 
 def test_binomial_certificates_have_their_own_csv_name():
-  from csam_tf.certify_resume import certificate_key
+  from csam_tf.certify.resume import certificate_key
   assert certificate_key("pruned", "composite", "L2") == \
       "pruned_composite_L2"
   assert certificate_key("pruned", "composite", "L2", "binomial") == \

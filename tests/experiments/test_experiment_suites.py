@@ -4,7 +4,7 @@ import collections
 
 import pytest
 
-from csam_tf import experiment_suites as suites
+from csam_tf.experiments import suites
 
 
 def test_main_suite_plan():

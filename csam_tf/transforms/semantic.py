@@ -18,7 +18,7 @@ from typing import Dict, Mapping
 import keras_cv  # Keras 3; import before tensorflow_model_optimization.
 import tensorflow as tf
 
-from csam_tf.transform_ranges import (ANGLE, BLUR_KERNEL_SIZE, BRIGHTNESS,
+from csam_tf.transforms.ranges import (ANGLE, BLUR_KERNEL_SIZE, BRIGHTNESS,
                                       CONTRAST, DX, DY, IDENTITY, SIGMA,
                                       Ranges)
 

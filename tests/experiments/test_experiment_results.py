@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from csam_tf import atomic_io, experiment_results as results
+from csam_tf import atomic_io
+from csam_tf.experiments import results
 
 
 def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from csam_tf import transform_ranges as tr
+from csam_tf.transforms import ranges as tr
 
 
 def test_protocol_table():

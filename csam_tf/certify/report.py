@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from csam_tf import certify_sampler
+from csam_tf.certify import rows as csv_rows
 
 EPS_GRID = np.logspace(-6, 0, 61)
 
@@ -32,7 +32,7 @@ def table(results: Dict[str, Dict[str, float]], eps: float) -> str:
 
 def pca_curve(rows: List[dict], eps_grid=EPS_GRID) -> np.ndarray:
   """PCA at every eps of the grid, from the per-image rows."""
-  return certify_sampler.pca_at(rows, eps_grid)
+  return csv_rows.pca_at(rows, eps_grid)
 
 
 def plot_pca_vs_eps(curves: Dict[str, np.ndarray], path: str) -> None:

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from csam_tf import certify_report
+from csam_tf.certify import report as certify_report
 
 
 ROWS = [{"label": 0, "prediction": 0, "bound": 1e-5},

@@ -2,8 +2,8 @@
 
 from absl import flags
 
-from csam_tf import transform_ranges
-from csam_tf.certify_config import CertifyConfig
+from csam_tf.transforms import ranges as transform_ranges
+from csam_tf.certify.config import CertifyConfig
 
 CERTIFIED_MODELS = ("dense", "pruned")
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csam_tf import transforms
+from csam_tf.transforms import semantic as transforms
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
-from csam_tf.transform_ranges import family_ranges
+from csam_tf.transforms.ranges import family_ranges
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,10 @@ import time
 
 from absl import app, flags
 
-from csam_tf import atomic_io, certify_resume, cli, experiment_results
-from csam_tf import experiment_suites
+from csam_tf import atomic_io, cli
+from csam_tf.certify import resume as certify_resume
+from csam_tf.experiments import results as experiment_results
+from csam_tf.experiments import suites as experiment_suites
 from csam_tf import machine, report, train
 from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags

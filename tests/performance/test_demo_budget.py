@@ -8,7 +8,7 @@ import sys
 
 from conftest import REPO
 
-from csam_tf import demo_budget
+from csam_tf.performance import demo_budget
 
 
 def test_run_measured_counts_the_child_alone(tmp_path):
@@ -22,7 +22,7 @@ def test_run_measured_counts_the_child_alone(tmp_path):
           "t = time.process_time()\n"
           "while time.process_time() - t < 0.6: a.sum()\n"
           "raise SystemExit(3)")
-  measure = ("import json, sys; from csam_tf import demo_budget; "
+  measure = ("import json, sys; from csam_tf.performance import demo_budget; "
              "print(json.dumps(demo_budget.run_measured(sys.argv[1:-1], "
              "sys.argv[-1])))")
   result = subprocess.run(

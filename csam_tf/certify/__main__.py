@@ -11,8 +11,10 @@ import os
 
 from absl import app, flags
 
-from csam_tf import atomic_io, certify_resume, cli, transform_ranges
-from csam_tf.certify_config import CertifyConfig
+from csam_tf import atomic_io, cli
+from csam_tf.certify import resume as certify_resume
+from csam_tf.transforms import ranges as transform_ranges
+from csam_tf.certify.config import CertifyConfig
 from csam_tf.data.config import DataConfig, check_data_available
 from csam_tf.errors import UsageError
 
@@ -120,7 +122,9 @@ def main(argv):
   data_config, run_flags, cfg = cli.checked_start(PROG, check_inputs)
   import keras_cv  # noqa: F401  (Keras 3 before tfmot)
   import tf_keras
-  from csam_tf import certify_sampler, report
+  from csam_tf import report
+  from csam_tf.certify import run as certify_run
+  from csam_tf.certify import sampler as certify_sampler
   from csam_tf.data import pipeline
   from csam_tf.export import LiteRTModel
   data = pipeline.load(data_config)
@@ -133,7 +137,7 @@ def main(argv):
     predict = certify_sampler.KerasPredictor(
         tf_keras.models.load_model(path, compile=False), images.shape[1:])
   try:
-    results = certify_sampler.certify_models(
+    results = certify_run.certify_models(
         {FLAGS.model: predict}, images, labels, cfg,
         os.path.join(FLAGS.workdir, "certify"))
   except UsageError as e:  # a CSV of another model: before any image

@@ -8,7 +8,8 @@ import os
 import statistics
 from typing import Dict, List, Optional, Sequence
 
-from csam_tf import atomic_io, certify_resume
+from csam_tf import atomic_io
+from csam_tf.certify import resume as certify_resume
 
 EXPERIMENT_FILE = "experiment.json"
 CERTIFICATES = (("composite", "L2"), ("composite", "L1"),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from csam_tf import certify_bounds
+from csam_tf.certify import bounds as certify_bounds
 
 
 def _direct(y, a, nbounds, nsamples, delta, t_grid):

@@ -1,0 +1,61 @@
+"""Certifies every model x family x level into its CSV, then shows what
+was certified (table, PCA-vs-eps plot, TensorBoard): the sampler makes the
+rows, the report reads them."""
+
+import os
+from typing import Dict
+
+import numpy as np
+
+from csam_tf.certify import resume as certify_resume
+from csam_tf.certify import rows as csv_rows
+from csam_tf.certify import sampler as certify_sampler
+from csam_tf.certify.config import CertifyConfig
+
+
+def certify_models(predictors: Dict[str, certify_sampler.Predict],
+                   images: np.ndarray, labels: np.ndarray, cfg: CertifyConfig,
+                   out_dir: str, shard=(0, 1)) -> Dict[str, Dict[str, float]]:
+  """Every model x family x level; CSVs named <model>_<family>_<level>.
+
+  Also writes the PCA-vs-eps plot and TensorBoard summary of what it
+  certified, and prints the table. Sharded (worker k of n), it certifies
+  worker k's images into shard CSVs and returns their partial summaries.
+  """
+  from csam_tf.certify import report as certify_report  # matplotlib, late
+  if shard[1] > 1:
+    results = {}
+    for name, predict in predictors.items():
+      for family in cfg.families:
+        for level in cfg.levels:
+          key = certify_resume.certificate_key(name, family, level,
+                                               cfg.bound)
+          results[key] = certify_sampler.certify_model(
+              predict, images, labels, family, level, cfg,
+              certify_sampler.shard_csv(out_dir, key, shard), shard)
+    return results
+  results, curves = {}, {}
+  for name, predict in predictors.items():
+    plain = certify_sampler.plain_throughput(predict, images, cfg.batch_size)
+    for family in cfg.families:
+      for level in cfg.levels:
+        key = certify_resume.certificate_key(name, family, level,
+                                             cfg.bound)
+        csv_path = certify_resume.certificate_csv(out_dir, name, family,
+                                                  level, cfg.bound)
+        summary = certify_sampler.certify_model(predict, images, labels,
+                                                family, level, cfg, csv_path)
+        summary["plain_inference_per_second"] = round(plain, 1)
+        if summary["forward_passes_per_second"] > 0:
+          summary["throughput_ratio"] = round(
+              summary["forward_passes_per_second"] / plain, 3)
+        results[key] = summary
+        curves[key] = certify_report.pca_curve(
+            csv_rows.read_rows(csv_path)[:cfg.num_images])
+  certify_report.plot_pca_vs_eps(curves, os.path.join(out_dir,
+                                                      "pca_vs_eps.png"))
+  certify_report.write_tensorboard(
+      results, cfg.eps, os.path.join(os.path.dirname(out_dir), "tb",
+                                     "certify"))
+  print(certify_report.table(results, cfg.eps), flush=True)
+  return results
