@@ -7,4 +7,5 @@ from csam_tf import cli
 from csam_tf.performance import demo_budget
 
 if __name__ == "__main__":
+  __doc__ = demo_budget.__doc__  # --help shows the command's own usage
   app.run(demo_budget.main, flags_parser=cli.flags_parser(demo_budget.PROG))

@@ -7,4 +7,5 @@ from csam_tf import cli
 from csam_tf.performance import step_profile
 
 if __name__ == "__main__":
+  __doc__ = step_profile.__doc__  # --help shows the command's own usage
   app.run(step_profile.main, flags_parser=cli.flags_parser(step_profile.PROG))

@@ -7,5 +7,6 @@ from csam_tf import cli
 from csam_tf.performance import structured_speed
 
 if __name__ == "__main__":
+  __doc__ = structured_speed.__doc__  # --help shows the command's usage
   app.run(structured_speed.main,
           flags_parser=cli.flags_parser(structured_speed.PROG))
