@@ -21,9 +21,9 @@ from csam_tf.certify import sampler as certify_sampler
 from csam_tf.certify.config import CertifyConfig
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
-from csam_tf.errors import RunError
+from csam_tf.errors import RunError, UsageError
 from csam_tf.masking import masked_model
-from csam_tf.models import build_model
+from csam_tf.models import build_model, init_model
 from trainers import finetune, mask_stage, pretrain
 from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
@@ -52,6 +52,7 @@ class RunConfig:
   cpu_replicas: int = 0
   worker: Tuple[int, int] = (0, 1)  # (this worker, workers)
   chief_workdir: str = ""         # the real workdir (a worker writes a copy)
+  init_model: str = ""            # the user's model instead of `arch`
 
 
 def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
@@ -68,8 +69,7 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
     tf.config.experimental.enable_op_determinism()
   data = pipeline.load(cfg.data)
   with strategy.scope():
-    network = build_model(cfg.arch, data.input_shape, data.num_classes,
-                          cfg.width_multiplier)
+    network = _network(cfg, data)
   augment = pretrain.augment_from_config(cfg.pretrain)
   state = {"network": network, "pretrained": False, "pruned": None,
            "strategy": strategy}
@@ -107,10 +107,31 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
   return result
 
 
+def _network(cfg, data):
+  """The built-in architecture, freshly initialised, or `--init_model`
+  (checked against the data and for something to prune before any stage
+  starts)."""
+  if not cfg.init_model:
+    return build_model(cfg.arch, data.input_shape, data.num_classes,
+                       cfg.width_multiplier)
+  network = init_model.load(cfg.init_model)
+  init_model.check_against(network, cfg.init_model, data.input_shape,
+                           data.num_classes)
+  if not masked_model.prunable_layer_names(network):
+    raise UsageError(f"--init_model={cfg.init_model} has no Conv2D, "
+                     f"DepthwiseConv2D or Dense layer to prune besides the "
+                     f"first conv and the classifier, which PROTOCOL.md "
+                     f"keeps whole")
+  return network
+
+
 def _run_stage(stage, workdir, cfg, data, augment, state):
   extra = state["callbacks"].get(stage, [])  # the first steps' estimate
   if stage == "pretrain":
     state["pretrained"] = True
+    if cfg.init_model:
+      return pretrain.import_model(state["network"], data, workdir,
+                                   cfg.init_model)
     return pretrain.run_pretrain(state["network"], data, cfg.pretrain,
                                  workdir, cfg.seed, extra)
   if stage == "mask":

@@ -24,7 +24,7 @@ def _finetune_steps_per_epoch(cfg, data) -> int:
 def training_steps(stages: Sequence[str], cfg, data) -> Dict[str, int]:
   """Cross-entropy-step equivalents of each training stage in `stages`."""
   steps = {}
-  if "pretrain" in stages:
+  if "pretrain" in stages and not cfg.init_model:
     steps["pretrain"] = cfg.pretrain.epochs * data.steps_per_epoch()
   if "mask" in stages and cfg.mask.method in ("csam", "score_ce"):
     steps["mask"] = _search_steps(cfg, data) * (
@@ -39,7 +39,9 @@ def plan_line(stages: Sequence[str], cfg, data) -> str:
   """'plan: pretrain 6 epochs x 430 steps, mask 150 steps, ...'."""
   parts = []
   for stage in stages:
-    if stage == "pretrain":
+    if stage == "pretrain" and cfg.init_model:
+      parts.append(f"pretrain: import {cfg.init_model} (no training)")
+    elif stage == "pretrain":
       parts.append(f"pretrain {cfg.pretrain.epochs} epochs x "
                    f"{data.steps_per_epoch()} steps")
     elif stage == "mask":

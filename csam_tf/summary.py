@@ -82,8 +82,10 @@ def summary_text(workdir: str) -> str:
             f"{_kb(_get(export, 'sparse', 'bytes'))}, "
             f"{_ms(_get(export, 'sparse', 'median_latency_ms_1_image'))}",
     }
-  lines = [f"Summary of {workdir} ({run_flags.get('arch', '?')} "
-           f"x{run_flags.get('width_multiplier', '?')}, "
+  model = (run_flags.get("init_model") or
+           f"{run_flags.get('arch', '?')} "
+           f"x{run_flags.get('width_multiplier', '?')}")
+  lines = [f"Summary of {workdir} ({model}, "
            f"{run_flags.get('dataset', '?')}, seed "
            f"{run_flags.get('seed', '?')}):", ""]
   lines += _table(rows)

@@ -16,6 +16,7 @@ from csam_tf.data import flags as data_flags
 from csam_tf.data.config import check_data_available
 from csam_tf.errors import RunError, UsageError
 from csam_tf.models import flags as _model_flags  # noqa: F401 (defines flags)
+from csam_tf.models import init_model
 from csam_tf.certify import flags as certify_flags
 from trainers import finetune_flags, mask_search_flags, pretrain_flags
 
@@ -82,6 +83,8 @@ def check_inputs():
   workdir_lib.check_writable(FLAGS.workdir)
   distribute.cluster(FLAGS.strategy)  # TF_CONFIG, when multi_worker
   check_data_available(data_flags.data_config())
+  if FLAGS.init_model:
+    init_model.check_path(FLAGS.init_model)
   workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
   _check_stage_inputs()
 
@@ -128,6 +131,7 @@ def _run_stages():
           seed=FLAGS.seed, deterministic=FLAGS.deterministic,
           data=data_flags.data_config(), arch=FLAGS.arch,
           width_multiplier=FLAGS.width_multiplier,
+          init_model=FLAGS.init_model,
           pretrain=pretrain_flags.pretrain_config(),
           mask=mask_search_flags.mask_search_config(),
           finetune=finetune_flags.finetune_config(),

@@ -113,6 +113,29 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
   }
 
 
+def import_model(network: tf_keras.Model, data: DataBundle, workdir: str,
+                 path: str) -> Dict[str, Any]:
+  """Stage 1 for `--init_model`: no training; the user's weights become
+  the stage's outputs (so every later stage, and a resumed run, reads them
+  as it reads a trained network's) and are evaluated like them."""
+  start = time.time()
+  atomic_io.write_atomically(os.path.join(workdir, BEST_WEIGHTS),
+                             network.save_weights, suffix=".weights.h5")
+  atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE), network.save,
+                             suffix=".keras")
+  trainer = cross_entropy_trainer(network, 0.0)
+  compile_trainer(trainer, tf_keras.optimizers.SGD())
+  return {
+      "init_model": path,
+      "epochs": 0,
+      **evaluate_splits(trainer, data),
+      "parameters": int(network.count_params()),
+      "wall_seconds_this_invocation": round(time.time() - start, 1),
+      "best_weights": BEST_WEIGHTS,
+      "model": MODEL_FILE,
+  }
+
+
 class _SampleImages(tf_keras.callbacks.Callback):
   """Logs the epoch's first training images, clean and transformed."""
 

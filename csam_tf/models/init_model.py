@@ -1,0 +1,91 @@
+"""`--init_model=PATH`: the user's own trained tf_keras model instead of a
+built-in architecture trained in stage 1.
+
+Every mistake is one line naming the file or the layer and what to do:
+the path is checked before TensorFlow is imported (`check_path`), the
+model right after it is loaded (`load`, `check_against`), before any
+stage starts.
+"""
+
+import json
+import os
+import zipfile
+
+from csam_tf.errors import UsageError
+
+SUFFIXES = (".keras", ".h5")
+
+
+def check_path(path: str) -> None:
+  """A .keras or .h5 file, or a SavedModel folder (no TensorFlow needed)."""
+  if os.path.isdir(path):
+    if not os.path.exists(os.path.join(path, "saved_model.pb")):
+      raise UsageError(f"--init_model={path} is a folder without "
+                       f"saved_model.pb: give a .keras or .h5 file or a "
+                       f"SavedModel folder of a tf_keras model")
+    return
+  if not os.path.isfile(path):
+    raise UsageError(f"--init_model={path} does not exist")
+  if not path.endswith(SUFFIXES):
+    raise UsageError(f"--init_model={path} is not a .keras or .h5 file or a "
+                     f"SavedModel folder (save the model with "
+                     f"model.save('model.keras'))")
+
+
+def _saved_by_keras_3(path: str) -> bool:
+  """A .keras zip whose metadata names Keras 3 (tf.keras in TF >= 2.16)."""
+  try:
+    with zipfile.ZipFile(path) as archive:
+      metadata = json.loads(archive.read("metadata.json"))
+  except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    return False
+  return str(metadata.get("keras_version", "")).startswith("3")
+
+
+def load(path: str):
+  """The tf_keras functional model at `path`, uncompiled."""
+  import tf_keras  # pylint: disable=import-outside-toplevel
+  if path.endswith(".keras") and _saved_by_keras_3(path):
+    raise UsageError(
+        f"--init_model={path} was saved by Keras 3 (tf.keras in TensorFlow "
+        f">= 2.16); tfmot's pruning wrappers need tf_keras: build the same "
+        f"model with `import tf_keras`, copy the weights "
+        f"(set_weights(get_weights())) and save it with model.save()")
+  try:
+    model = tf_keras.models.load_model(path, compile=False)
+  except Exception as e:  # pylint: disable=broad-except
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise UsageError(f"--init_model={path} cannot be loaded as a tf_keras "
+                     f"model: {first[:200]}") from None
+  if not isinstance(model, tf_keras.Model) or not getattr(
+      model, "_is_graph_network", False):
+    raise UsageError(f"--init_model={path} is a subclassed model; the "
+                     f"masks follow the layer graph: save a functional or "
+                     f"Sequential tf_keras model")
+  for layer in model.layers:
+    if isinstance(layer, tf_keras.Model):
+      raise UsageError(f"--init_model={path}: layer {layer.name!r} is a "
+                       f"nested model; build the model flat (call the inner "
+                       f"model's layers on the outer model's tensors)")
+  return model
+
+
+def check_against(model, path: str, input_shape, num_classes: int) -> None:
+  """The model takes the data's images and predicts its classes."""
+  expected = tuple(input_shape)
+  got = tuple(model.input_shape[1:])
+  if got != expected:
+    raise UsageError(f"--init_model={path} takes inputs of shape {got}, the "
+                     f"data's images are {expected}: choose the matching "
+                     f"--dataset (or --image_size), or rebuild the model")
+  import tf_keras  # pylint: disable=import-outside-toplevel
+  last = model.layers[-1]
+  if (getattr(last, "activation", None) is tf_keras.activations.softmax or
+      isinstance(last, tf_keras.layers.Softmax)):
+    raise UsageError(f"--init_model={path} ends in a softmax ({last.name!r});"
+                     f" csam_tf needs logits: rebuild the model without it "
+                     f"(tf_keras.applications: classifier_activation=None)")
+  outputs = model.output_shape[-1]
+  if outputs != num_classes:
+    raise UsageError(f"--init_model={path} has {outputs} outputs, the data "
+                     f"has {num_classes} classes")

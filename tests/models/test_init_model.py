@@ -1,0 +1,136 @@
+"""`--init_model`: a user's tf_keras model that is none of the built-in
+architectures (a residual Add, a depthwise conv, a Concatenate) goes
+through the pipeline; every wrong model is one line."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tf_keras
+
+from conftest import run_cli
+from csam_tf.errors import UsageError
+from csam_tf.models import init_model
+
+L = tf_keras.layers
+
+
+def custom_model(input_shape=(28, 28, 1), classes=10, softmax=False):
+  """Conv-BN stem, a residual Add, a depthwise-separable branch and a conv
+  branch joined by Concatenate, a strided conv, a Dense head."""
+  x = inputs = tf_keras.Input(input_shape)
+  x = L.Conv2D(8, 3, padding="same", use_bias=False, name="c0")(x)
+  x = L.ReLU()(L.BatchNormalization(name="b0")(x))
+  y = L.Conv2D(8, 3, padding="same", use_bias=False, name="c1")(x)
+  y = L.ReLU()(L.BatchNormalization(name="b1")(y))
+  x = L.Add()([x, y])
+  d = L.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
+  d = L.ReLU()(L.BatchNormalization(name="bdw")(d))
+  p = L.Conv2D(12, 1, use_bias=False, name="pw")(d)
+  p = L.ReLU()(L.BatchNormalization(name="bpw")(p))
+  q = L.Conv2D(6, 3, padding="same", use_bias=False, name="c2")(x)
+  q = L.ReLU()(L.BatchNormalization(name="b2")(q))
+  x = L.Concatenate()([p, q])
+  x = L.Conv2D(10, 3, strides=2, padding="same", use_bias=False, name="c3")(x)
+  x = L.ReLU()(L.BatchNormalization(name="b3")(x))
+  x = L.GlobalAveragePooling2D()(x)
+  return tf_keras.Model(inputs, L.Dense(
+      classes, activation="softmax" if softmax else None, name="head")(x))
+
+
+def _saved(model, tmp_path, name="custom.keras"):
+  path = str(tmp_path / name)
+  model.save(path)
+  return path
+
+
+def test_paths_are_checked_without_tensorflow(tmp_path):
+  with pytest.raises(UsageError, match="does not exist"):
+    init_model.check_path(str(tmp_path / "missing.keras"))
+  (tmp_path / "weights.npz").write_bytes(b"")
+  with pytest.raises(UsageError, match="is not a .keras or .h5 file"):
+    init_model.check_path(str(tmp_path / "weights.npz"))
+  (tmp_path / "folder").mkdir()
+  with pytest.raises(UsageError, match="without saved_model.pb"):
+    init_model.check_path(str(tmp_path / "folder"))
+
+
+def test_a_model_that_cannot_be_pruned_as_it_is_is_named(tmp_path):
+  with pytest.raises(UsageError, match=r"ends in a softmax \('head'\)"):
+    init_model.check_against(custom_model(softmax=True), "m.keras",
+                             (28, 28, 1), 10)
+  with pytest.raises(UsageError, match=r"inputs of shape \(32, 32, 3\)"):
+    init_model.check_against(custom_model((32, 32, 3)), "m.keras",
+                             (28, 28, 1), 10)
+  with pytest.raises(UsageError, match="has 5 outputs, the data has 10"):
+    init_model.check_against(custom_model(classes=5), "m.keras",
+                             (28, 28, 1), 10)
+  inner = custom_model()
+  outer = tf_keras.Sequential([tf_keras.Input((28, 28, 1)), inner])
+  with pytest.raises(UsageError, match=f"layer '{inner.name}' is a nested"):
+    init_model.load(_saved(outer, tmp_path, "nested.keras"))
+
+
+def test_a_keras_3_model_is_one_line_saying_how_to_rebuild(tmp_path):
+  import keras  # Keras 3, what tf.keras is in TensorFlow >= 2.16
+  model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                            keras.layers.Dense(10)])
+  path = str(tmp_path / "k3.keras")
+  model.save(path)
+  with pytest.raises(UsageError, match="saved by Keras 3.*tf_keras"):
+    init_model.load(path)
+
+
+def test_a_custom_model_is_imported_searched_and_narrowed(tmp_path):
+  tf_keras.utils.set_random_seed(0)
+  model = custom_model()
+  path = _saved(model, tmp_path)
+  workdir = tmp_path / "run"
+  flags = [f"--workdir={workdir}", f"--init_model={path}",
+           "--train_subset=256", "--eval_subset=128", "--batch_size=64",
+           "--stages=pretrain,mask,finetune", "--granularity=channel",
+           "--mask_steps_per_epoch=2", "--finetune_epochs=1",
+           "--finetune_steps_per_epoch=2", "--sparsity=0.5"]
+  result = run_cli(*flags)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"pretrain: import {path} (no training)" in result.stdout
+  assert f"Summary of {workdir} ({path}, fashion_mnist" in result.stdout
+  # run again: every stage is skipped, the imported weights are read back
+  again = run_cli(*flags)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert again.stdout.count("finished earlier") == 3
+  with open(workdir / "report.json") as f:
+    stages = json.load(f)["stages"]
+  assert stages["pretrain"]["init_model"] == path
+  assert stages["pretrain"]["epochs"] == 0
+  # stage 1's output is the user's model, weight for weight
+  imported = tf_keras.models.load_model(str(workdir / "pretrain/model.keras"),
+                                       compile=False)
+  imported.load_weights(str(workdir / "pretrain/best.weights.h5"))
+  assert len(imported.get_weights()) == len(model.get_weights()) == 32
+  for a, b in zip(model.get_weights(), imported.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  # channel groups from the graph walker: the branches after the residual
+  # block (its Add ties c1 to the stem, kept whole) and the strided conv
+  with np.load(workdir / "mask/binary_masks.npz") as masks:
+    assert sorted(masks.files) == ["b2", "b3", "bpw"]
+    assert {k: int(masks[k].sum()) for k in masks.files} == {
+        "b2": 3, "b3": 5, "bpw": 6}
+  finetune = stages["finetune"]
+  assert finetune["narrow_vs_gated_max_abs_logit_diff"] < 1e-5
+  narrow = tf_keras.models.load_model(
+      os.path.join(workdir, "finetune/model.keras"), compile=False)
+  assert narrow.get_layer("pw").kernel.shape[-1] == 6
+  assert narrow.get_layer("c3").kernel.shape[-2] == 6 + 3
+
+
+def test_a_model_that_does_not_fit_the_data_is_one_line(tmp_path):
+  path = _saved(custom_model((32, 32, 3)), tmp_path)
+  result = run_cli(f"--workdir={tmp_path / 'run'}", f"--init_model={path}",
+                   "--train_subset=256", "--eval_subset=128",
+                   "--stages=pretrain", timeout=300)
+  assert result.returncode == 2, result.stderr[-3000:]
+  lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+  assert len(lines) == 1 and "takes inputs of shape (32, 32, 3)" in lines[0]
+  assert "Traceback" not in result.stderr
