@@ -9,34 +9,9 @@ import numpy as np
 import pytest
 import tf_keras
 
-from conftest import run_cli
+from conftest import custom_model, run_cli
 from csam_tf.errors import UsageError
 from csam_tf.models import init_model
-
-L = tf_keras.layers
-
-
-def custom_model(input_shape=(28, 28, 1), classes=10, softmax=False):
-  """Conv-BN stem, a residual Add, a depthwise-separable branch and a conv
-  branch joined by Concatenate, a strided conv, a Dense head."""
-  x = inputs = tf_keras.Input(input_shape)
-  x = L.Conv2D(8, 3, padding="same", use_bias=False, name="c0")(x)
-  x = L.ReLU()(L.BatchNormalization(name="b0")(x))
-  y = L.Conv2D(8, 3, padding="same", use_bias=False, name="c1")(x)
-  y = L.ReLU()(L.BatchNormalization(name="b1")(y))
-  x = L.Add()([x, y])
-  d = L.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
-  d = L.ReLU()(L.BatchNormalization(name="bdw")(d))
-  p = L.Conv2D(12, 1, use_bias=False, name="pw")(d)
-  p = L.ReLU()(L.BatchNormalization(name="bpw")(p))
-  q = L.Conv2D(6, 3, padding="same", use_bias=False, name="c2")(x)
-  q = L.ReLU()(L.BatchNormalization(name="b2")(q))
-  x = L.Concatenate()([p, q])
-  x = L.Conv2D(10, 3, strides=2, padding="same", use_bias=False, name="c3")(x)
-  x = L.ReLU()(L.BatchNormalization(name="b3")(x))
-  x = L.GlobalAveragePooling2D()(x)
-  return tf_keras.Model(inputs, L.Dense(
-      classes, activation="softmax" if softmax else None, name="head")(x))
 
 
 def _saved(model, tmp_path, name="custom.keras"):

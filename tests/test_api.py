@@ -1,0 +1,130 @@
+"""The Python API on a user's model that is none of the built-in
+architectures: tfmot wrappers holding the given masks through the user's
+own `fit`, certification numbers equal to the CLI's on the same model and
+images, .tflite logits equal to Keras's."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow_model_optimization as tfmot
+import tf_keras
+
+import csam_tf
+from conftest import custom_model, run_cli
+from csam_tf import export
+from csam_tf.certify import rows as csv_rows
+from csam_tf.certify import sampler as certify_sampler
+from csam_tf.data import pipeline
+from csam_tf.data.config import DataConfig
+from csam_tf.masking.recalibrate import recalibrate_batchnorm
+
+# The float32 converter reorders float sums: logits within this of Keras's.
+FLOAT32_TOLERANCE = 1e-4
+
+
+def _masks(model, rng):
+  """Half of each prunable kernel's entries kept, at random."""
+  return {name: (rng.random(model.get_layer(name).kernel.shape) < 0.5
+                 ).astype(np.float32) for name in ("c1", "pw", "c2", "c3")}
+
+
+def test_prune_with_masks_holds_them_through_the_users_fit():
+  tf_keras.utils.set_random_seed(0)
+  model = custom_model()
+  masks = _masks(model, np.random.default_rng(0))
+  pruned = csam_tf.prune_with_masks(model, masks)
+  pruned.compile(optimizer=tf_keras.optimizers.SGD(0.1),
+                 loss=tf_keras.losses.SparseCategoricalCrossentropy(
+                     from_logits=True))
+  images = np.random.default_rng(1).random((64, 28, 28, 1), np.float32)
+  labels = np.arange(64) % 10
+  pruned.fit(images, labels, batch_size=16, epochs=2, verbose=0,
+             callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+  final = tfmot.sparsity.keras.strip_pruning(pruned)
+  for name, mask in masks.items():
+    kernel = final.get_layer(name).kernel.numpy()
+    before = model.get_layer(name).kernel.numpy()
+    assert np.all(kernel[mask == 0] == 0), name        # pruned stay zero
+    assert np.any(kernel[mask == 1] != before[mask == 1]), name  # trained
+  # the other layers are plain layers of the stripped model
+  assert type(final.get_layer("c0")) is tf_keras.layers.Conv2D
+
+
+@pytest.fixture(scope="module")
+def certified_by_the_cli(tmp_path_factory):
+  """The custom model, trained a little (so some images are classified
+  right and get transformations drawn), imported and certified by
+  `csam_tf.train`."""
+  tf_keras.utils.set_random_seed(0)
+  model = custom_model()
+  model.compile(optimizer=tf_keras.optimizers.Adam(0.01),
+                loss=tf_keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True))
+  data = pipeline.load(DataConfig(train_subset=1024, batch_size=64))
+  model.fit(data.train(0), epochs=2, verbose=0)
+  # 32 steps leave BatchNorm's moving statistics far from the batches'
+  recalibrate_batchnorm(model, data.train(0))
+  folder = tmp_path_factory.mktemp("api")
+  path = str(folder / "custom.keras")
+  model.save(path)
+  workdir = folder / "run"
+  result = run_cli(f"--workdir={workdir}", f"--init_model={path}",
+                   "--eval_subset=128", "--stages=pretrain,certify",
+                   "--cert_models=dense", "--cert_num_images=6",
+                   "--cert_nsamples=10", "--cert_nbounds=2")
+  assert result.returncode == 0, result.stderr[-3000:]
+  return model, workdir
+
+
+@pytest.mark.xdist_group("api_cli")
+def test_certify_gives_the_clis_rows(certified_by_the_cli):
+  model, workdir = certified_by_the_cli
+  data = pipeline.load(DataConfig(eval_subset=128))
+  images, labels = certify_sampler.first_images(data, 6)
+  result = csam_tf.certify_model(model, images, labels, family="composite",
+                           level="L2", nsamples=10, nbounds=2)
+  cli_rows = csv_rows.read_rows(str(workdir / "certify/dense_composite_L2.csv"))
+  assert len(cli_rows) == 6
+  assert sum(r["samples"] > 0 for r in cli_rows) >= 2  # something sampled
+  assert repr(result["rows"]) == repr(cli_rows)  # nan bounds compare too
+  assert result["images"] == 6
+  with open(workdir / "report.json") as f:
+    cli = json.load(f)["stages"]["certify"]["dense_composite_L2"]
+  for key in ("pca@0.001", "pca@0.01", "clean_accuracy", "images",
+              "samples_evaluated"):
+    assert result[key] == cli[key], key
+
+
+@pytest.mark.xdist_group("api_cli")
+def test_certify_a_tflite_gives_the_keras_verdicts(tmp_path,
+                                                   certified_by_the_cli):
+  model, _ = certified_by_the_cli
+  path = tmp_path / "model.tflite"
+  path.write_bytes(csam_tf.export_tflite(model))
+  images = np.random.default_rng(0).random((8, 28, 28, 1), np.float32)
+  np.testing.assert_allclose(
+      export.LiteRTModel(str(path))(images),
+      model(images, training=False).numpy(), atol=FLOAT32_TOLERANCE)
+  labels = np.argmax(model(images, training=False).numpy(), 1)
+  settings = {"nsamples": 10, "nbounds": 2}
+  keras = csam_tf.certify_model(model, images, labels, **settings)
+  lite = csam_tf.certify_model(str(path), images, labels, **settings)
+  assert [r["prediction"] for r in lite["rows"]] == \
+      [r["prediction"] for r in keras["rows"]]
+  assert lite["clean_accuracy"] == keras["clean_accuracy"] == 1.0
+
+
+def test_export_tflite_int8_needs_calibration_images():
+  with pytest.raises(ValueError, match="int8 needs representative_data"):
+    csam_tf.export_tflite(custom_model(), int8=True)
+  with pytest.raises(ValueError, match="int8 or sparse"):
+    csam_tf.export_tflite(custom_model(), [np.zeros((28, 28, 1))],
+                          int8=True, sparse=True)
+
+
+def test_the_package_loads_the_api_on_first_use():
+  with pytest.raises(AttributeError, match="no attribute 'search'"):
+    csam_tf.search  # pylint: disable=pointless-statement
+  from csam_tf import api
+  assert csam_tf.certify_model is api.certify_model
