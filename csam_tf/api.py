@@ -2,14 +2,13 @@
 pipeline's stages run, called on your own tf_keras model and arrays.
 
     import csam_tf
+    masks = csam_tf.search_masks(model, train_ds, sparsity=0.7)
     pruned = csam_tf.prune_with_masks(model, masks)
     pruned.compile(...)
     pruned.fit(data, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     final = tfmot.sparsity.keras.strip_pruning(pruned)
     result = csam_tf.certify_model(final, images, labels)
     open("model.tflite", "wb").write(csam_tf.export_tflite(final))
-
-(`search_masks`, stage 2 on your own tf.data, is issue 17's next part.)
 """
 
 import os
@@ -17,12 +16,49 @@ import tempfile
 from typing import Any, Dict, Iterable, Union
 
 import numpy as np
+import tensorflow as tf
 import tf_keras
 
 from csam_tf import export, tfmot_bridge
 from csam_tf.certify import rows as csv_rows
 from csam_tf.certify import sampler as certify_sampler
 from csam_tf.certify.config import CertifyConfig
+from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.masked_model import mask_variables
+from trainers import mask_stage
+from trainers.mask_search_config import MaskSearchConfig
+
+
+def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
+                 granularity: str = "unstructured",
+                 transform: str = "composite", level: str = "L2",
+                 steps: int = 150, method: str = "csam",
+                 learning_rate: float = 1e-3, seed: int = 0,
+                 **settings) -> Dict[str, np.ndarray]:
+  """Stage 2 on your model: the masks C-SAM (or a baseline `method`)
+  learns with the weights frozen, over `steps` batches of `train_data`
+  (a tf.data.Dataset of (images in [0, 1], integer labels) batches),
+  binarised to `sparsity`. Returns {layer name: 0/1 array}: kernel masks
+  (unstructured) or channel gates by BatchNorm (channel), what the mask
+  stage saves. `settings` are the other MaskSearchConfig fields
+  (`lambda_ratio`, `binarize="global"`, `ratio_clip`, ...). The stage runs
+  the same trainer; it adds checkpoints and validation. Deterministic
+  after `tf_keras.utils.set_random_seed(seed)`, as every stage starts.
+
+  >>> masks = csam_tf.search_masks(model, train_ds, sparsity=0.7, steps=150)
+  """
+  cfg = MaskSearchConfig(method=method, sparsity=sparsity,
+                         granularity=granularity, family=transform,
+                         level=level, learning_rate=learning_rate, epochs=1,
+                         steps_per_epoch=steps, **settings)
+  masked, trainer, optimizer = mask_stage.mask_search_trainer(
+      model, cfg, seed, steps)
+  masks = mask_variables(masked)
+  if optimizer is not None:
+    trainer.fit(train_data, steps_per_epoch=steps, epochs=1, verbose=0)
+  hard = trainer.binarize([tf.convert_to_tensor(m) for m in masks])
+  return {layer.name: binary.numpy()
+          for layer, binary in zip(masked_layers(masked), hard)}
 
 
 def prune_with_masks(model: tf_keras.Model,

@@ -51,6 +51,10 @@ def test_prune_with_masks_holds_them_through_the_users_fit():
   assert type(final.get_layer("c0")) is tf_keras.layers.Conv2D
 
 
+SEARCH_FLAGS = ["--train_subset=256", "--eval_subset=128", "--batch_size=64",
+                "--mask_steps_per_epoch=3", "--sparsity=0.7"]
+
+
 @pytest.fixture(scope="module")
 def certified_by_the_cli(tmp_path_factory):
   """The custom model, trained a little (so some images are classified
@@ -70,11 +74,29 @@ def certified_by_the_cli(tmp_path_factory):
   model.save(path)
   workdir = folder / "run"
   result = run_cli(f"--workdir={workdir}", f"--init_model={path}",
-                   "--eval_subset=128", "--stages=pretrain,certify",
+                   *SEARCH_FLAGS, "--stages=pretrain,mask,certify",
                    "--cert_models=dense", "--cert_num_images=6",
                    "--cert_nsamples=10", "--cert_nbounds=2")
   assert result.returncode == 0, result.stderr[-3000:]
   return model, workdir
+
+
+@pytest.mark.xdist_group("api_cli")
+def test_search_masks_gives_the_mask_stages_masks(certified_by_the_cli):
+  """Same model, data order, seed and settings: the stage's masks, bit for
+  bit (the stage adds checkpoints and validation around the same fit)."""
+  model, workdir = certified_by_the_cli
+  data = pipeline.load(DataConfig(train_subset=256, eval_subset=128,
+                                  batch_size=64))
+  tf_keras.utils.set_random_seed(0)  # as the pipeline does at its start
+  masks = csam_tf.search_masks(model, data.train(0), sparsity=0.7, steps=3)
+  with np.load(workdir / "mask/binary_masks.npz") as stage:
+    assert sorted(masks) == sorted(stage.files) == ["c1", "c2", "c3", "dw",
+                                                    "pw"]
+    for name in stage.files:
+      np.testing.assert_array_equal(masks[name], stage[name], err_msg=name)
+      size = masks[name].size
+      assert masks[name].sum() == size - round(0.7 * size), name
 
 
 @pytest.mark.xdist_group("api_cli")

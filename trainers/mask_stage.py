@@ -58,26 +58,14 @@ def _evaluate(trainer, dataset) -> Dict[str, float]:
   return {m.name: float(m.result()) for m in trainer.metrics}
 
 
-def run_mask_search(network: tf_keras.Model, data: DataBundle,
-                    cfg: MaskSearchConfig, workdir: str, seed: int,
-                    callbacks=()) -> Dict[str, Any]:
-  """Stage 2 on a copy of the pretrained `network` (left untouched).
-
-  Learned methods (csam, score_ce) keep the soft masks whose binarisation
-  validates best, and their binary masks; one-shot baselines (random,
-  magnitude) binarise at once. Either way the binary masks are evaluated
-  the same way: BatchNorm statistics re-estimated under them on training
-  batches first (PROTOCOL.md), with `mask_moved` and `magnitude_overlap`
-  saying how far the search moved from its start and from magnitude
-  pruning.
-  """
-  start = time.time()
+def mask_search_trainer(network: tf_keras.Model, cfg: MaskSearchConfig,
+                        seed: int, total_steps: int):
+  """The masked twin of `network` (left untouched) and the compiled
+  trainer of its masks, with the Adam optimizer of a learned method's
+  masks, or None for a one-shot method, whose masks are set to their
+  binary values here. What stage 2 and `csam_tf.search_masks` run."""
   model = to_masked_model(network, cfg.granularity, cfg.mask_init, cfg.tau,
                           seed)
-  # BatchNorm is re-estimated under a mask on these (training, never
-  # augmented) batches before the mask is judged: PROTOCOL.md.
-  calibration = lambda: data.train(seed)  # noqa: E731
-  total_steps = cfg.epochs * data.steps_per_epoch(cfg.steps_per_epoch)
   masks = mask_variables(model)
   layers = masked_layers(model)
   if cfg.method in baseline_masks.ONE_SHOT_METHODS:
@@ -93,12 +81,40 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
     trainer = MaskSearchTrainer(model, dataclasses.replace(
         cfg, binarize_score="mask"), seed)
     trainer.compile()
+    return model, trainer, None
+  trainer = _TRAINERS[cfg.method](model, cfg, seed, total_steps)
+  optimizer = tf_keras.optimizers.Adam(cfg.learning_rate)
+  trainer.compile(optimizer=optimizer)
+  optimizer.build(masks)
+  return model, trainer, optimizer
+
+
+def run_mask_search(network: tf_keras.Model, data: DataBundle,
+                    cfg: MaskSearchConfig, workdir: str, seed: int,
+                    callbacks=()) -> Dict[str, Any]:
+  """Stage 2 on a copy of the pretrained `network` (left untouched).
+
+  Learned methods (csam, score_ce) keep the soft masks whose binarisation
+  validates best, and their binary masks; one-shot baselines (random,
+  magnitude) binarise at once. Either way the binary masks are evaluated
+  the same way: BatchNorm statistics re-estimated under them on training
+  batches first (PROTOCOL.md), with `mask_moved` and `magnitude_overlap`
+  saying how far the search moved from its start and from magnitude
+  pruning.
+  """
+  start = time.time()
+  # BatchNorm is re-estimated under a mask on these (training, never
+  # augmented) batches before the mask is judged: PROTOCOL.md.
+  calibration = lambda: data.train(seed)  # noqa: E731
+  total_steps = cfg.epochs * data.steps_per_epoch(cfg.steps_per_epoch)
+  model, trainer, optimizer = mask_search_trainer(network, cfg, seed,
+                                                  total_steps)
+  masks = mask_variables(model)
+  layers = masked_layers(model)
+  if optimizer is None:  # a one-shot method: the masks are binary already
+    hard = [tf.convert_to_tensor(m) for m in masks]
     best = {"best_epoch": 0, "last_epoch_logs": {}}
   else:
-    trainer = _TRAINERS[cfg.method](model, cfg, seed, total_steps)
-    optimizer = tf_keras.optimizers.Adam(cfg.learning_rate)
-    trainer.compile(optimizer=optimizer)
-    optimizer.build(masks)
     best_path = os.path.join(workdir, SOFT_MASKS)
     best = resumable_fit(
         STAGE, trainer, {"network": model, "optimizer": optimizer}, data,
