@@ -13,7 +13,7 @@ pipeline's stages run, called on your own tf_keras model and arrays.
 
 import os
 import tempfile
-from typing import Any, Dict, Iterable, Union
+from typing import Any, Dict, Iterable, Optional, Union
 
 import numpy as np
 import tensorflow as tf
@@ -25,7 +25,8 @@ from csam_tf.certify import sampler as certify_sampler
 from csam_tf.certify.config import CertifyConfig
 from csam_tf.masking.layers import masked_layers
 from csam_tf.masking.masked_model import mask_variables
-from trainers import mask_stage
+from trainers import finetune, mask_stage
+from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
 
 
@@ -61,21 +62,29 @@ def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
           for layer, binary in zip(masked_layers(masked), hard)}
 
 
-def prune_with_masks(model: tf_keras.Model,
-                     masks: Dict[str, np.ndarray]) -> tf_keras.Model:
+def prune_with_masks(model: tf_keras.Model, masks: Dict[str, np.ndarray],
+                     calibration_data: Optional[Iterable] = None,
+                     calibration_batches: int = 50) -> tf_keras.Model:
   """A copy of `model` whose layers named in `masks` (layer name -> 0/1
-  array of the kernel's shape) are tfmot `PruneLowMagnitude` wrappers
-  holding those masks, under a schedule that never recomputes them; the
-  pruned weights are zero. Fine-tune it with your own `fit` and tfmot's
-  `UpdatePruningStep` callback, then `strip_pruning` (the fine-tuning
-  stage does exactly this).
+  array of the kernel's shape, as `search_masks` returns) are tfmot
+  `PruneLowMagnitude` wrappers holding those masks, under a schedule that
+  never recomputes them; the pruned weights are zero. With
+  `calibration_data` (training batches) the BatchNorm statistics are
+  re-estimated under the masks first, as the fine-tuning stage does
+  (PROTOCOL.md). Fine-tune it with your own `fit` and tfmot's
+  `UpdatePruningStep` callback, then `strip_pruning`.
 
-  >>> pruned = csam_tf.prune_with_masks(model, {"c1": np.ones((3, 3, 8, 8))})
+  >>> pruned = csam_tf.prune_with_masks(model, masks, train_ds)
   """
   kept = sum(float(np.sum(m)) for m in masks.values())
   total = sum(np.size(m) for m in masks.values())
-  return tfmot_bridge.prune_with_fixed_masks(
+  pruned = tfmot_bridge.prune_with_fixed_masks(
       model, masks, 1.0 - kept / max(total, 1))
+  if calibration_data is not None:
+    finetune.recalibrate_under_masks(
+        pruned, model, masks, FinetuneConfig(
+            recalibration_batches=calibration_batches), calibration_data)
+  return pruned
 
 
 def certify_model(model_or_tflite: Union[tf_keras.Model, str],

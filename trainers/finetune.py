@@ -133,7 +133,7 @@ def _pruned_model(network, masks, cfg, total_steps):
   return pruned, [tfmot_bridge.update_step_callback()], tfmot_bridge.strip
 
 
-def _recalibrate_under_masks(pruned, network, masks, cfg, images) -> int:
+def recalibrate_under_masks(pruned, network, masks, cfg, images) -> int:
   """Re-estimates `pruned`'s BatchNorm statistics under its fixed masks.
   tfmot's wrappers refuse a training-mode call outside `fit` (no pruning
   step yet), so unstructured masks are applied to a plain copy of the
@@ -173,8 +173,8 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
     # Fine-tuning starts from the network stage 2 judged: BatchNorm
     # statistics re-estimated under the masks (a resumed run restores its
     # checkpoint's statistics over these).
-    recalibrated = _recalibrate_under_masks(pruned, network, masks, cfg,
-                                            data.train(seed))
+    recalibrated = recalibrate_under_masks(pruned, network, masks, cfg,
+                                           data.train(seed))
   trainer = cross_entropy_trainer(pruned, cfg.sam_rho)
   optimizer = make_optimizer(PretrainConfig(
       epochs=cfg.epochs, optimizer=cfg.optimizer,
