@@ -7,7 +7,7 @@ import tf_keras
 from csam_tf import tfmot_bridge
 from csam_tf.masking import masked_model
 from csam_tf.models import build_model
-from trainers.finetune import _recalibrate_under_masks  # pylint: disable=protected-access
+from trainers.finetune import recalibrate_under_masks  # pylint: disable=protected-access
 from trainers.finetune_config import FinetuneConfig
 
 
@@ -24,7 +24,7 @@ def test_fixed_masks_start_with_statistics_of_the_masked_network():
   bn.moving_mean.assign(np.full(bn.moving_mean.shape, 3.0))
   images = [np.random.default_rng(i).uniform(0, 1, (16, 12, 12, 1)).astype(
       np.float32) for i in range(3)]
-  used = _recalibrate_under_masks(pruned, network, masks,
+  used = recalibrate_under_masks(pruned, network, masks,
                                   FinetuneConfig(recalibration_batches=2),
                                   iter(images))
   assert used == 2
