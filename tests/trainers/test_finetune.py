@@ -7,7 +7,7 @@ import tf_keras
 from csam_tf import tfmot_bridge
 from csam_tf.masking import masked_model
 from csam_tf.models import build_model
-from trainers.finetune import recalibrate_under_masks  # pylint: disable=protected-access
+from trainers.finetune import recalibrate_under_masks
 from trainers.finetune_config import FinetuneConfig
 
 
