@@ -109,3 +109,17 @@ def test_a_model_that_does_not_fit_the_data_is_one_line(tmp_path):
   lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
   assert len(lines) == 1 and "takes inputs of shape (32, 32, 3)" in lines[0]
   assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name,options", [("m.keras", {}), ("m.h5", {}),
+                                          ("saved", {"save_format": "tf"})])
+def test_keras_h5_and_savedmodel_load_as_the_same_model(tmp_path, name,
+                                                        options):
+  model = custom_model()
+  path = str(tmp_path / name)
+  model.save(path, **options)
+  init_model.check_path(path)
+  loaded = init_model.load(path)
+  images = np.random.default_rng(0).random((2, 28, 28, 1), np.float32)
+  np.testing.assert_array_equal(loaded(images).numpy(),
+                                model(images).numpy())
