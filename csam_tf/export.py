@@ -160,12 +160,9 @@ def paired_latency_ms(first: LiteRTModel, second: LiteRTModel,
   return float(np.median(times[0])), float(np.median(times[1]))
 
 
-def compare_with_dense(dense: tf_keras.Model, pruned: tf_keras.Model,
-                       folder: str, image: np.ndarray,
-                       representative) -> Dict[str, Any]:
-  """Dense vs pruned: parameters, FLOPs, .tflite bytes and paired
-  single-image latency (ai-edge-litert, XNNPACK, 2 threads), float32 and
-  int8. The dense .tflite files are written beside the pruned ones."""
+def size_figures(dense: tf_keras.Model, pruned: tf_keras.Model
+                 ) -> Dict[str, Any]:
+  """Parameters and FLOPs of dense vs pruned, and the FLOP reduction."""
   figures = {
       "parameters": {"dense": int(dense.count_params()),
                      "pruned": int(pruned.count_params())},
@@ -173,6 +170,16 @@ def compare_with_dense(dense: tf_keras.Model, pruned: tf_keras.Model,
                 "pruned": flops.model_flops(pruned)}}
   figures["flops"]["reduction"] = (figures["flops"]["dense"] /
                                    figures["flops"]["pruned"])
+  return figures
+
+
+def compare_with_dense(dense: tf_keras.Model, pruned: tf_keras.Model,
+                       folder: str, image: np.ndarray,
+                       representative) -> Dict[str, Any]:
+  """Dense vs pruned: parameters, FLOPs, .tflite bytes and paired
+  single-image latency (ai-edge-litert, XNNPACK, 2 threads), float32 and
+  int8. The dense .tflite files are written beside the pruned ones."""
+  figures = size_figures(dense, pruned)
   with tempfile.TemporaryDirectory() as temp:
     dense_saved_model = os.path.join(temp, "dense")
     save_savedmodel(dense, dense_saved_model)

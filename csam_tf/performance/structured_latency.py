@@ -35,18 +35,12 @@ def measure(arch, width, input_shape, sparsity, threads, runs, repeats):
   """Figures of one width: parameters, FLOPs, bytes, latencies."""
   import numpy as np
   from csam_tf import export
-  from csam_tf.structured import flops
   dense, narrow = narrow_pair(arch, width, input_shape, sparsity)
   rng = np.random.default_rng(0)
   representative = rng.uniform(0, 1, (32, *input_shape)).astype(np.float32)
   image = representative[0]
   result = {"arch": arch, "width_multiplier": width, "sparsity": sparsity,
-            "parameters": {"dense": int(dense.count_params()),
-                           "pruned": int(narrow.count_params())},
-            "flops": {"dense": flops.model_flops(dense),
-                      "pruned": flops.model_flops(narrow)}}
-  result["flops"]["reduction"] = (result["flops"]["dense"] /
-                                  result["flops"]["pruned"])
+            **export.size_figures(dense, narrow)}
   with tempfile.TemporaryDirectory() as folder:
     for variant in ("float32", "int8"):
       paths = {}
