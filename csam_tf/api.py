@@ -1,16 +1,19 @@
 """The Python API, in tfmot's shape: each function is the code the
 pipeline's stages run, called on your own tf_keras model and arrays.
+Every function's docstring example runs as it stands (tests/test_api.py).
 
     import csam_tf
     masks = csam_tf.search_masks(model, train_ds, sparsity=0.7)
     pruned = csam_tf.prune_with_masks(model, masks)
     pruned.compile(...)
     pruned.fit(data, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-    final = tfmot.sparsity.keras.strip_pruning(pruned)
+    final = csam_tf.strip_pruning(pruned)   # channel mode: the narrow model
     result = csam_tf.certify_model(final, images, labels)
     open("model.tflite", "wb").write(csam_tf.export_tflite(final))
 """
 
+import contextlib
+import io
 import os
 import tempfile
 from typing import Any, Dict, Iterable, Optional, Union
@@ -24,6 +27,7 @@ from csam_tf.certify import rows as csv_rows
 from csam_tf.certify import sampler as certify_sampler
 from csam_tf.certify.config import CertifyConfig
 from csam_tf.masking.layers import masked_layers
+from csam_tf.masking import masked_model
 from csam_tf.masking.masked_model import mask_variables
 from trainers import finetune, mask_stage
 from trainers.finetune_config import FinetuneConfig
@@ -46,7 +50,20 @@ def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
   the same trainer; it adds checkpoints and validation. Deterministic
   after `tf_keras.utils.set_random_seed(seed)`, as every stage starts.
 
-  >>> masks = csam_tf.search_masks(model, train_ds, sparsity=0.7, steps=150)
+  >>> import numpy as np, tensorflow as tf, tf_keras, csam_tf
+  >>> L = tf_keras.layers
+  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+  ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
+  ...     L.Conv2D(16, 3, name="middle"), L.BatchNormalization(), L.ReLU(),
+  ...     L.GlobalAveragePooling2D(), L.Dense(10)])
+  >>> images = np.random.default_rng(0).random((64, 12, 12, 1), np.float32)
+  >>> train_ds = tf.data.Dataset.from_tensor_slices(
+  ...     (images, np.arange(64) % 10)).batch(16).repeat()
+  >>> masks = csam_tf.search_masks(model, train_ds, sparsity=0.75, steps=2)
+  >>> list(masks), int(masks["middle"].sum()), masks["middle"].size
+  (['middle'], 288, 1152)
+
+  (The first conv and the classifier stay dense, PROTOCOL.md.)
   """
   cfg = MaskSearchConfig(method=method, sparsity=sparsity,
                          granularity=granularity, family=transform,
@@ -62,29 +79,114 @@ def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
           for layer, binary in zip(masked_layers(masked), hard)}
 
 
+def _granularity(model: tf_keras.Model, masks: Dict[str, np.ndarray]) -> str:
+  """"channel" when every mask gates a BatchNorm's channels, "unstructured"
+  when every mask covers a kernel; a one-line ValueError otherwise."""
+  kinds = set()
+  for name, mask in masks.items():
+    try:
+      layer = model.get_layer(name)
+    except ValueError:
+      raise ValueError(f"masks name layer {name!r}, which the model does not "
+                       f"have: use the names search_masks returns") from None
+    shape = np.shape(mask)
+    if isinstance(layer, tf_keras.layers.BatchNormalization):
+      expected, kind = (layer.weights[0].shape[0],), "channel"
+      shape = (int(np.prod(shape)),)
+    else:
+      weights = layer.get_weights()
+      expected, kind = (weights[0].shape if weights else None), "unstructured"
+    if tuple(expected or ()) != tuple(shape):
+      raise ValueError(f"the mask for {name!r} has shape {tuple(shape)}; "
+                       f"the layer needs {tuple(expected or ())}")
+    kinds.add(kind)
+  if len(kinds) != 1:
+    raise ValueError("masks must be all kernel masks (unstructured) or all "
+                     "channel gates by BatchNorm name (channel), not both "
+                     "or none")
+  return kinds.pop()
+
+
 def prune_with_masks(model: tf_keras.Model, masks: Dict[str, np.ndarray],
                      calibration_data: Optional[Iterable] = None,
                      calibration_batches: int = 50) -> tf_keras.Model:
-  """A copy of `model` whose layers named in `masks` (layer name -> 0/1
-  array of the kernel's shape, as `search_masks` returns) are tfmot
-  `PruneLowMagnitude` wrappers holding those masks, under a schedule that
-  never recomputes them; the pruned weights are zero. With
-  `calibration_data` (training batches) the BatchNorm statistics are
-  re-estimated under the masks first, as the fine-tuning stage does
-  (PROTOCOL.md). Fine-tune it with your own `fit` and tfmot's
-  `UpdatePruningStep` callback, then `strip_pruning`.
+  """A copy of `model` that keeps `masks` (as `search_masks` returns them)
+  fixed while you fine-tune with your own `fit`, as the fine-tuning stage
+  does; `model` is not changed. Kernel masks: tfmot `PruneLowMagnitude`
+  wrappers holding them under a schedule that never recomputes them (fit
+  with tfmot's `UpdatePruningStep` callback), pruned weights zero. Channel
+  gates: a fixed gate after each group's BatchNorms, every weight
+  trainable. With `calibration_data` (training batches) the BatchNorm
+  statistics are re-estimated under the masks first (PROTOCOL.md). Then
+  `csam_tf.strip_pruning` gives the plain (channel mode: narrower) model.
 
-  >>> pruned = csam_tf.prune_with_masks(model, masks, train_ds)
+  >>> import numpy as np, tensorflow as tf, tf_keras, csam_tf
+  >>> L = tf_keras.layers
+  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+  ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
+  ...     L.Conv2D(16, 3, name="middle"), L.BatchNormalization(), L.ReLU(),
+  ...     L.GlobalAveragePooling2D(), L.Dense(10)])
+  >>> masks = {"middle": np.ones((3, 3, 8, 16), np.float32)}
+  >>> masks["middle"][..., :4] = 0
+  >>> pruned = csam_tf.prune_with_masks(model, masks)
+  >>> kernel = csam_tf.strip_pruning(pruned).get_layer("middle").kernel
+  >>> int(np.sum(kernel.numpy() == 0))
+  288
   """
-  kept = sum(float(np.sum(m)) for m in masks.values())
-  total = sum(np.size(m) for m in masks.values())
-  pruned = tfmot_bridge.prune_with_fixed_masks(
-      model, masks, 1.0 - kept / max(total, 1))
+  granularity = _granularity(model, masks)
+  if granularity == "channel":
+    pruned = finetune.gated_network(model, masks)
+  else:
+    kept = sum(float(np.sum(m)) for m in masks.values())
+    total = sum(np.size(m) for m in masks.values())
+    pruned = tfmot_bridge.prune_with_fixed_masks(
+        model, masks, 1.0 - kept / max(total, 1))
   if calibration_data is not None:
     finetune.recalibrate_under_masks(
         pruned, model, masks, FinetuneConfig(
+            granularity=granularity,
             recalibration_batches=calibration_batches), calibration_data)
   return pruned
+
+
+def strip_pruning(model: tf_keras.Model,
+                  check_images: Optional[np.ndarray] = None
+                  ) -> tf_keras.Model:
+  """The plain tf_keras model to certify and export, after fine-tuning:
+  tfmot's `strip_pruning` for kernel masks (pruned weights exactly zero);
+  for channel gates the physically narrower model (closed channels
+  removed, the layers reading them sliced), checked to give its gated
+  parent's logits (within 1e-4) on `check_images`, or on 8 seeded random
+  images in [0, 1] when none are given.
+
+  >>> import numpy as np, tf_keras, csam_tf
+  >>> L = tf_keras.layers
+  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+  ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
+  ...     L.Conv2D(16, 3), L.BatchNormalization(name="gated"), L.ReLU(),
+  ...     L.GlobalAveragePooling2D(), L.Dense(10)])
+  >>> gates = {"gated": np.arange(16) % 4 != 0}   # close 4 of 16 channels
+  >>> narrow = csam_tf.strip_pruning(csam_tf.prune_with_masks(model, gates))
+  >>> narrow.get_layer("gated").gamma.shape
+  TensorShape([12])
+  >>> model.count_params() - narrow.count_params()  # 4 x (72 + 1 + 4 + 10)
+  348
+  """
+  if any(isinstance(layer, tfmot_bridge.WRAPPER) for layer in model.layers):
+    return tfmot_bridge.strip(model)
+  gated = masked_layers(model)
+  if not gated:
+    return model
+  gates = {layer.name: layer.active_mask().numpy() for layer in gated
+           if layer.name and not layer.shares_gate}
+  folded = masked_model.fold_channel_gates(model)
+  if check_images is None:
+    shape = (8, *model.input_shape[1:])
+    check_images = np.random.default_rng(0).random(shape, np.float32)
+  narrow, _ = finetune.remove_closed_channels(folded, gates, folded,
+                                              np.asarray(check_images,
+                                                         np.float32))
+  return narrow
 
 
 def certify_model(model_or_tflite: Union[tf_keras.Model, str],
@@ -92,19 +194,30 @@ def certify_model(model_or_tflite: Union[tf_keras.Model, str],
                   family: str = "composite", level: str = "L2",
                   nsamples: int = 100, nbounds: int = 10, delta: float = 0.9,
                   eps: float = 1e-3, bound: str = "ccert", seed: int = 0,
-                  full_bounds: bool = False,
-                  csv_path: str = "") -> Dict[str, Any]:
+                  full_bounds: bool = False, csv_path: str = "",
+                  verbose: bool = False) -> Dict[str, Any]:
   """Probabilistically certified accuracy of a tf_keras model or a .tflite
   file on `images` (float32 in [0, 1], NHWC) under the transformation
   `family` at `level`: the certify stage's sampler and CC-Cert bound, so
   the same model, images and settings give the CLI's numbers. Returns the
   summary (`pca@<eps>`, clean and empirical accuracy, ...) and `rows`, one
-  per image. `csv_path` keeps the rows (and resumes from them). (Not
+  per image. `csv_path` keeps the rows (and resumes from them);
+`verbose` prints the CLI's progress line. (Not
   `csam_tf.certify`: that name is the certification package, whose
   command is `python -m csam_tf.certify`.)
 
-  >>> result = csam_tf.certify_model(model, images, labels)
-  >>> result["pca@0.001"]
+  >>> import numpy as np, tf_keras, csam_tf
+  >>> L = tf_keras.layers
+  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+  ...     L.Conv2D(8, 3), L.GlobalAveragePooling2D(), L.Dense(10)])
+  >>> images = np.random.default_rng(0).random((4, 12, 12, 1), np.float32)
+  >>> labels = np.argmax(model(images).numpy(), 1)  # all classified right
+  >>> result = csam_tf.certify_model(model, images, labels, family="brightness",
+  ...                                nsamples=20, nbounds=2)
+  >>> result["images"], result["clean_accuracy"], len(result["rows"])
+  (4, 1.0, 4)
+  >>> 0.0 <= result["pca@0.001"] <= 1.0
+  True
   """
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels)
@@ -119,8 +232,11 @@ def certify_model(model_or_tflite: Union[tf_keras.Model, str],
                       seed=seed, full_bounds=full_bounds)
   with tempfile.TemporaryDirectory() as temp:
     path = csv_path or os.path.join(temp, "rows.csv")
-    summary = certify_sampler.certify_model(predict, images, labels, family,
-                                            level, cfg, path)
+    with contextlib.ExitStack() as quiet:
+      if not verbose:
+        quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
+      summary = certify_sampler.certify_model(predict, images, labels,
+                                              family, level, cfg, path)
     summary["rows"] = csv_rows.read_rows(path)
   return summary
 
@@ -133,7 +249,14 @@ def export_tflite(model: tf_keras.Model,
   a hundred or so), or float32 with the zeros stored sparse-encoded; the
   export stage's converter.
 
-  >>> open("model.tflite", "wb").write(csam_tf.export_tflite(model))
+  >>> import numpy as np, tf_keras, csam_tf
+  >>> from ai_edge_litert.interpreter import Interpreter
+  >>> L = tf_keras.layers
+  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+  ...     L.Conv2D(8, 3), L.GlobalAveragePooling2D(), L.Dense(10)])
+  >>> flatbuffer = csam_tf.export_tflite(model)
+  >>> Interpreter(model_content=flatbuffer).get_input_details()[0]["shape"]
+  array([ 1, 12, 12,  1], dtype=int32)
   """
   if int8 and sparse:
     raise ValueError("choose int8 or sparse, not both")

@@ -109,7 +109,7 @@ def _wrap_layers(network, names, schedule):
   pruned = tf_keras.models.clone_model(network, clone_function=clone)
   for old in network.layers:
     new = pruned.get_layer(_wrapped_name(pruned, old.name))
-    target = new.layer if isinstance(new, _WRAPPER) else new
+    target = new.layer if isinstance(new, WRAPPER) else new
     target.set_weights(old.get_weights())
   return pruned
 
@@ -127,10 +127,10 @@ def update_step_callback() -> tf_keras.callbacks.Callback:
 def wrapper_masks(pruned: tf_keras.Model) -> Dict[str, np.ndarray]:
   """Layer name -> the mask a PruneLowMagnitude wrapper holds."""
   return {layer.layer.name: layer.pruning_vars[0][1].numpy()
-          for layer in pruned.layers if isinstance(layer, _WRAPPER)}
+          for layer in pruned.layers if isinstance(layer, WRAPPER)}
 
 
-_WRAPPER = pruning_wrapper.PruneLowMagnitude
+WRAPPER = pruning_wrapper.PruneLowMagnitude
 
 
 def _wrapped_name(model, name):

@@ -63,7 +63,7 @@ def main(argv):
                  loss=loss, metrics=["accuracy"])
   pruned.fit(data.train(3), epochs=FLAGS.epochs, verbose=2,
              callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-  final = tfmot.sparsity.keras.strip_pruning(pruned)
+  final = csam_tf.strip_pruning(pruned)
   final.compile(loss=loss, metrics=["accuracy"])
   accuracy = final.evaluate(data.evaluation("test"), verbose=0,
                             return_dict=True)["accuracy"]

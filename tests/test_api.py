@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
+import tensorflow as tf
 import tf_keras
 
 import csam_tf
@@ -150,3 +151,57 @@ def test_the_package_loads_the_api_on_first_use():
     csam_tf.search  # pylint: disable=pointless-statement
   from csam_tf import api
   assert csam_tf.certify_model is api.certify_model
+
+
+def test_the_docstring_examples_run_as_they_stand():
+  import doctest  # pylint: disable=import-outside-toplevel
+  from csam_tf import api  # pylint: disable=import-outside-toplevel
+  result = doctest.testmod(api)
+  assert result.failed == 0
+  assert result.attempted >= 35  # the five functions' examples
+
+
+def test_channel_gates_fine_tune_then_strip_to_the_narrow_model():
+  """search_masks(granularity="channel") -> prune_with_masks -> the user's
+  fit -> strip_pruning: the physically narrower model, with the gated
+  model's logits and exactly the open channels."""
+  tf_keras.utils.set_random_seed(0)
+  model = custom_model()
+  images = np.random.default_rng(1).random((64, 28, 28, 1), np.float32)
+  labels = np.arange(64) % 10
+  train = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+  gates = csam_tf.search_masks(model, train.repeat(), sparsity=0.5,
+                               granularity="channel", method="magnitude")
+  # the stem's group (the residual Add and the depthwise conv share it)
+  # stays whole (PROTOCOL.md); the pointwise, branch and last convs' groups
+  # each close half their channels
+  assert {name: (gate.size, int(gate.sum())) for name, gate in
+          gates.items()} == {"bpw": (12, 6), "b2": (6, 3), "b3": (10, 5)}
+  pruned = csam_tf.prune_with_masks(model, gates, train)
+  pruned.compile(optimizer=tf_keras.optimizers.SGD(0.1),
+                 loss=tf_keras.losses.SparseCategoricalCrossentropy(
+                     from_logits=True))
+  pruned.fit(train, epochs=1, verbose=0)
+  narrow = csam_tf.strip_pruning(pruned, images[:16])
+  np.testing.assert_allclose(narrow(images[:16], training=False).numpy(),
+                             pruned(images[:16], training=False).numpy(),
+                             atol=1e-4)
+  for name, gate in gates.items():
+    kept = int(np.sum(gate))
+    assert 0 < kept < gate.size, name
+    assert narrow.get_layer(name).gamma.shape[0] == kept, name
+  assert narrow.count_params() < model.count_params()
+  assert not any("Gated" in type(layer).__name__ for layer in narrow.layers)
+
+
+@pytest.mark.parametrize("masks, message", [
+    ({"nope": np.ones(3)}, "masks name layer 'nope', which the model does "
+     "not have"),
+    ({"c1": np.ones((3, 3, 8, 7))}, r"the mask for 'c1' has shape "
+     r"\(3, 3, 8, 7\); the layer needs \(3, 3, 8, 8\)"),
+    ({"c1": np.ones((3, 3, 8, 8)), "b2": np.ones(6)}, "not both"),
+    ({"b0": np.ones(8)}, "'b0' does not gate a prunable channel group"),
+])
+def test_prune_with_masks_names_what_is_wrong(masks, message):
+  with pytest.raises(ValueError, match=message):
+    csam_tf.prune_with_masks(custom_model(), masks)

@@ -76,14 +76,32 @@ def whole_model_sparsity(model: tf_keras.Model) -> float:
   return zeros / max(total, 1)
 
 
-def remove_closed_channels(gated: tf_keras.Model, gates, dense, data
+def gated_network(network: tf_keras.Model, gates) -> tf_keras.Model:
+  """Channel mode's fine-tuning model: `network` with a fixed gate after
+  each prunable group's BatchNorms (`gates`: first BatchNorm's name -> 0/1
+  vector; groups not named stay open) and every weight trainable."""
+  gated = masked_model.to_masked_model(network, "channel", "ones",
+                                       train_weights=True)
+  owners = {layer.name for layer in masked_layers(gated)
+            if not layer.shares_gate}
+  for name in sorted(set(gates) - owners):
+    raise ValueError(f"{name!r} does not gate a prunable channel group (the "
+                     f"gates are keyed by each group's first BatchNorm: "
+                     f"{', '.join(sorted(owners))})")
+  for layer in masked_layers(gated):
+    if layer.name in gates:
+      layer.soft_mask.assign(np.reshape(gates[layer.name], [-1]))
+  return gated
+
+
+def remove_closed_channels(gated: tf_keras.Model, gates, dense, images
                            ) -> Tuple[tf_keras.Model, Dict[str, Any]]:
-  """Channel mode: the physically narrower model (csam_tf.structured),
-  checked against its gated parent on validation images."""
+  """Channel mode: the physically narrower model (csam_tf.structured) of a
+  folded gated model, checked against it on `images` (the stage uses a
+  validation batch)."""
   graph = dependency_graph.channel_graph(gated)
   narrow = surgery.narrow_model(gated, graph,
                                 surgery.keep_from_gates(graph, gates))
-  images = next(iter(data.evaluation("validation")))[0]
   difference = float(np.max(np.abs(
       narrow(images, training=False).numpy() -
       gated(images, training=False).numpy())))
@@ -124,11 +142,7 @@ def _pruned_model(network, masks, cfg, total_steps):
         for name, target in targets.items()})
     return pruned, [tfmot_bridge.update_step_callback()], tfmot_bridge.strip
   if cfg.granularity == "channel":
-    gated = masked_model.to_masked_model(network, "channel", "ones",
-                                         train_weights=True)
-    for layer in masked_layers(gated):
-      layer.soft_mask.assign(masks[layer.name])
-    return gated, [], masked_model.fold_channel_gates
+    return gated_network(network, masks), [], masked_model.fold_channel_gates
   pruned = tfmot_bridge.prune_with_fixed_masks(network, masks, cfg.sparsity)
   return pruned, [tfmot_bridge.update_step_callback()], tfmot_bridge.strip
 
@@ -195,7 +209,8 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
   if cfg.granularity == "channel":
     atomic_io.write_atomically(os.path.join(workdir, GATED_MODEL_FILE),
                                stripped.save, suffix=".keras")
-    stripped, removal = remove_closed_channels(stripped, masks, network, data)
+    stripped, removal = remove_closed_channels(
+        stripped, masks, network, next(iter(data.evaluation("validation")))[0])
   atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE),
                              stripped.save, suffix=".keras")
   evaluator = CrossEntropyTrainer(stripped)
