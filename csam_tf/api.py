@@ -28,10 +28,18 @@ from csam_tf.certify import sampler as certify_sampler
 from csam_tf.certify.config import CertifyConfig
 from csam_tf.masking.layers import masked_layers
 from csam_tf.masking import masked_model
+from csam_tf.models import init_model
 from csam_tf.masking.masked_model import mask_variables
 from trainers import finetune, mask_stage
 from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
+
+
+def _check_model(model) -> None:
+  """A one-line ValueError when csam_tf cannot prune `model` as it is."""
+  problem = init_model.structure_problem(model)
+  if problem:
+    raise ValueError(f"the model {problem}")
 
 
 def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
@@ -65,6 +73,7 @@ def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
 
   (The first conv and the classifier stay dense, PROTOCOL.md.)
   """
+  _check_model(model)
   cfg = MaskSearchConfig(method=method, sparsity=sparsity,
                          granularity=granularity, family=transform,
                          level=level, learning_rate=learning_rate, epochs=1,
@@ -133,6 +142,7 @@ def prune_with_masks(model: tf_keras.Model, masks: Dict[str, np.ndarray],
   >>> int(np.sum(kernel.numpy() == 0))
   288
   """
+  _check_model(model)
   granularity = _granularity(model, masks)
   if granularity == "channel":
     pruned = finetune.gated_network(model, masks)

@@ -205,3 +205,16 @@ def test_channel_gates_fine_tune_then_strip_to_the_narrow_model():
 def test_prune_with_masks_names_what_is_wrong(masks, message):
   with pytest.raises(ValueError, match=message):
     csam_tf.prune_with_masks(custom_model(), masks)
+
+
+def test_a_model_csam_tf_cannot_prune_is_one_line_saying_why():
+  import keras  # pylint: disable=import-outside-toplevel  (Keras 3)
+  keras_3 = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(
+      4, 3), keras.layers.Flatten(), keras.layers.Dense(10)])
+  data = tf.data.Dataset.from_tensor_slices(
+      (np.zeros((4, 8, 8, 1), np.float32), np.zeros(4, np.int64))).batch(2)
+  with pytest.raises(ValueError, match="the model is a Keras 3 model .*"
+                     r"tfmot's pruning wrappers need tf_keras"):
+    csam_tf.search_masks(keras_3, data, sparsity=0.5)
+  with pytest.raises(ValueError, match=r"ends in a softmax \('head'\)"):
+    csam_tf.prune_with_masks(custom_model(softmax=True), {})

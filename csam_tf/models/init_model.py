@@ -57,17 +57,39 @@ def load(path: str):
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
     raise UsageError(f"--init_model={path} cannot be loaded as a tf_keras "
                      f"model: {first[:200]}") from None
-  if not isinstance(model, tf_keras.Model) or not getattr(
-      model, "_is_graph_network", False):
-    raise UsageError(f"--init_model={path} is a subclassed model; the "
-                     f"masks follow the layer graph: save a functional or "
-                     f"Sequential tf_keras model")
+  problem = structure_problem(model)
+  if problem:
+    raise UsageError(f"--init_model={path} {problem}")
+  return model
+
+
+def structure_problem(model) -> str:
+  """What keeps csam_tf from pruning this model object, as the end of a
+  sentence about it ('' when nothing does): the CLI's --init_model and the
+  Python API say the same."""
+  import tf_keras  # pylint: disable=import-outside-toplevel
+  if not isinstance(model, tf_keras.Model):
+    if type(model).__module__.startswith("keras"):
+      return ("is a Keras 3 model (tf.keras in TensorFlow >= 2.16); tfmot's "
+              "pruning wrappers need tf_keras: build the same model with "
+              "`import tf_keras` and copy the weights "
+              "(set_weights(get_weights()))")
+    return f"is a {type(model).__name__}, not a tf_keras model"
+  if not getattr(model, "_is_graph_network", False):
+    return ("is a subclassed model; the masks follow the layer graph: "
+            "build a functional or Sequential tf_keras model")
   for layer in model.layers:
     if isinstance(layer, tf_keras.Model):
-      raise UsageError(f"--init_model={path}: layer {layer.name!r} is a "
-                       f"nested model; build the model flat (call the inner "
-                       f"model's layers on the outer model's tensors)")
-  return model
+      return (f"has layer {layer.name!r}, a nested model; build the model "
+              f"flat (call the inner model's layers on the outer model's "
+              f"tensors)")
+  last = model.layers[-1]
+  if (getattr(last, "activation", None) is tf_keras.activations.softmax or
+      isinstance(last, tf_keras.layers.Softmax)):
+    return (f"ends in a softmax ({last.name!r}); csam_tf needs logits: "
+            f"rebuild the model without it (tf_keras.applications: "
+            f"classifier_activation=None)")
+  return ""
 
 
 def check_against(model, path: str, input_shape, num_classes: int) -> None:
@@ -78,13 +100,6 @@ def check_against(model, path: str, input_shape, num_classes: int) -> None:
     raise UsageError(f"--init_model={path} takes inputs of shape {got}, the "
                      f"data's images are {expected}: choose the matching "
                      f"--dataset (or --image_size), or rebuild the model")
-  import tf_keras  # pylint: disable=import-outside-toplevel
-  last = model.layers[-1]
-  if (getattr(last, "activation", None) is tf_keras.activations.softmax or
-      isinstance(last, tf_keras.layers.Softmax)):
-    raise UsageError(f"--init_model={path} ends in a softmax ({last.name!r});"
-                     f" csam_tf needs logits: rebuild the model without it "
-                     f"(tf_keras.applications: classifier_activation=None)")
   outputs = model.output_shape[-1]
   if outputs != num_classes:
     raise UsageError(f"--init_model={path} has {outputs} outputs, the data "
