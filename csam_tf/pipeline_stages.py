@@ -24,6 +24,7 @@ from csam_tf.data.config import DataConfig
 from csam_tf.errors import RunError, UsageError
 from csam_tf.masking import masked_model
 from csam_tf.models import build_model, init_model
+from csam_tf.models.vit_config import ViTConfig
 from trainers import finetune, mask_stage, pretrain
 from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
@@ -53,6 +54,7 @@ class RunConfig:
   worker: Tuple[int, int] = (0, 1)  # (this worker, workers)
   chief_workdir: str = ""         # the real workdir (a worker writes a copy)
   init_model: str = ""            # the user's model instead of `arch`
+  vit: ViTConfig = ViTConfig()    # the shape of `arch` vit
 
 
 def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
@@ -112,8 +114,11 @@ def _network(cfg, data):
   (checked against the data and for something to prune before any stage
   starts)."""
   if not cfg.init_model:
-    return build_model(cfg.arch, data.input_shape, data.num_classes,
-                       cfg.width_multiplier)
+    try:
+      return build_model(cfg.arch, data.input_shape, data.num_classes,
+                         cfg.width_multiplier, cfg.vit)
+    except ValueError as e:  # a shape the data cannot take
+      raise UsageError(str(e)) from None
   network = init_model.load(cfg.init_model)
   init_model.check_against(network, cfg.init_model, data.input_shape,
                            data.num_classes)

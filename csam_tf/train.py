@@ -15,7 +15,7 @@ from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags
 from csam_tf.data.config import check_data_available
 from csam_tf.errors import RunError, UsageError
-from csam_tf.models import flags as _model_flags  # noqa: F401 (defines flags)
+from csam_tf.models import flags as model_flags
 from csam_tf.models import init_model
 from csam_tf.certify import flags as certify_flags
 from trainers import finetune_flags, mask_search_flags, pretrain_flags
@@ -85,6 +85,10 @@ def check_inputs():
   check_data_available(data_flags.data_config())
   if FLAGS.init_model:
     init_model.check_path(FLAGS.init_model)
+  elif FLAGS.arch == "vit" and FLAGS.granularity == "channel":
+    raise UsageError("--arch=vit prunes weights only so far: head and MLP "
+                     "channel pruning is issue 18's next step; use "
+                     "--granularity=unstructured")
   workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
   _check_stage_inputs()
 
@@ -131,7 +135,7 @@ def _run_stages():
           seed=FLAGS.seed, deterministic=FLAGS.deterministic,
           data=data_flags.data_config(), arch=FLAGS.arch,
           width_multiplier=FLAGS.width_multiplier,
-          init_model=FLAGS.init_model,
+          init_model=FLAGS.init_model, vit=model_flags.vit_config(),
           pretrain=pretrain_flags.pretrain_config(),
           mask=mask_search_flags.mask_search_config(),
           finetune=finetune_flags.finetune_config(),

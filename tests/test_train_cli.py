@@ -58,6 +58,10 @@ BAD_INPUTS = [
      "use it with --granularity=unstructured"),
     (["--cert_models=tflite"], "--cert_models takes dense and/or pruned"),
     (["--workdir=/proc/csam_tf_run"], "is not writable"),
+    (["--arch=vit", "--vit_dim=66"], "--vit_dim must be a multiple of "
+     "--vit_heads"),
+    (["--arch=vit", "--granularity=channel"], "--arch=vit prunes weights "
+     "only so far"),
 ]
 
 

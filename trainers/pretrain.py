@@ -70,7 +70,8 @@ def make_optimizer(cfg: PretrainConfig, steps_per_epoch: int):
     optimizer = tf_keras.optimizers.Adam(
         schedule, weight_decay=cfg.weight_decay or None)
   if cfg.weight_decay:
-    optimizer.exclude_from_weight_decay(var_names=["_bn/", "bias"])
+    optimizer.exclude_from_weight_decay(var_names=[
+        "_bn/", "bias", "_norm", "position_embedding"])  # ViT: LayerNorm
   return optimizer
 
 

@@ -7,15 +7,20 @@ TensorFlow (the CLI validates flags before that slow import).
 from csam_tf.models.names import ARCHITECTURES
 
 
-def build_model(arch, input_shape, num_classes, width_multiplier=1.0):
-  """A freshly initialised tf_keras functional model that outputs logits."""
+def build_model(arch, input_shape, num_classes, width_multiplier=1.0,
+                vit_config=None):
+  """A freshly initialised tf_keras functional model that outputs logits
+  (`vit_config`: the ViT's shape, defaults when None)."""
   from csam_tf.models.googlenet import googlenet
   from csam_tf.models.mobilenet_v2 import mobilenet_v2
   from csam_tf.models.resnet import resnet18
+  from csam_tf.models.vit import vit
   builders = {"resnet18": resnet18, "googlenet": googlenet,
-              "mobilenet_v2": mobilenet_v2}
+              "mobilenet_v2": mobilenet_v2, "vit": vit}
   assert set(builders) == set(ARCHITECTURES)
   if arch not in builders:
     raise ValueError(f"unknown architecture {arch!r}; choose one of "
                      f"{', '.join(ARCHITECTURES)}")
+  if arch == "vit" and vit_config is not None:
+    return vit(tuple(input_shape), num_classes, width_multiplier, vit_config)
   return builders[arch](tuple(input_shape), num_classes, width_multiplier)

@@ -1,3 +1,3 @@
 """Architecture names, importable without TensorFlow (for flag parsing)."""
 
-ARCHITECTURES = ("resnet18", "googlenet", "mobilenet_v2")
+ARCHITECTURES = ("resnet18", "googlenet", "mobilenet_v2", "vit")

@@ -1,15 +1,19 @@
 """FLOPs of one forward pass, counted from the tf_keras graph.
 
-Convolutions and dense layers only (2 FLOPs per multiply-add, bias adds
-ignored): they are all but a few percent of the work in these CNNs, and the
-count is exact and checkable by hand. BatchNorm folds into the conv at
+Convolutions, dense layers (per token on a ViT's token sequence) and the
+ViT's attention products Q K^T and A V (2 FLOPs per multiply-add, bias
+adds and softmax ignored): they are all but a few percent of the work in
+these networks, and the count is exact and checkable by hand. BatchNorm folds into the conv at
 TFLite conversion; activations, pooling and adds are memory-bound and
 left out.
 """
 
 from typing import Dict
 
+import numpy as np
 import tf_keras
+
+from csam_tf.models.vit import DotProductAttention
 
 _L = tf_keras.layers
 
@@ -27,7 +31,10 @@ def layer_flops(layer) -> int:
     return 2 * height * width * kh * kw * out
   if kind is _L.Dense:
     cin, out = layer.kernel.shape
-    return 2 * cin * out
+    return 2 * cin * out * int(np.prod(layer.output_shape[1:-1]))
+  if kind is DotProductAttention:
+    _, tokens, width = layer.output_shape
+    return 2 * 2 * tokens * tokens * width   # Q K^T, then A V, all heads
   return 0
 
 
