@@ -29,6 +29,7 @@ from csam_tf.certify.config import CertifyConfig
 from csam_tf.masking.layers import masked_layers
 from csam_tf.masking import masked_model
 from csam_tf.models import init_model
+from csam_tf.models.vit import DotProductAttention
 from csam_tf.masking.masked_model import mask_variables
 from trainers import finetune, mask_stage
 from trainers.finetune_config import FinetuneConfig
@@ -89,8 +90,9 @@ def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
 
 
 def _granularity(model: tf_keras.Model, masks: Dict[str, np.ndarray]) -> str:
-  """"channel" when every mask gates a BatchNorm's channels, "unstructured"
-  when every mask covers a kernel; a one-line ValueError otherwise."""
+  """"channel" when every mask gates a BatchNorm's channels (or a
+  transformer's heads or MLP channels), "unstructured" when every mask
+  covers a kernel; a one-line ValueError otherwise."""
   kinds = set()
   for name, mask in masks.items():
     try:
@@ -102,6 +104,10 @@ def _granularity(model: tf_keras.Model, masks: Dict[str, np.ndarray]) -> str:
     if isinstance(layer, tf_keras.layers.BatchNormalization):
       expected, kind = (layer.weights[0].shape[0],), "channel"
       shape = (int(np.prod(shape)),)
+    elif type(layer) is DotProductAttention:        # a ViT's heads
+      expected, kind = (layer.num_heads,), "channel"
+    elif type(layer) is tf_keras.layers.Activation:  # a ViT's MLP channels
+      expected, kind = (layer.output_shape[-1],), "channel"
     else:
       weights = layer.get_weights()
       expected, kind = (weights[0].shape if weights else None), "unstructured"
@@ -187,8 +193,7 @@ def strip_pruning(model: tf_keras.Model,
   gated = masked_layers(model)
   if not gated:
     return model
-  gates = {layer.name: layer.active_mask().numpy() for layer in gated
-           if layer.name and not layer.shares_gate}
+  gates = {layer.name: layer.active_mask().numpy() for layer in gated}
   folded = masked_model.fold_channel_gates(model)
   if check_images is None:
     shape = (8, *model.input_shape[1:])

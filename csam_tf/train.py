@@ -85,10 +85,6 @@ def check_inputs():
   check_data_available(data_flags.data_config())
   if FLAGS.init_model:
     init_model.check_path(FLAGS.init_model)
-  elif FLAGS.arch == "vit" and FLAGS.granularity == "channel":
-    raise UsageError("--arch=vit prunes weights only so far: head and MLP "
-                     "channel pruning is issue 18's next step; use "
-                     "--granularity=unstructured")
   workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
   _check_stage_inputs()
 

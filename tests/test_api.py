@@ -218,3 +218,22 @@ def test_a_model_csam_tf_cannot_prune_is_one_line_saying_why():
     csam_tf.search_masks(keras_3, data, sparsity=0.5)
   with pytest.raises(ValueError, match=r"ends in a softmax \('head'\)"):
     csam_tf.prune_with_masks(custom_model(softmax=True), {})
+
+
+def test_a_vits_heads_and_mlp_channels_through_the_api():
+  from csam_tf.models import build_model  # pylint: disable=import-outside-toplevel
+  from csam_tf.models.vit_config import ViTConfig  # pylint: disable=import-outside-toplevel
+  tf_keras.utils.set_random_seed(0)
+  model = build_model("vit", (28, 28, 1), 10, vit_config=ViTConfig(
+      patch_size=7, dim=16, depth=1, heads=4))
+  images = np.random.default_rng(1).random((32, 28, 28, 1), np.float32)
+  train = tf.data.Dataset.from_tensor_slices(
+      (images, np.arange(32) % 10)).batch(16).repeat()
+  gates = csam_tf.search_masks(model, train, sparsity=0.5,
+                               granularity="channel", method="magnitude")
+  assert {name: (g.size, int(g.sum())) for name, g in gates.items()} == {
+      "block1_attention": (4, 2), "block1_mlp_gelu": (32, 16)}
+  narrow = csam_tf.strip_pruning(csam_tf.prune_with_masks(model, gates),
+                                 images[:8])
+  assert narrow.get_layer("block1_attention").num_heads == 2
+  assert narrow.get_layer("block1_mlp1").units == 16

@@ -60,8 +60,6 @@ BAD_INPUTS = [
     (["--workdir=/proc/csam_tf_run"], "is not writable"),
     (["--arch=vit", "--vit_dim=66"], "--vit_dim must be a multiple of "
      "--vit_heads"),
-    (["--arch=vit", "--granularity=channel"], "--arch=vit prunes weights "
-     "only so far"),
 ]
 
 

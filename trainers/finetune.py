@@ -28,7 +28,7 @@ from csam_tf.masking import masked_model
 from csam_tf.masking.layers import masked_layers
 from csam_tf.masking.recalibrate import (batchnorm_layers,
                                          recalibrate_batchnorm)
-from csam_tf.structured import dependency_graph, flops, surgery
+from csam_tf.structured import dependency_graph, flops, surgery, transformer
 from trainers.finetune_config import FinetuneConfig
 from trainers.cross_entropy import (CrossEntropyTrainer, compile_trainer,
                                     cross_entropy_trainer)
@@ -46,12 +46,19 @@ NARROW_TOLERANCE = 1e-4   # max |logit difference| narrow vs gated
 def measured_sparsity(model: tf_keras.Model, layer_names,
                       granularity: str = "unstructured") -> Dict[str, Any]:
   """Fraction of exactly-zero weights (unstructured: kernel entries;
-  channel: BatchNorm channels with gamma = beta = 0), overall and per
-  masked layer, read from the weights themselves (not from the target)."""
+  channel: BatchNorm channels with gamma = beta = 0, a transformer's heads
+  and MLP channels whose rows in the Dense reading them are zero), overall
+  and per masked layer, read from the weights themselves (not from the
+  target)."""
   per_layer, zeros, total = {}, 0, 0
+  units = {g.gate: g for g in transformer.unit_groups(model)}
   for name in layer_names:
     weights = model.get_layer(name).get_weights()
-    if granularity == "channel":
+    if name in units and granularity == "channel":  # rows the gate zeroed
+      group = units[name]
+      rows = model.get_layer(group.consumers[0]).get_weights()[0]
+      pruned = np.all(rows.reshape(group.size, -1) == 0, axis=1)
+    elif granularity == "channel":
       pruned = (weights[0] == 0) & (weights[1] == 0)  # gamma, beta
     else:
       pruned = weights[0] == 0
@@ -82,8 +89,7 @@ def gated_network(network: tf_keras.Model, gates) -> tf_keras.Model:
   vector; groups not named stay open) and every weight trainable."""
   gated = masked_model.to_masked_model(network, "channel", "ones",
                                        train_weights=True)
-  owners = {layer.name for layer in masked_layers(gated)
-            if not layer.shares_gate}
+  owners = {layer.name for layer in masked_layers(gated)}
   for name in sorted(set(gates) - owners):
     raise ValueError(f"{name!r} does not gate a prunable channel group (the "
                      f"gates are keyed by each group's first BatchNorm: "
@@ -99,16 +105,12 @@ def remove_closed_channels(gated: tf_keras.Model, gates, dense, images
   """Channel mode: the physically narrower model (csam_tf.structured) of a
   folded gated model, checked against it on `images` (the stage uses a
   validation batch)."""
+  if transformer.is_transformer(gated):
+    return _remove_closed_units(gated, gates, dense, images)
   graph = dependency_graph.channel_graph(gated)
   narrow = surgery.narrow_model(gated, graph,
                                 surgery.keep_from_gates(graph, gates))
-  difference = float(np.max(np.abs(
-      narrow(images, training=False).numpy() -
-      gated(images, training=False).numpy())))
-  if difference > NARROW_TOLERANCE:
-    raise RunError(f"the narrow model differs from its gated parent by "
-                   f"{difference:.2e} > {NARROW_TOLERANCE:g} in logits; "
-                   f"channel removal is unsafe for this graph")
+  difference = _checked_difference(narrow, gated, images)
   prunable = graph.prunable_groups()
   kept = sum(int(np.sum(np.asarray(gates[g.batchnorms[0]]) > 0))
              for g in prunable)
@@ -116,6 +118,49 @@ def remove_closed_channels(gated: tf_keras.Model, gates, dense, images
   return narrow, {
       "channel_groups": len(prunable),
       "channels_removed_fraction": 1.0 - kept / total,
+      "parameters_dense": int(dense.count_params()),
+      "parameters_pruned": int(narrow.count_params()),
+      "flops_dense": flops.model_flops(dense),
+      "flops_pruned": flops.model_flops(narrow),
+      "narrow_vs_gated_max_abs_logit_diff": difference,
+      "gated_model": GATED_MODEL_FILE,
+  }
+
+
+def _checked_difference(narrow, gated, images) -> float:
+  """Max |logit difference| of the narrow model and its gated parent; a
+  RunError beyond NARROW_TOLERANCE."""
+  difference = float(np.max(np.abs(
+      narrow(images, training=False).numpy() -
+      gated(images, training=False).numpy())))
+  if difference > NARROW_TOLERANCE:
+    raise RunError(f"the narrow model differs from its gated parent by "
+                   f"{difference:.2e} > {NARROW_TOLERANCE:g} in logits; "
+                   f"channel removal is unsafe for this graph")
+  return difference
+
+
+def _remove_closed_units(gated, gates, dense, images):
+  """remove_closed_channels for a transformer: closed heads and MLP
+  channels (csam_tf.structured.transformer)."""
+  groups = transformer.unit_groups(gated)
+  keep = {g.gate: np.asarray(gates[g.gate]).reshape(-1) > 0
+          for g in groups if g.gate in gates}
+  narrow = transformer.narrow_model(gated, groups, keep)
+  difference = _checked_difference(narrow, gated, images)
+  removed = {}
+  for kind in (transformer.HEADS, transformer.MLP):
+    sizes = [(g.size, int(np.sum(keep[g.gate]))) for g in groups
+             if g.kind == kind and g.gate in keep]
+    if sizes:
+      removed[f"{kind}_removed_fraction"] = 1.0 - (
+          sum(k for _, k in sizes) / sum(n for n, _ in sizes))
+  return narrow, {
+      "channel_groups": len(keep),
+      "channels_removed_fraction": 1.0 - (
+          sum(int(np.sum(k)) for k in keep.values()) /
+          sum(len(k) for k in keep.values())),
+      **removed,
       "parameters_dense": int(dense.count_params()),
       "parameters_pruned": int(narrow.count_params()),
       "flops_dense": flops.model_flops(dense),

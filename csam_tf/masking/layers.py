@@ -2,8 +2,9 @@
 
 Unstructured mode masks the kernel element-wise (`MaskedConv2D`,
 `MaskedDepthwiseConv2D`, `MaskedDense`); channel mode gates the output
-channels after BatchNorm (`GatedBatchNormalization`), so a closed channel
-outputs exactly zero. The weights of the wrapped layer are created
+channels after BatchNorm (`GatedBatchNormalization`), or a transformer's
+heads and MLP channels (`GatedDotProductAttention`, `GatedActivation`), so
+a closed channel or head outputs exactly zero. The weights of the wrapped layer are created
 non-trainable: `model.trainable_weights` are the masks and nothing else.
 
 Which mask a forward pass uses is the override `use_masks` sets for the
@@ -20,6 +21,8 @@ from typing import Iterator, Sequence
 
 import tensorflow as tf
 import tf_keras
+
+from csam_tf.models.vit import DotProductAttention
 
 SOFT_MASK = "soft_mask"
 _BACKBONE_WEIGHTS = ("kernel", "depthwise_kernel", "bias", "gamma", "beta")
@@ -161,8 +164,50 @@ class GatedBatchNormalization(SearchBatchNormalization):
     return super().call(inputs, training=training) * self.active_mask()
 
 
+class _UnitGateMixin(_FrozenBackboneMixin):
+  """A fixed number of gates over the layer's output units (channel mode
+  on a transformer); `channel_importance` ranks them like a gated
+  BatchNorm's."""
+
+  channel_importance = None
+
+  def masked_weight(self):
+    return self.channel_importance
+
+
+class GatedDotProductAttention(_UnitGateMixin, DotProductAttention):
+  """One gate per head, on the head's output before the output
+  projection: a closed head contributes exactly zero."""
+
+  plain_type = DotProductAttention
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    self._add_soft_mask([self.num_heads])
+
+  def call(self, inputs):
+    context = super().call(inputs)
+    depth = context.shape[-1] // self.num_heads
+    return context * tf.repeat(self.active_mask(), depth)
+
+
+class GatedActivation(_UnitGateMixin, tf_keras.layers.Activation):
+  """One gate per channel after an MLP's activation."""
+
+  plain_type = tf_keras.layers.Activation
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    self._add_soft_mask([int(input_shape[-1])])
+
+  def call(self, inputs):
+    return super().call(inputs) * self.active_mask()
+
+
 MASKED_LAYER_TYPES = (MaskedConv2D, MaskedDepthwiseConv2D, MaskedDense,
-                      GatedBatchNormalization)
+                      GatedBatchNormalization, GatedDotProductAttention,
+                      GatedActivation)
+UNIT_GATE_TYPES = (GatedDotProductAttention, GatedActivation)
 
 
 def masked_layers(model: tf_keras.Model) -> list:

@@ -15,7 +15,7 @@ import tf_keras
 
 from csam_tf.masking import layers as masked
 from csam_tf.masking.mask_init import importance, initial_mask
-from csam_tf.structured import dependency_graph, group_importance
+from csam_tf.structured import dependency_graph, group_importance, transformer
 
 GRANULARITIES = ("unstructured", "channel")
 _UNSTRUCTURED = {
@@ -31,6 +31,9 @@ def channel_group_scores(network: tf_keras.Model, criterion: str,
   """Channel mode: the BatchNorm that owns each prunable group's gate ->
   the group's channel importance (csam_tf.structured.group_importance).
   `graph`: the network's channel graph, when the caller has it already."""
+  if transformer.is_transformer(network):
+    return {group.gate: transformer.unit_scores(network, group, criterion)
+            for group in transformer.unit_groups(network)}
   graph = graph or dependency_graph.channel_graph(network)
   return {group.batchnorms[0]: group_importance.group_scores(
       network, group, criterion) for group in graph.prunable_groups()}
@@ -72,9 +75,18 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
   if granularity not in GRANULARITIES:
     raise ValueError(f"unknown granularity {granularity!r}; choose one of "
                      f"{', '.join(GRANULARITIES)}")
-  owner_of, scores = {}, {}
+  owner_of, scores, unit_gates = {}, {}, {}
   prunable = set(prunable_layer_names(network))
-  if granularity == "channel":
+  if granularity == "channel" and transformer.is_transformer(network):
+    unit_gates = {g.gate: g for g in transformer.unit_groups(network)}
+    if not unit_gates:
+      raise ValueError("channel mode finds no attention head or MLP channel "
+                       "to prune: heads need Dense query, key and value "
+                       "layers read only by the attention and one Dense "
+                       "output projection; MLP channels a Dense, an "
+                       "activation and a Dense")
+    scores = channel_group_scores(network, "group_norm")
+  elif granularity == "channel":
     graph = dependency_graph.channel_graph(network)
     for group in graph.prunable_groups():
       owner_of.update({bn: group.batchnorms[0] for bn in group.batchnorms})
@@ -87,6 +99,10 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
     elif layer.name in owner_of:
       new = masked.GatedBatchNormalization.from_config(config)
       new.shares_gate = owner_of[layer.name] != layer.name
+    elif layer.name in unit_gates:
+      new = (masked.GatedDotProductAttention
+             if unit_gates[layer.name].kind == transformer.HEADS
+             else masked.GatedActivation).from_config(config)
     elif (type(layer) is tf_keras.layers.BatchNormalization and
           not train_weights):  # the search may normalise per batch
       return masked.SearchBatchNormalization.from_config(config)
@@ -102,7 +118,8 @@ def to_masked_model(network: tf_keras.Model, granularity: str = "unstructured",
     _copy_weights(old, new)
     if getattr(new, "shares_gate", False):
       new.gate_owner = model.get_layer(owner_of[old.name])
-    elif isinstance(new, masked.GatedBatchNormalization):
+    elif isinstance(new, (masked.GatedBatchNormalization,
+                          *masked.UNIT_GATE_TYPES)):
       new.channel_importance = scores[old.name].astype(np.float32)
     if isinstance(new, masked.MASKED_LAYER_TYPES) and not getattr(
         new, "shares_gate", False):
@@ -122,6 +139,8 @@ def fold_channel_gates(model: tf_keras.Model) -> tf_keras.Model:
     if isinstance(layer, masked.GatedBatchNormalization):
       return tf_keras.layers.BatchNormalization.from_config(
           layer.get_config())
+    if isinstance(layer, masked.UNIT_GATE_TYPES):  # the plain layer
+      return layer.plain_type.from_config(layer.get_config())
     return layer.__class__.from_config(layer.get_config())
 
   plain = tf_keras.models.clone_model(model, clone_function=clone)
@@ -134,7 +153,25 @@ def fold_channel_gates(model: tf_keras.Model) -> tf_keras.Model:
           _short(variable.name) in ("gamma", "beta")):
         value = value * layer.active_mask().numpy()
       variable.assign(value)
+  _fold_unit_gates(model, plain)
   return plain
+
+
+def _fold_unit_gates(model, plain):
+  """A head's or MLP channel's gate multiplies the rows of the Dense that
+  reads it (the output projection, the MLP's second Dense): the same
+  output, and a closed unit has all-zero rows there."""
+  if not any(isinstance(l, masked.UNIT_GATE_TYPES) for l in model.layers):
+    return
+  for group in transformer.unit_groups(plain):
+    layer = model.get_layer(group.gate)
+    if not isinstance(layer, masked.UNIT_GATE_TYPES):
+      continue
+    rows = np.repeat(layer.active_mask().numpy(), group.width)
+    for name in group.consumers:
+      weights = plain.get_layer(name).get_weights()
+      weights[0] = weights[0] * rows[:, None]
+      plain.get_layer(name).set_weights(weights)
 
 
 def mask_variables(model: tf_keras.Model) -> List[tf.Variable]:
