@@ -80,7 +80,7 @@ def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
                          level=level, learning_rate=learning_rate, epochs=1,
                          steps_per_epoch=steps, **settings)
   masked, trainer, optimizer = mask_stage.mask_search_trainer(
-      model, cfg, seed, steps)
+      model, cfg, seed, steps, train_data)
   masks = mask_variables(masked)
   if optimizer is not None:
     trainer.fit(train_data, steps_per_epoch=steps, epochs=1, verbose=0)

@@ -8,6 +8,12 @@
 - `l1_filter` and `group_norm` (channel mode): one-shot top-k of a
   channel group's filter L1 norm (Li et al.) or of its DepGraph group norm
   over every coupled parameter (csam_tf.structured.group_importance).
+- `taylor` (channel mode): one-shot top-k of the first-order Taylor
+  importance of each gate (Molchanov et al. 2019, "Importance Estimation
+  for Neural Network Pruning"): (dL/dgate)^2 at the dense network (all
+  gates 1), averaged over training batches. A gate's gradient is the sum
+  of g*w over what it scales (BatchNorm's gamma and beta; a head's or MLP
+  channel's output), the paper's group form.
 - `score_ce`: HYDRA-style learned scores on the frozen backbone: the forward
   pass uses the binarised scores (straight-through), the loss is the
   cross-entropy alone: no mask noise and none of C-SAM's terms.
@@ -20,13 +26,16 @@ from typing import List
 
 import numpy as np
 import tensorflow as tf
+import tf_keras
 
 from csam_tf import losses
 from csam_tf.masking import binarize as binarize_lib
+from csam_tf.masking.layers import masked_layers
 from trainers.mask_search import MaskSearchTrainer
 
-ONE_SHOT_METHODS = ("random", "magnitude", "l1_filter", "group_norm")
-CHANNEL_ONLY_METHODS = ("l1_filter", "group_norm")
+ONE_SHOT_METHODS = ("random", "magnitude", "l1_filter", "group_norm",
+                    "taylor")
+CHANNEL_ONLY_METHODS = ("l1_filter", "group_norm", "taylor")
 LEARNED_METHODS = ("csam", "score_ce")
 MASK_METHODS = LEARNED_METHODS + ONE_SHOT_METHODS
 
@@ -38,7 +47,7 @@ def one_shot_masks(method: str, magnitudes: List[np.ndarray],
   the importance per mask: |w| (magnitude), or per channel group the
   criterion's score (l1_filter, group_norm); random ignores it but for the
   shapes."""
-  if method in ("magnitude", "l1_filter", "group_norm"):
+  if method in ("magnitude", "l1_filter", "group_norm", "taylor"):
     scores = magnitudes
   elif method == "random":
     rng = np.random.default_rng(seed)
@@ -50,6 +59,37 @@ def one_shot_masks(method: str, magnitudes: List[np.ndarray],
   return binarize_lib.binarize(
       [tf.constant(np.asarray(s, np.float32)) for s in scores], sparsity,
       mode)
+
+
+def taylor_scores(model, data, batches: int) -> List[np.ndarray]:
+  """Per gate of `model` (a channel-mode masked model), the mean over
+  `batches` batches of `data` of (dL/dgate)^2, cross-entropy L, gates set
+  to 1 (BatchNorm on its moving statistics: the trained network)."""
+  layers = masked_layers(model)
+  for layer in layers:
+    layer.soft_mask.assign(tf.ones_like(layer.soft_mask))
+  gates = [layer.soft_mask for layer in layers]
+
+  @tf.function
+  def squared_gradients(images, labels):
+    with tf.GradientTape() as tape:
+      logits = model(images, training=False)
+      loss = tf.reduce_mean(
+          tf_keras.losses.sparse_categorical_crossentropy(
+              labels, logits, from_logits=True))
+    return [tf.square(g) for g in tape.gradient(loss, gates)]
+
+  totals, used = [np.zeros(g.shape, np.float64) for g in gates], 0
+  for images, labels in data:
+    for total, value in zip(totals, squared_gradients(images, labels)):
+      total += value.numpy()
+    used += 1
+    if used == batches:
+      break
+  if used == 0:
+    raise ValueError("the taylor scores need training batches; the data "
+                     "gave none")
+  return [total / used for total in totals]
 
 
 class ScoreCrossEntropyTrainer(MaskSearchTrainer):

@@ -29,6 +29,7 @@ class MaskSearchConfig:
   xla: bool = False                 # compile the step's objective with XLA
   search_bn: str = "batch"          # or "frozen": moving statistics (v1)
   recalibration_batches: int = 50   # BatchNorm re-estimation under a mask
+  importance_batches: int = 32      # training batches of the taylor scores
   sparsity_schedule: str = "constant"  # or "cubic": the binary branch's
   schedule_begin: float = 0.0       # target rises from 0 to `sparsity`
   schedule_end: float = 0.5         # between these fractions of the search

@@ -10,12 +10,17 @@ _INITS = ("percentile", "scaled_magnitude", "random", "ones")
 
 flags.DEFINE_enum("mask_method", "csam",
                   ("csam", "score_ce", "random", "magnitude", "l1_filter",
-                   "group_norm"),
+                   "group_norm", "taylor"),
                   "How stage 2 makes the binary masks: csam (this project), "
                   "score_ce (HYDRA-style scores, cross-entropy only), random, "
                   "magnitude (one-shot top-k |w|), or in channel mode "
                   "l1_filter (filter L1 norm) / group_norm (DepGraph group "
-                  "norm).")
+                  "norm) / taylor (first-order Taylor score of each gate, "
+                  "Molchanov et al. 2019; a ViT's heads and MLP channels "
+                  "too).")
+flags.DEFINE_integer("importance_batches", 32, "--mask_method=taylor: "
+                     "training batches its squared gate gradients average "
+                     "over.", lower_bound=1)
 flags.DEFINE_float("sparsity", 0.5, "Target sparsity of the binarised "
                    "masks (fraction of prunable weights or channels "
                    "removed).", lower_bound=0.0, upper_bound=0.99)
@@ -106,10 +111,11 @@ def _schedule_order(values):
 
 @flags.multi_flags_validator(
     ["mask_method", "granularity"],
-    message="--mask_method=l1_filter and group_norm rank channel groups: "
-    "use them with --granularity=channel")
+    message="--mask_method=l1_filter, group_norm and taylor rank channel "
+    "groups: use them with --granularity=channel")
 def _channel_methods_need_channels(values):
-  return (values["mask_method"] not in ("l1_filter", "group_norm") or
+  return (values["mask_method"] not in ("l1_filter", "group_norm",
+                                        "taylor") or
           values["granularity"] == "channel")
 
 
@@ -128,6 +134,7 @@ def mask_search_config() -> MaskSearchConfig:
       consist=FLAGS.consist, family=FLAGS.mask_family,
       level=FLAGS.mask_level, xla=FLAGS.mask_xla, search_bn=FLAGS.search_bn,
       recalibration_batches=FLAGS.recalibration_batches,
+      importance_batches=FLAGS.importance_batches,
       sparsity_schedule=FLAGS.search_sparsity_schedule,
       schedule_begin=FLAGS.schedule_begin, schedule_end=FLAGS.schedule_end,
       ratio_margin_floor=FLAGS.ratio_margin_floor,

@@ -59,18 +59,22 @@ def _evaluate(trainer, dataset) -> Dict[str, float]:
 
 
 def mask_search_trainer(network: tf_keras.Model, cfg: MaskSearchConfig,
-                        seed: int, total_steps: int):
+                        seed: int, total_steps: int, train_data=None):
   """The masked twin of `network` (left untouched) and the compiled
   trainer of its masks, with the Adam optimizer of a learned method's
   masks, or None for a one-shot method, whose masks are set to their
-  binary values here. What stage 2 and `csam_tf.search_masks` run."""
+  binary values here (`taylor` reads `train_data`'s batches). What stage
+  2 and `csam_tf.search_masks` run."""
   model = to_masked_model(network, cfg.granularity, cfg.mask_init, cfg.tau,
                           seed)
   masks = mask_variables(model)
   layers = masked_layers(model)
   if cfg.method in baseline_masks.ONE_SHOT_METHODS:
     scores = tie_break_scores(model, normalize=not raw_magnitudes(cfg))
-    if cfg.method in baseline_masks.CHANNEL_ONLY_METHODS:
+    if cfg.method == "taylor":
+      scores = baseline_masks.taylor_scores(model, train_data,
+                                            cfg.importance_batches)
+    elif cfg.method in baseline_masks.CHANNEL_ONLY_METHODS:
       by_owner = channel_group_scores(network, cfg.method)
       scores = [by_owner[layer.name] for layer in layers]
     hard = baseline_masks.one_shot_masks(
@@ -108,7 +112,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
   calibration = lambda: data.train(seed)  # noqa: E731
   total_steps = cfg.epochs * data.steps_per_epoch(cfg.steps_per_epoch)
   model, trainer, optimizer = mask_search_trainer(network, cfg, seed,
-                                                  total_steps)
+                                                  total_steps, calibration())
   masks = mask_variables(model)
   layers = masked_layers(model)
   if optimizer is None:  # a one-shot method: the masks are binary already

@@ -137,3 +137,40 @@ def test_channel_criteria_close_exactly_the_weakest_groups(tmp_path,
     assert mask.dtype == np.float32, owner
     assert mask.sum() == score.size - int(round(0.5 * score.size)), owner
     assert score[mask == 1].min() >= score[mask == 0].max(), owner
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vit"])
+def test_taylor_scores_are_squared_gate_gradients(arch):
+  """(dL/dgate)^2 at gates of 1, checked against central differences of
+  the cross-entropy on one batch (BatchNorm and gates in float32)."""
+  from csam_tf.models.vit_config import ViTConfig  # pylint: disable=import-outside-toplevel
+  tf_keras.utils.set_random_seed(0)
+  network = build_model(arch, (12, 12, 1), 4, 0.25, ViTConfig(
+      patch_size=4, dim=16, depth=1, heads=4))
+  model = masked_model.to_masked_model(network, "channel")
+  rng = np.random.default_rng(0)
+  images = rng.random((16, 12, 12, 1)).astype(np.float32)
+  labels = rng.integers(0, 4, 16)
+  scores = baseline_masks.taylor_scores(model, [(images, labels)] * 3, 2)
+  layers = masked_layers(model)
+
+  def loss():
+    return float(tf.reduce_mean(
+        tf_keras.losses.sparse_categorical_crossentropy(
+            labels, model(images, training=False), from_logits=True)))
+
+  eps = 1e-3
+  for layer, score in list(zip(layers, scores))[:2]:
+    assert np.all(layer.soft_mask.numpy() == 1.0)   # scored at the dense net
+    for index in range(2):
+      gate = np.ones(layer.soft_mask.shape, np.float32)
+      gate[index] = 1 + eps
+      layer.soft_mask.assign(gate)
+      up = loss()
+      gate[index] = 1 - eps
+      layer.soft_mask.assign(gate)
+      down = loss()
+      layer.soft_mask.assign(np.ones_like(gate))
+      np.testing.assert_allclose(np.sqrt(score[index]),
+                                 abs(up - down) / (2 * eps), rtol=0.05,
+                                 atol=1e-4, err_msg=f"{layer.name}[{index}]")
