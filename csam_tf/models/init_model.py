@@ -83,6 +83,19 @@ def structure_problem(model) -> str:
       return (f"has layer {layer.name!r}, a nested model; build the model "
               f"flat (call the inner model's layers on the outer model's "
               f"tensors)")
+  maskable = (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D,
+              tf_keras.layers.Dense)
+  for layer in model.layers:
+    if type(layer) is tf_keras.layers.MultiHeadAttention:
+      return (f"has layer {layer.name!r}, a MultiHeadAttention, whose four "
+              f"kernels csam_tf cannot mask: build attention from Dense "
+              f"query, key, value and output layers around "
+              f"csam_tf.models.vit.DotProductAttention, as --arch=vit does")
+    if (type(layer) not in maskable and
+        any("kernel" in weight.name for weight in layer.weights)):
+      return (f"has layer {layer.name!r}, a {type(layer).__name__}, whose "
+              f"kernel csam_tf cannot mask (it masks Conv2D, "
+              f"DepthwiseConv2D and Dense): replace it with those")
   last = model.layers[-1]
   if (getattr(last, "activation", None) is tf_keras.activations.softmax or
       isinstance(last, tf_keras.layers.Softmax)):

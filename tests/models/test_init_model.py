@@ -122,3 +122,18 @@ def test_keras_h5_and_savedmodel_load_as_the_same_model(tmp_path, name,
   images = np.random.default_rng(0).random((2, 28, 28, 1), np.float32)
   np.testing.assert_array_equal(loaded(images).numpy(),
                                 model(images).numpy())
+
+
+def test_a_layer_csam_tf_cannot_mask_is_named(tmp_path):
+  L = tf_keras.layers  # pylint: disable=invalid-name
+  tokens = tf_keras.Input((5, 8))
+  attended = L.MultiHeadAttention(2, 4, name="mha")(tokens, tokens)
+  model = tf_keras.Model(tokens, L.Dense(3)(L.GlobalAveragePooling1D()(
+      attended)))
+  with pytest.raises(UsageError, match="has layer 'mha', a "
+                     "MultiHeadAttention.*csam_tf.models.vit"):
+    init_model.load(_saved(model, tmp_path, "mha.keras"))
+  images = tf_keras.Input((8, 8, 3))
+  model = tf_keras.Model(images, L.Dense(3)(L.Flatten()(L.SeparableConv2D(
+      4, 3, name="sep")(images))))
+  assert "'sep', a SeparableConv2D" in init_model.structure_problem(model)
