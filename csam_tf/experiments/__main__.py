@@ -81,8 +81,12 @@ def selected_runs():
 def check_inputs():
   """Everything that can be checked without TensorFlow."""
   if not FLAGS.suite:
-    raise UsageError("--suite is required: main, ablation, structured or "
-                     "search")
+    raise UsageError("--suite is required: main, ablation, structured, "
+                     "search or vit")
+  if (FLAGS.suite == "vit") != (FLAGS.arch == "vit"):
+    raise UsageError("--suite=vit runs the ViT and only the ViT: use it with "
+                     "--arch=vit (configs/bench_vit.cfg), other suites with "
+                     "a CNN")
   if not FLAGS.workdir:
     raise UsageError("--workdir is required: the folder that holds one "
                      "workdir per run")
@@ -287,6 +291,10 @@ def suite_section(rows, planned: int) -> str:
       lines.append(experiment_results.search_table(
           rows, experiment_suites.SEARCH_BASELINES,
           experiment_suites.SEARCH_VARIANTS, sparsity))
+  elif FLAGS.suite == "vit":
+    lines.append(experiment_results.vit_table(
+        rows, ("dense", *experiment_suites.VIT_UNSTRUCTURED,
+               *experiment_suites.VIT_STRUCTURED)))
   elif FLAGS.suite == "structured":
     lines.append(experiment_results.structured_table(
         rows, ("dense", *experiment_suites.STRUCTURED_METHODS),

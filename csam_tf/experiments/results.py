@@ -279,6 +279,36 @@ def structured_table(rows, methods: Sequence[str], sparsity: float) -> str:
   return "\n".join(out + [""])
 
 
+def vit_table(rows, methods: Sequence[str]) -> str:
+  """The ViT suite: weights (unstructured) or heads and MLP channels
+  (physically removed) against the dense ViT, with .tflite sizes and
+  latency."""
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  out = ["### ViT: 70% of the weights, or 50% of the heads and MLP "
+         "channels", "",
+         "| method | pruned | sparsity achieved | parameters | FLOP "
+         "reduction | test accuracy (%) | PCA@1e-3 composite L2 (%) | "
+         ".tflite float32 latency ms dense / pruned (speed-up, CPU) | wall "
+         "time (min, CPU) |", "|---|---|---|---|---|---|---|---|---|"]
+  for method in methods:
+    for row in (r for r in rows if r["method"] == method):
+      speed = "-" if row["tflite_speedup"] == "" else (
+          f"{float(row['tflite_latency_ms_dense']):.3f} / "
+          f"{float(row['tflite_latency_ms']):.3f} "
+          f"({float(row['tflite_speedup']):.2f}x)")
+      pruned = {"dense": "-", "unstructured": "weights"}.get(
+          row["granularity"], "heads + MLP channels")
+      parameters = "-" if row["parameters"] == "" else (
+          f"{int(row['parameters']):,}")
+      reduction = "-" if row["flops_reduction"] == "" else (
+          f"{float(row['flops_reduction']):.2f}x")
+      out.append(
+          f"| {method} | {pruned} | {_cell([row], 'sparsity')}% | "
+          f"{parameters} | {reduction} | {_cell([row], 'test_accuracy')} | "
+          f"{_cell([row], pca)} | {speed} | {_minutes([row])} |")
+  return "\n".join(out + [""])
+
+
 def plot_pca_vs_sparsity(rows, methods: Sequence[str],
                          sparsities: Sequence[float], path: str) -> bool:
   """PCA@1e-3 (composite L2) and test accuracy against sparsity, mean and

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Dict, List, Sequence, Tuple
 
-SUITES = ("main", "ablation", "structured", "search")
+SUITES = ("main", "ablation", "structured", "search", "vit")
 SEEDS = (0, 1, 2)
 MAIN_SPARSITIES = (0.5, 0.7, 0.9)
 HEADLINE_METHODS = ("csam", "magnitude")   # 3 seeds, every sparsity
@@ -31,6 +31,12 @@ MAIN_VARIANTS: Dict[str, Tuple[str, Dict[str, object], Tuple[int, ...]]] = {
 }
 STRUCTURED_METHODS = ("csam_channel", "l1_filter", "group_norm")
 STRUCTURED_SPARSITY = 0.5                  # PROTOCOL.md: 50% of channels
+# The ViT suite (issue 18, configs/bench_vit.cfg): weights at 70%, heads
+# and MLP channels at 50% (weight norm and first-order Taylor baselines);
+# every run exports (sizes and latency beside PCA).
+VIT_UNSTRUCTURED = ("csam", "magnitude")
+VIT_UNSTRUCTURED_SPARSITY = 0.7
+VIT_STRUCTURED = ("csam_channel", "group_norm", "taylor")
 SAM_RHO = 0.05
 
 _MASK_STAGES = ("mask", "finetune", "certify")
@@ -59,6 +65,8 @@ METHODS: Dict[str, Tuple[Tuple[str, ...], Dict[str, object], str]] = {
     "group_norm": (_MASK_STAGES[:2] + ("export", "certify"),
                    {"mask_method": "group_norm", "granularity": "channel"},
                    "dense"),
+    "taylor": (_MASK_STAGES[:2] + ("export", "certify"),
+               {"mask_method": "taylor", "granularity": "channel"}, "dense"),
 }
 # The paper's ablations of C-SAM (variant -> flags changed from the default).
 ABLATIONS: Dict[str, Dict[str, object]] = {
@@ -195,7 +203,8 @@ def suite_runs(suite: str, methods: Sequence[str] = (),
     raise ValueError(f"unknown suite {suite!r}; choose one of "
                      f"{', '.join(SUITES)}")
   runs = {"main": _main_runs, "ablation": _ablation_runs,
-          "structured": _structured_runs, "search": _search_runs}[suite]()
+          "structured": _structured_runs, "search": _search_runs,
+          "vit": _vit_runs}[suite]()
   wanted = [r for r in runs if _selected(r, suite, methods, sparsities,
                                          seeds)]
   return _with_sources(wanted, runs)
@@ -227,6 +236,17 @@ def _ablation_runs():
 def _structured_runs():
   return [_run("dense", seed=0)] + [
       _run(method, STRUCTURED_SPARSITY, 0) for method in STRUCTURED_METHODS]
+
+
+def _vit_runs():
+  runs = [_run("dense", seed=0, certificates_beyond=False)]
+  for method in VIT_UNSTRUCTURED:
+    run = _run(method, VIT_UNSTRUCTURED_SPARSITY, 0,
+               certificates_beyond=False)
+    runs.append(dataclasses.replace(
+        run, stages=run.stages[:-1] + ("export", "certify")))
+  return runs + [_run(m, STRUCTURED_SPARSITY, 0, certificates_beyond=False)
+                 for m in VIT_STRUCTURED]
 
 
 def _search_runs():
@@ -274,4 +294,6 @@ def selection_keys(suite: str) -> Tuple[str, ...]:
     return ("dense", *STRUCTURED_METHODS)
   if suite == "search":
     return ("dense", *SEARCH_BASELINES, *SEARCH_VARIANTS)
+  if suite == "vit":
+    return ("dense", *VIT_UNSTRUCTURED, *VIT_STRUCTURED)
   return ("dense", *HEADLINE_METHODS, *OTHER_METHODS, *MAIN_VARIANTS)

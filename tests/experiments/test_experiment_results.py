@@ -191,3 +191,24 @@ def test_structured_table_reads_size_and_speed(tmp_path):
   table = results.structured_table(rows, ("dense", "l1_filter"), 0.5)
   assert ("| l1_filter | 50.0% | 181,210 | 3.00x | 91.0 | 40.0 | "
           "0.300 / 0.120 (2.50x) | 2.0 |") in table
+
+
+def test_vit_table_rows_for_weights_and_for_heads(tmp_path):
+  root = str(tmp_path)
+  _write_run(root, "magnitude/sp70/seed0", "magnitude", 0.7, 0, 0.85, 0.30)
+  run_dir = _write_run(root, "taylor/sp50/seed0", "taylor", 0.5, 0, 0.83,
+                       0.25)
+  report = atomic_io.read_json(os.path.join(run_dir, "report.json"))
+  report["flags"]["granularity"] = "channel"
+  report["stages"]["finetune"].update(
+      parameters_pruned=120_000, parameters_dense=205_834,
+      flops_dense=23_057_152, flops_pruned=11_528_576)
+  report["stages"]["export"] = {"dense_vs_pruned": {"float32": {
+      "latency_ms_dense": 0.2, "latency_ms_pruned": 0.1, "speedup": 2.0}}}
+  atomic_io.write_json(os.path.join(run_dir, "report.json"), report)
+  rows = results.collect_rows(root, ["magnitude/sp70/seed0",
+                                     "taylor/sp50/seed0"])
+  table = results.vit_table(rows, ("dense", "magnitude", "taylor"))
+  assert "| magnitude | weights | 70.0% | - | - | 85.0 | 30.0 | - |" in table
+  assert ("| taylor | heads + MLP channels | 50.0% | 120,000 | 2.00x | 83.0 "
+          "| 25.0 | 0.200 / 0.100 (2.00x) |") in table

@@ -121,6 +121,23 @@ def test_structured_suite():
   assert "--mask_method=group_norm" in runs[3].train_flags()
 
 
+def test_vit_suite_prunes_weights_at_70_and_heads_at_50_and_exports():
+  runs = suites.suite_runs("vit")
+  assert [r.name for r in runs] == [
+      "dense/seed0", "csam/sp70/seed0", "magnitude/sp70/seed0",
+      "csam_channel/sp50/seed0", "group_norm/sp50/seed0",
+      "taylor/sp50/seed0"]
+  assert "--stages=mask,finetune,export,certify" in runs[1].train_flags()
+  assert "--stages=finetune,export,certify" in runs[2].train_flags()
+  for run in runs[3:]:
+    assert "--granularity=channel" in run.train_flags()
+    assert "--stages=mask,finetune,export,certify" in run.train_flags()
+  assert "--mask_method=taylor" in runs[5].train_flags()
+  assert all(r.extra_certificates == () for r in runs)
+  assert suites.selection_keys("vit") == (
+      "dense", "csam", "magnitude", "csam_channel", "group_norm", "taylor")
+
+
 def test_unknown_suite():
   with pytest.raises(ValueError, match="main, ablation, structured"):
     suites.suite_runs("everything")
