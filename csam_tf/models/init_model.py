@@ -45,6 +45,8 @@ def _saved_by_keras_3(path: str) -> bool:
 def load(path: str):
   """The tf_keras functional model at `path`, uncompiled."""
   import tf_keras  # pylint: disable=import-outside-toplevel
+  from csam_tf.models import vit  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  # (registers the ViT's layers, so a saved csam_tf ViT loads)
   if path.endswith(".keras") and _saved_by_keras_3(path):
     raise UsageError(
         f"--init_model={path} was saved by Keras 3 (tf.keras in TensorFlow "

@@ -4,12 +4,14 @@ through the pipeline; every wrong model is one line."""
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tf_keras
 
-from conftest import custom_model, run_cli
+from conftest import REPO, custom_model, run_cli
 from csam_tf.errors import UsageError
 from csam_tf.models import init_model
 
@@ -137,3 +139,19 @@ def test_a_layer_csam_tf_cannot_mask_is_named(tmp_path):
   model = tf_keras.Model(images, L.Dense(3)(L.Flatten()(L.SeparableConv2D(
       4, 3, name="sep")(images))))
   assert "'sep', a SeparableConv2D" in init_model.structure_problem(model)
+
+
+def test_a_saved_csam_tf_vit_loads_in_a_fresh_process(tmp_path):
+  """The ViT's own layers (position embedding, attention) are registered
+  by loading, not by whoever built the model."""
+  from csam_tf.models import build_model  # pylint: disable=import-outside-toplevel
+  from csam_tf.models.vit_config import ViTConfig  # pylint: disable=import-outside-toplevel
+  model = build_model("vit", (28, 28, 1), 10, vit_config=ViTConfig(
+      patch_size=7, dim=8, depth=1, heads=2))
+  path = _saved(model, tmp_path, "vit.keras")
+  code = ("import sys; from csam_tf.models import init_model; "
+          "m = init_model.load(sys.argv[1]); print(m.count_params())")
+  result = subprocess.run([sys.executable, "-c", code, path], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.split()[-1] == str(model.count_params())
