@@ -41,6 +41,10 @@ def test_config_parses(config):
     assert values["width_multiplier"] == (0.125 if name == "demo" else 0.25)
     assert values["granularity"] == (
         "channel" if name == "demo_channel" else "unstructured")
+  elif name in ("demo_vit", "bench_vit"):
+    assert (values["dataset"], values["arch"]) == ("fashion_mnist", "vit")
+    assert values["vit_dim"] % values["vit_heads"] == 0
+    assert 28 % values["vit_patch_size"] == 0
   elif name.startswith("bench_gpu_"):
     assert name == f"bench_gpu_{values['dataset']}_{values['arch']}"
     assert values["cert_num_images"] == 1000

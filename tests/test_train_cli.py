@@ -437,9 +437,11 @@ def test_mask_search_resumes_to_the_same_masks(tmp_path, two_epoch_run):
 
 # GoogLeNet (branches joined by concatenation) with C-SAM's channel
 # search; MobileNetV2 (depthwise convolutions, residual additions) with
-# the one-shot L1 criterion (no search objective to trace: half the time).
-@pytest.mark.parametrize("arch,method", [("googlenet", "csam"),
-                                         ("mobilenet_v2", "l1_filter")])
+# the one-shot L1 criterion (no search objective to trace: half the time);
+# the ViT's heads and MLP channels with the Taylor criterion.
+@pytest.mark.parametrize("arch,method", [
+    ("googlenet", "csam"), ("mobilenet_v2", "l1_filter"),
+    ("vit", "taylor")])
 def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch,
                                                       method):
   workdir = tiny_flags[0].split("=", 1)[1]
@@ -447,13 +449,22 @@ def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch,
                    f"--arch={arch}", f"--mask_method={method}",
                    "--granularity=channel",
                    "--mask_steps_per_epoch=2", "--finetune_epochs=1",
-                   "--finetune_steps_per_epoch=1", "--train_subset=128")
+                   "--finetune_steps_per_epoch=1", "--train_subset=128",
+                   *(["--importance_batches=2", "--vit_patch_size=7",
+                      "--vit_dim=16", "--vit_depth=2",
+                      "--width_multiplier=1"] if arch == "vit" else []))
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(workdir, "report.json")) as f:
     finetune = json.load(f)["stages"]["finetune"]
   assert finetune["narrow_vs_gated_max_abs_logit_diff"] < 1e-5
   assert finetune["parameters_pruned"] < finetune["parameters_dense"]
   assert abs(finetune["channels_removed_fraction"] - 0.5) < 0.01
+  if arch == "vit":  # 2 of 4 heads and 16 of 32 MLP channels per block
+    assert finetune["heads_removed_fraction"] == 0.5
+    assert finetune["mlp_channels_removed_fraction"] == 0.5
+    assert finetune["sparsity_per_layer"] == {
+        f"block{b}_{gate}": 0.5 for b in (1, 2)
+        for gate in ("attention", "mlp_gelu")}
 
 
 def test_the_cli_starts_quietly_unless_log_tf(tmp_path, tiny_flags):
