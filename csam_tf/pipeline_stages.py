@@ -25,6 +25,7 @@ from csam_tf.errors import RunError, UsageError
 from csam_tf.masking import masked_model
 from csam_tf.models import build_model, init_model
 from csam_tf.models.vit_config import ViTConfig
+from csam_tf.transforms import plugin
 from trainers import finetune, mask_stage, pretrain
 from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
@@ -70,6 +71,14 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
   if cfg.deterministic:
     tf.config.experimental.enable_op_determinism()
   data = pipeline.load(cfg.data)
+  try:  # a plug-in transformation is checked before any stage starts
+    plugin.load_checked([cfg.pretrain.augment_family],
+                        data.input_shape, [cfg.pretrain.augment_level])
+    plugin.load_checked([cfg.mask.family], data.input_shape, [cfg.mask.level])
+    plugin.load_checked(cfg.certify.families, data.input_shape,
+                        cfg.certify.levels)
+  except plugin.TransformError as e:
+    raise UsageError(str(e)) from None
   with strategy.scope():
     network = _network(cfg, data)
   augment = pretrain.augment_from_config(cfg.pretrain)
@@ -192,7 +201,8 @@ def _certify(workdir, run_cfg: RunConfig, data, state):
       certify_sampler.merge_shards(
           [os.path.join(distribute.write_dir(run_cfg.chief_workdir, k),
                         "certify") for k in range(count)], out_dir,
-          [certify_resume.certificate_key(name, family, level, cfg.bound)
+          [certify_resume.certificate_key(name, plugin.load(family).name,
+                                          level, cfg.bound)
            for name in predictors
            for family in cfg.families for level in cfg.levels])
     distribute.barrier(state["strategy"])  # merged: workers may clean up

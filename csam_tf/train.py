@@ -17,6 +17,7 @@ from csam_tf.data.config import check_data_available
 from csam_tf.errors import RunError, UsageError
 from csam_tf.models import flags as model_flags
 from csam_tf.models import init_model
+from csam_tf.transforms import plugin
 from csam_tf.certify import flags as certify_flags
 from trainers import finetune_flags, mask_search_flags, pretrain_flags
 
@@ -85,6 +86,18 @@ def check_inputs():
   check_data_available(data_flags.data_config())
   if FLAGS.init_model:
     init_model.check_path(FLAGS.init_model)
+  both = [f"--{name}" for name in ("augment_family", "mask_family",
+                                   "cert_families") if FLAGS[name].present]
+  if FLAGS.transform and both:
+    raise UsageError(f"--transform sets the transformation of every stage; "
+                     f"drop {', '.join(both)} or --transform")
+  specs = {FLAGS.transform} | {FLAGS.augment_family, FLAGS.mask_family,
+                               *FLAGS.cert_families}
+  for spec in sorted(s for s in specs if s and plugin.is_plugin(s)):
+    try:  # imports it; its probe run waits for the data's image shape
+      plugin.load(spec)
+    except plugin.TransformError as e:
+      raise UsageError(str(e)) from None
   workdir_lib.check_compatible(FLAGS.workdir, run_flags(), FREE_FLAGS)
   _check_stage_inputs()
 

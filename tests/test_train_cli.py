@@ -31,7 +31,14 @@ BAD_INPUTS = [
     (["--nope=1"], "Unknown command line flag 'nope'"),
     (["--arch=vgg"], "--arch=vgg"),
     (["--dataset=mnist"], "--dataset=mnist"),
-    (["--augment_family=zoom"], "--augment_family=zoom"),
+    (["--augment_family=zoom"], "--augment_family: unknown transformation "
+     "'zoom'"),
+    (["--mask_family=my.module"], "--mask_family: unknown transformation"),
+    (["--transform=pkg.mod:"], "write package.module:factory"),
+    (["--transform=rotation", "--cert_families=blur"], "--transform sets "
+     "the transformation of every stage; drop --cert_families"),
+    (["--transform=examples.transforms.nope:factory"],
+     "cannot import examples.transforms.nope"),
     (["--pretrain_lr=-1"], "--pretrain_lr=-1"),
     (["--augment_prob=1.5"], "--augment_prob=1.5"),
     (["--width_multiplier=0"], "--width_multiplier=0"),
@@ -49,7 +56,7 @@ BAD_INPUTS = [
     (["--mu=2"], "--mu=2"),
     (["--tau=101"], "--tau=101"),
     (["--lambda_ratio=-1"], "--lambda_ratio=-1"),
-    (["--cert_families=zoom"], "--cert_families takes names from"),
+    (["--cert_families=zoom"], "--cert_families: unknown transformation"),
     (["--cert_delta=0"], "--cert_delta=0"),
     (["--eta=-1"], "--eta=-1"),
     (["--mask_method=prune_all"], "--mask_method=prune_all"),
@@ -487,3 +494,27 @@ def test_the_cli_starts_quietly_unless_log_tf(tmp_path, tiny_flags):
     outputs[log_tf] = result.stderr
   assert not any(n in outputs[False] for n in noise), outputs[False]
   assert any(n in outputs[True] for n in noise), outputs[True]
+
+
+def test_a_plugin_transformation_in_every_stage(tiny_flags):
+  """--transform=examples.transforms.jpeg:jpeg_quality: augmentation, the
+  mask search's T and certification all use the plug-in."""
+  workdir = tiny_flags[0].split("=", 1)[1]
+  result = run_cli(*tiny_flags, "--stages=pretrain,mask,certify",
+                   "--transform=examples.transforms.jpeg:jpeg_quality",
+                   "--mask_steps_per_epoch=2", "--cert_models=dense",
+                   "--cert_num_images=4", "--cert_nsamples=10",
+                   "--cert_nbounds=2")
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(workdir, "report.json")) as f:
+    report = json.load(f)
+  assert report["flags"]["transform"] == \
+      "examples.transforms.jpeg:jpeg_quality"
+  assert report["stages"]["mask"]["complete"]
+  assert set(report["stages"]["certify"]) >= {"dense_jpeg_L2"}
+  with open(os.path.join(workdir, "certify",
+                         "dense_jpeg_L2.csv.settings.json")) as f:
+    settings = json.load(f)
+  assert (settings["family"], settings["ranges"]) == (
+      "jpeg", {"quality": [10.0, 100.0]})
+  assert "Traceback" not in result.stderr

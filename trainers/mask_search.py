@@ -33,7 +33,7 @@ from csam_tf.masking.layers import (masked_layers, use_batch_statistics,
 from csam_tf.masking.masked_model import (mask_variables, raw_magnitudes,
                                           tie_break_scores)
 from csam_tf.masking.recalibrate import batchnorm_layers, recalibrate_batchnorm
-from csam_tf.transforms.ranges import family_ranges
+from csam_tf.transforms import plugin
 from trainers.mask_search_config import MaskSearchConfig
 
 LOSS_TERMS = ("loss", "stab", "ratio", "consist", "l1", "ce")
@@ -60,7 +60,8 @@ class MaskSearchTrainer(tf_keras.Model):
     # magnitude pruning at the same sparsity and allocation.
     self.initial_masks = [tf.constant(m.numpy()) for m in self._masks]
     self.magnitude_masks = self._binarizer(self._ties)
-    self._ranges = family_ranges(cfg.family, cfg.level)
+    self._transform = plugin.load(cfg.family)
+    self._ranges = plugin.level_ranges(self._transform, cfg.level)
     self._trackers = {name: tf_keras.metrics.Mean(name=name)
                       for name in LOSS_TERMS + (
                           "mask_mean", "flip_fraction", "agreement",
@@ -158,7 +159,7 @@ class MaskSearchTrainer(tf_keras.Model):
     with tf.name_scope("transform"):
       transformed = transforms.random_transform(
           images, self._ranges, tf.random.experimental.stateless_fold_in(
-              step_seed, 0))
+              step_seed, 0), self._transform.apply)
     terms, gradients, soft, hard, soft_logits, binary_logits = \
         self._objective(images, transformed, labels, step_seed,
                         1.0 / replicas)

@@ -2,6 +2,7 @@
 
 from absl import flags
 
+from csam_tf.transforms import flags as transform_flags
 from csam_tf.transforms import ranges as transform_ranges
 from trainers.mask_search_config import MaskSearchConfig
 
@@ -64,8 +65,11 @@ flags.DEFINE_enum("consist", "kl", ("kl", "mse"), "L_consist: KL or mean "
 flags.DEFINE_boolean("mask_xla", False, "Compile the mask-search step's "
                      "forward and backward passes with XLA (the "
                      "transformation stays outside: no XLA kernel on CPU).")
-flags.DEFINE_enum("mask_family", "composite", transform_ranges.FAMILIES,
-                  "Transformation family T of the mask search.")
+flags.DEFINE_string("mask_family", "composite", "Transformation T of the "
+                    "mask search: a protocol family or your own as "
+                    "package.module:factory.")
+flags.register_validator("mask_family",
+                         transform_flags.spec_checker("mask_family"))
 flags.DEFINE_enum("mask_level", "L2", transform_ranges.LEVELS,
                   "Protocol level of T's ranges.")
 flags.DEFINE_enum("search_bn", "batch", ("batch", "frozen"),
@@ -131,7 +135,8 @@ def mask_search_config() -> MaskSearchConfig:
       lambda_ce=FLAGS.lambda_ce, sparsity=FLAGS.sparsity,
       binarize=FLAGS.binarize, binarize_score=FLAGS.binarize_score,
       ratio_masks=FLAGS.ratio_masks,
-      consist=FLAGS.consist, family=FLAGS.mask_family,
+      consist=FLAGS.consist,
+      family=transform_flags.chosen(FLAGS.mask_family),
       level=FLAGS.mask_level, xla=FLAGS.mask_xla, search_bn=FLAGS.search_bn,
       recalibration_batches=FLAGS.recalibration_batches,
       importance_batches=FLAGS.importance_batches,

@@ -17,7 +17,7 @@ import tf_keras
 from csam_tf import atomic_io
 from csam_tf.transforms import semantic as transforms
 from csam_tf.data.pipeline import DataBundle
-from csam_tf.transforms.ranges import family_ranges
+from csam_tf.transforms import plugin
 from trainers.cross_entropy import (CrossEntropyTrainer,  # noqa: F401
                                     compile_trainer, cross_entropy_trainer)
 from trainers.pretrain_config import PretrainConfig
@@ -33,9 +33,10 @@ def augment_from_config(cfg: PretrainConfig):
   """The training-batch augmentation the config asks for (None: off)."""
   if cfg.augment_family == "none":
     return None
+  transform = plugin.load(cfg.augment_family, cfg.augment_ranges)
   return transforms.augmenter(
-      family_ranges(cfg.augment_family, cfg.augment_level,
-                    cfg.augment_ranges), cfg.augment_prob)
+      plugin.level_ranges(transform, cfg.augment_level), cfg.augment_prob,
+      transform.apply)
 
 
 def evaluate_splits(trainer: tf_keras.Model, data: DataBundle

@@ -2,6 +2,8 @@
 
 from absl import flags
 
+from csam_tf.transforms import flags as transform_flags
+from csam_tf.transforms import plugin
 from csam_tf.transforms import ranges as transform_ranges
 from trainers.pretrain_config import OPTIMIZERS, PretrainConfig
 
@@ -17,10 +19,10 @@ flags.DEFINE_float("pretrain_weight_decay", 5e-4, "Decoupled weight decay "
                    "(not on BatchNorm or biases).", lower_bound=0.0)
 flags.DEFINE_float("pretrain_warmup_epochs", 0.0, "Linear learning-rate "
                    "warm-up before the cosine decay.", lower_bound=0.0)
-flags.DEFINE_enum("augment_family", "composite",
-                  ("none",) + transform_ranges.FAMILIES,
-                  "Semantic transformation family used to augment training "
-                  "batches ('none': no augmentation).")
+flags.DEFINE_string("augment_family", "composite", "Semantic "
+                    "transformation that augments training batches: "
+                    f"{', '.join(transform_ranges.FAMILIES)}, your own as "
+                    "package.module:factory, or none.")
 flags.DEFINE_enum("augment_level", "L2", transform_ranges.LEVELS,
                   "Protocol level of the augmentation ranges.")
 flags.DEFINE_string("augment_ranges", "", "Custom ranges overriding the "
@@ -39,8 +41,14 @@ FLAGS = flags.FLAGS
     ["augment_family", "augment_level", "augment_ranges"],
     message="--augment_ranges does not fit --augment_family")
 def _ranges_fit_family(values):
-  if values["augment_family"] == "none" or not values["augment_ranges"]:
+  if values["augment_family"] == "none":
     return True
+  transform_flags.spec_checker("augment_family")(values["augment_family"])
+  if not values["augment_ranges"]:
+    return True
+  if plugin.is_plugin(values["augment_family"]):
+    raise flags.ValidationError("--augment_ranges overrides a protocol "
+                                "family's ranges; a plug-in sets its own")
   try:
     transform_ranges.family_ranges(
         values["augment_family"], values["augment_level"],
@@ -57,6 +65,7 @@ def pretrain_config() -> PretrainConfig:
       learning_rate=FLAGS.pretrain_lr, momentum=FLAGS.pretrain_momentum,
       weight_decay=FLAGS.pretrain_weight_decay,
       warmup_epochs=FLAGS.pretrain_warmup_epochs,
-      augment_family=FLAGS.augment_family, augment_level=FLAGS.augment_level,
+      augment_family=transform_flags.chosen(FLAGS.augment_family),
+      augment_level=FLAGS.augment_level,
       augment_ranges=transform_ranges.parse_overrides(FLAGS.augment_ranges),
       augment_prob=FLAGS.augment_prob, sam_rho=FLAGS.pretrain_sam_rho)

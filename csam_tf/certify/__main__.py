@@ -13,6 +13,8 @@ from absl import app, flags
 
 from csam_tf import atomic_io, cli
 from csam_tf.certify import resume as certify_resume
+from csam_tf.transforms import flags as _transform_flags  # noqa: F401 (--transform)
+from csam_tf.transforms import plugin
 from csam_tf.transforms import ranges as transform_ranges
 from csam_tf.certify.config import CertifyConfig
 from csam_tf.data.config import DataConfig, check_data_available
@@ -28,7 +30,8 @@ flags.DEFINE_string("workdir", None, "Workdir of a csam_tf.train run.")
 flags.DEFINE_enum("model", "pruned", tuple(MODEL_FILES), "Which model: the "
                   "dense one of stage 1, the pruned one of stage 3, or the "
                   "exported float32 .tflite run through ai-edge-litert.")
-flags.DEFINE_list("families", ["composite"], "Transformation families.")
+flags.DEFINE_list("families", ["composite"], "Transformation families, or "
+                  "your own as package.module:factory (also --transform).")
 flags.DEFINE_list("levels", ["L2"], "Protocol levels (L1, L2).")
 flags.DEFINE_integer("num_images", 1000, "Certify the first N images of "
                      "--split.", lower_bound=1)
@@ -65,10 +68,17 @@ def check_inputs():
   if not FLAGS.workdir:
     raise UsageError("--workdir is required: the folder of a finished "
                      "csam_tf.train run")
-  unknown = [f for f in FLAGS.families if f not in transform_ranges.FAMILIES]
-  if unknown or not FLAGS.families:
-    raise UsageError(f"--families={','.join(FLAGS.families)}: choose from "
+  if FLAGS.transform and FLAGS["families"].present:
+    raise UsageError("--transform and --families both name what to "
+                     "certify: keep one")
+  if not FLAGS.families:
+    raise UsageError(f"--families is empty: choose from "
                      f"{', '.join(transform_ranges.FAMILIES)}")
+  for spec in FLAGS.families:
+    try:
+      plugin.check_spec(spec)
+    except plugin.TransformError as e:
+      raise UsageError(f"--families: {e}") from None
   if not FLAGS.levels or any(l not in transform_ranges.LEVELS
                              for l in FLAGS.levels):
     raise UsageError(f"--levels={','.join(FLAGS.levels)}: choose from L1, L2")
@@ -84,8 +94,8 @@ def check_inputs():
   data_config = recorded_data_config(run_flags)
   check_data_available(data_config)
   cfg = certify_config(run_flags)
-  if not cfg.restart:
-    for family in cfg.families:
+  if not cfg.restart:  # (plug-ins: checked once loaded, with TensorFlow)
+    for family in (f for f in cfg.families if not plugin.is_plugin(f)):
       for level in cfg.levels:
         certify_resume.check_resumable(
             certify_resume.certificate_csv(
@@ -109,7 +119,8 @@ def recorded_data_config(run_flags) -> DataConfig:
 def certify_config(run_flags) -> CertifyConfig:
   seed = FLAGS.seed if FLAGS.seed is not None else run_flags.get("seed", 0)
   return CertifyConfig(
-      families=tuple(FLAGS.families), levels=tuple(FLAGS.levels),
+      families=((FLAGS.transform,) if FLAGS.transform
+                else tuple(FLAGS.families)), levels=tuple(FLAGS.levels),
       num_images=FLAGS.num_images, nsamples=FLAGS.nsamples,
       nbounds=FLAGS.nbounds, delta=FLAGS.delta, eps=FLAGS.eps,
       bound=FLAGS.bound, seed=seed, batch_size=FLAGS.batch_size,
@@ -130,6 +141,10 @@ def main(argv):
   data = pipeline.load(data_config)
   images, labels = certify_sampler.first_images(data, cfg.num_images,
                                                  cfg.split)
+  try:
+    plugin.load_checked(cfg.families, images.shape[1:], cfg.levels)
+  except plugin.TransformError as e:
+    cli.fail(PROG, e)
   path = os.path.join(FLAGS.workdir, MODEL_FILES[FLAGS.model])
   if FLAGS.model == "tflite":
     predict = LiteRTModel(path)

@@ -2,6 +2,7 @@
 
 from absl import flags
 
+from csam_tf.transforms import flags as transform_flags
 from csam_tf.transforms import ranges as transform_ranges
 from csam_tf.certify.config import CertifyConfig
 
@@ -10,8 +11,9 @@ CERTIFIED_MODELS = ("dense", "pruned")
 flags.DEFINE_list("cert_models", list(CERTIFIED_MODELS), "Models the "
                   "certify stage certifies: dense (stage 1) and/or pruned "
                   "(stage 3, when it has run).")
-flags.DEFINE_list("cert_families", ["composite"], "Transformation families "
-                  f"to certify, from {', '.join(transform_ranges.FAMILIES)}.")
+flags.DEFINE_list("cert_families", ["composite"], "Transformations to "
+                  f"certify, from {', '.join(transform_ranges.FAMILIES)} or "
+                  "your own as package.module:factory.")
 flags.DEFINE_list("cert_levels", ["L2"], "Protocol levels to certify "
                   "(L1, L2).")
 flags.DEFINE_integer("cert_num_images", 100, "Certify the first N test "
@@ -56,9 +58,11 @@ def _known_models(values):
 
 
 @flags.validator("cert_families", message="--cert_families takes names from "
-                 + ", ".join(transform_ranges.FAMILIES))
+                 + ", ".join(transform_ranges.FAMILIES) + " or "
+                 "package.module:factory specs")
 def _known_families(values):
-  return bool(values) and all(v in transform_ranges.FAMILIES for v in values)
+  return bool(values) and transform_flags.spec_checker("cert_families")(
+      values)
 
 
 @flags.validator("cert_levels", message="--cert_levels takes L1 and/or L2")
@@ -69,7 +73,9 @@ def _known_levels(values):
 def certify_config() -> CertifyConfig:
   """The CertifyConfig the flags describe."""
   return CertifyConfig(
-      models=tuple(FLAGS.cert_models), families=tuple(FLAGS.cert_families),
+      models=tuple(FLAGS.cert_models),
+      families=((FLAGS.transform,) if FLAGS.transform
+                else tuple(FLAGS.cert_families)),
       levels=tuple(FLAGS.cert_levels),
       num_images=FLAGS.cert_num_images, nsamples=FLAGS.cert_nsamples,
       nbounds=FLAGS.cert_nbounds, delta=FLAGS.cert_delta, eps=FLAGS.cert_eps,

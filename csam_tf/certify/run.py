@@ -11,6 +11,7 @@ from csam_tf.certify import resume as certify_resume
 from csam_tf.certify import rows as csv_rows
 from csam_tf.certify import sampler as certify_sampler
 from csam_tf.certify.config import CertifyConfig
+from csam_tf.transforms import plugin
 
 
 def certify_models(predictors: Dict[str, certify_sampler.Predict],
@@ -23,28 +24,32 @@ def certify_models(predictors: Dict[str, certify_sampler.Predict],
   worker k's images into shard CSVs and returns their partial summaries.
   """
   from csam_tf.certify import report as certify_report  # matplotlib, late
+  # protocol families and plug-ins (family = transformation.name)
+  transforms = [plugin.load(spec) for spec in cfg.families]
   if shard[1] > 1:
     results = {}
     for name, predict in predictors.items():
-      for family in cfg.families:
+      for transform in transforms:
         for level in cfg.levels:
-          key = certify_resume.certificate_key(name, family, level,
+          key = certify_resume.certificate_key(name, transform.name, level,
                                                cfg.bound)
           results[key] = certify_sampler.certify_model(
-              predict, images, labels, family, level, cfg,
+              predict, images, labels, transform, level, cfg,
               certify_sampler.shard_csv(out_dir, key, shard), shard)
     return results
   results, curves = {}, {}
   for name, predict in predictors.items():
     plain = certify_sampler.plain_throughput(predict, images, cfg.batch_size)
-    for family in cfg.families:
+    for transform in transforms:
       for level in cfg.levels:
-        key = certify_resume.certificate_key(name, family, level,
+        key = certify_resume.certificate_key(name, transform.name, level,
                                              cfg.bound)
-        csv_path = certify_resume.certificate_csv(out_dir, name, family,
-                                                  level, cfg.bound)
+        csv_path = certify_resume.certificate_csv(out_dir, name,
+                                                  transform.name, level,
+                                                  cfg.bound)
         summary = certify_sampler.certify_model(predict, images, labels,
-                                                family, level, cfg, csv_path)
+                                                transform, level, cfg,
+                                                csv_path)
         summary["plain_inference_per_second"] = round(plain, 1)
         if summary["forward_passes_per_second"] > 0:
           summary["throughput_ratio"] = round(

@@ -26,7 +26,7 @@ from csam_tf.certify import resume as certify_resume
 from csam_tf.certify import rows as csv_rows
 from csam_tf.transforms import semantic as transforms
 from csam_tf.certify.config import CertifyConfig
-from csam_tf.transforms.ranges import family_ranges
+from csam_tf.transforms import plugin
 
 # Maps a float32 batch of images in [0, 1] to logits (numpy or tensor).
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -34,8 +34,8 @@ Predict = Callable[[np.ndarray], np.ndarray]
 
 def sample_statistics(predict: Predict, images: np.ndarray,
                       indices: Sequence[int], labels: np.ndarray, ranges,
-                      cfg: CertifyConfig, exit_at: float = None
-                      ) -> Dict[str, np.ndarray]:
+                      cfg: CertifyConfig, exit_at: float = None,
+                      apply=None) -> Dict[str, np.ndarray]:
   """Per image: p0, Y (nbounds * nsamples), flips and correct predictions
   under the sampled transformations, and how many samples were evaluated.
 
@@ -44,7 +44,8 @@ def sample_statistics(predict: Predict, images: np.ndarray,
   sampled, and sampling stops at the first block whose bound b_k / delta
   reaches exit_at (the bound is the maximum over blocks). The draws are
   the same either way, so every completed bound is identical; unevaluated
-  entries of Y are NaN.
+  entries of Y are NaN. `apply(images, params)` is the transformation
+  (csam_tf.transforms.plugin); None: the protocol's families.
   """
   total = cfg.nbounds * cfg.nsamples
   p0 = _softmax(np.asarray(predict(images)))
@@ -59,7 +60,7 @@ def sample_statistics(predict: Predict, images: np.ndarray,
     if exit_at is not None and top1[row] != labels[row]:
       continue
     draws = _DrawnImages(image, image_draws(ranges, cfg.seed, int(index),
-                                            total))
+                                            total), _copies_function(apply))
     start = 0
     while start < total:
       stop = min(start + cfg.batch_size, total)
@@ -116,13 +117,13 @@ def exit_threshold(cfg: CertifyConfig):
 
 
 def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
-                 ranges, cfg: CertifyConfig) -> List[dict]:
+                 ranges, cfg: CertifyConfig, apply=None) -> List[dict]:
   """One CSV row per image. `bound` is the full bound when `complete`;
   after an early exit, the bound of the blocks evaluated (a lower bound of
   the full one, already too large to certify); NaN when never sampled
   (wrong clean prediction)."""
   stats = sample_statistics(predict, images, indices, labels, ranges, cfg,
-                            exit_threshold(cfg))
+                            exit_threshold(cfg), apply)
   total = cfg.nbounds * cfg.nsamples
   prediction = stats["p0"].argmax(1)
   rows = []
@@ -153,16 +154,21 @@ def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
 
 
 def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
-                  family: str, level: str, cfg: CertifyConfig,
+                  family, level: str, cfg: CertifyConfig,
                   csv_path: str, shard=(0, 1)) -> Dict[str, float]:
   """Certifies the first cfg.num_images images (of them, every shard[1]-th
   from shard[0] when sharded across workers), resuming from csv_path when
   it was made with the same settings and model (certify_resume), else
-  refusing with a UsageError before any image is certified."""
+  refusing with a UsageError before any image is certified. `family`: a
+  protocol family's name, a plug-in spec, or a loaded transformation."""
   start = time.time()
-  ranges = family_ranges(family, level)
+  transform = plugin.load(family) if isinstance(family, str) else family
+  ranges = plugin.level_ranges(transform, level)
+  apply = None if isinstance(transform, plugin.ProtocolFamily) else (
+      transform.apply)
   settings = certify_resume.csv_settings(
-      cfg, family, level, ranges, getattr(predict, "fingerprint", None))
+      cfg, transform.name, level, ranges,
+      getattr(predict, "fingerprint", None))
   if not cfg.restart:
     certify_resume.check_resumable(csv_path, settings)
   certify_resume.start(csv_path, settings, cfg.restart)
@@ -173,7 +179,7 @@ def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
   for first in range(len(rows), n, cfg.images_per_group):
     group = wanted[first:first + cfg.images_per_group]
     rows += certify_rows(predict, images[group], group, labels[group],
-                         ranges, cfg)
+                         ranges, cfg, apply)
     csv_rows.write_rows(csv_path, rows)
     progress.report(os.path.basename(csv_path), len(rows) - done_before,
                     n - done_before, start, " images")
@@ -211,7 +217,8 @@ class _DrawnImages:
   """The transformed copies of one image, draw by draw, computed chunk by
   chunk (the last chunk padded by repeating its last draw)."""
 
-  def __init__(self, image, params):
+  def __init__(self, image, params, copies):
+    self._copies = copies
     self._image = tf.constant(image)
     self._params = {name: values.numpy() for name, values in params.items()}
     self._cached = (None, None)
@@ -223,7 +230,7 @@ class _DrawnImages:
         part = values[first:first + TRANSFORM_CHUNK]
         chunk[name] = np.pad(part, (0, TRANSFORM_CHUNK - len(part)),
                              mode="edge")
-      self._cached = (first, _transformed_copies(self._image, chunk).numpy())
+      self._cached = (first, self._copies(self._image, chunk).numpy())
     return self._cached[1]
 
   def get(self, start: int, stop: int) -> np.ndarray:
@@ -241,6 +248,21 @@ def _transformed_copies(image, params):
   count = tf.shape(next(iter(params.values())))[0]
   return transforms.apply_params(tf.repeat(image[None], count, axis=0),
                                  params)
+
+
+@functools.lru_cache(maxsize=None)
+def _copies_function(apply):
+  """_transformed_copies for a plug-in's `apply` (None: the protocol's),
+  one traced function per transformation."""
+  if apply is None:
+    return _transformed_copies
+
+  @tf.function(reduce_retracing=True)
+  def copies(image, params):
+    count = tf.shape(next(iter(params.values())))[0]
+    return apply(tf.repeat(image[None], count, axis=0), params)
+
+  return copies
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

@@ -64,9 +64,12 @@ def apply_params(images: tf.Tensor, params: Mapping[str, tf.Tensor]
   return images
 
 
-def random_transform(images: tf.Tensor, ranges: Ranges, seed) -> tf.Tensor:
-  """`apply_params(images, sample_params(...))` for one batch."""
-  return apply_params(images, sample_params(ranges, tf.shape(images)[0], seed))
+def random_transform(images: tf.Tensor, ranges: Ranges, seed,
+                     apply=None) -> tf.Tensor:
+  """`apply(images, sample_params(...))` for one batch (`apply`: a
+  plug-in's, csam_tf.transforms.plugin; default the protocol's)."""
+  return (apply or apply_params)(
+      images, sample_params(ranges, tf.shape(images)[0], seed))
 
 
 def warp(images, angle_deg, dx, dy):
@@ -138,14 +141,15 @@ def _clip(images):
   return tf.clip_by_value(images, 0.0, 1.0)
 
 
-def augmenter(ranges: Ranges, prob: float):
+def augmenter(ranges: Ranges, prob: float, apply=None):
   """A `(images, seed) -> images` that transforms each image with
   probability `prob` and leaves the others untouched."""
 
   def augment(images, seed):
     seed = tf.convert_to_tensor(seed, tf.int64)
     transformed = random_transform(
-        images, ranges, tf.random.experimental.stateless_fold_in(seed, 0))
+        images, ranges, tf.random.experimental.stateless_fold_in(seed, 0),
+        apply)
     chosen = tf.random.stateless_uniform(
         [tf.shape(images)[0]],
         seed=tf.random.experimental.stateless_fold_in(seed, 1)) < prob

@@ -20,7 +20,7 @@ def _run(*args):
 @pytest.mark.parametrize("args,message", [
     ([], "--workdir is required"),
     (["--workdir=/nonexistent"], "holds no csam_tf.train run"),
-    (["--workdir={w}", "--families=zoom"], "--families=zoom"),
+    (["--workdir={w}", "--families=zoom"], "unknown transformation 'zoom'"),
     (["--workdir={w}", "--levels=L3"], "--levels=L3"),
     (["--workdir={w}", "--model=onnx"], "--model=onnx"),
     (["--workdir={w}", "--num_images=0"], "--num_images=0"),

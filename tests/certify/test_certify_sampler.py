@@ -7,6 +7,7 @@ import pytest
 from csam_tf.certify import rows as csv_rows
 from csam_tf.certify import sampler as certify
 from csam_tf.certify.config import CertifyConfig
+from csam_tf.transforms.ranges import family_ranges
 
 
 def bright_or_dark(images):
@@ -164,7 +165,7 @@ def _batch_size_runs(early_exit):
   images[1] *= 0.2  # a dark image: a large margin, certified
   labels = smooth_row_wise(images).argmax(1)
   labels[3] = (labels[3] + 1) % 3  # one misclassified
-  ranges = certify.family_ranges("composite", "L2")
+  ranges = family_ranges("composite", "L2")
   runs = []
   for batch_size in (7, 100, 1000):
     cfg = CertifyConfig(nsamples=100, nbounds=10, batch_size=batch_size,
@@ -206,7 +207,7 @@ def _nan_as_none(rows):
 
 
 def test_draw_j_of_an_image_is_the_same_for_any_number_of_draws():
-  ranges = certify.family_ranges("composite", "L2")
+  ranges = family_ranges("composite", "L2")
   short = certify.image_draws(ranges, 3, 42, 7)
   long = certify.image_draws(ranges, 3, 42, 2400)
   other_image = certify.image_draws(ranges, 3, 43, 7)
