@@ -90,7 +90,12 @@ def load(spec: str, overrides: Optional[Dict[str, Tuple[float, float]]]
   if not callable(factory):
     raise TransformError(f"--transform={spec}: {module_name} has no "
                          f"function {factory_name}")
-  transform = factory()
+  try:
+    transform = factory()
+  except Exception as e:  # pylint: disable=broad-except
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise TransformError(f"--transform={spec}: {factory_name}() failed: "
+                         f"{first[:300]}") from None
   missing = [a for a in ("name", "ranges", "apply")
              if not hasattr(transform, a)]
   if missing:

@@ -94,3 +94,30 @@ def test_the_readme_example_is_a_working_plugin(tmp_path, monkeypatch):
   for level in ("L1", "L2"):
     plugin.check(transform, (28, 28, 1), level)
   assert transform.name == "gamma"
+
+
+def test_the_learned_editor_example_trains_exports_and_passes_the_checks(
+    tmp_path, monkeypatch):
+  """A tiny editor (512 images, 1 epoch): strength 0 gives the image back
+  exactly; any strength stays a valid, deterministic transformation."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from examples.transforms import train_editor  # pylint: disable=import-outside-toplevel
+  folder = str(tmp_path / "editor")
+  train_editor.train_and_export(folder, 512, 1, 8, 0, 6)
+  monkeypatch.setenv("CSAM_EDITOR_DIR", folder)
+  monkeypatch.setattr(plugin, "_LOADED", {})  # loaded afresh from `folder`
+  transform = plugin.load("examples.transforms.learned_editor:"
+                          "learned_editor")
+  for level in ("L1", "L2"):
+    plugin.check(transform, (28, 28, 1), level)
+  images = np.random.default_rng(0).random((2, 28, 28, 1)).astype(np.float32)
+  same = transform.apply(images, {"strength": tf.zeros([2])})
+  np.testing.assert_array_equal(np.asarray(same), images)
+
+
+def test_a_factory_that_fails_is_one_line(monkeypatch, tmp_path):
+  monkeypatch.setenv("CSAM_EDITOR_DIR", str(tmp_path / "none"))
+  monkeypatch.setattr(plugin, "_LOADED", {})
+  with pytest.raises(plugin.TransformError, match=r"learned_editor\(\) "
+                     r"failed: no editor SavedModel in .*train_editor.py"):
+    plugin.load("examples.transforms.learned_editor:learned_editor")
