@@ -118,6 +118,13 @@ def remove_closed_channels(gated: tf_keras.Model, gates, dense, images
   return narrow, {
       "channel_groups": len(prunable),
       "channels_removed_fraction": 1.0 - kept / total,
+      **_narrow_figures(dense, narrow, difference),
+  }
+
+
+def _narrow_figures(dense, narrow, difference) -> Dict[str, Any]:
+  """Parameters and FLOPs dense vs narrow, and the logit check."""
+  return {
       "parameters_dense": int(dense.count_params()),
       "parameters_pruned": int(narrow.count_params()),
       "flops_dense": flops.model_flops(dense),
@@ -161,12 +168,7 @@ def _remove_closed_units(gated, gates, dense, images):
           sum(int(np.sum(k)) for k in keep.values()) /
           sum(len(k) for k in keep.values())),
       **removed,
-      "parameters_dense": int(dense.count_params()),
-      "parameters_pruned": int(narrow.count_params()),
-      "flops_dense": flops.model_flops(dense),
-      "flops_pruned": flops.model_flops(narrow),
-      "narrow_vs_gated_max_abs_logit_diff": difference,
-      "gated_model": GATED_MODEL_FILE,
+      **_narrow_figures(dense, narrow, difference),
   }
 
 

@@ -6,7 +6,7 @@ import csv
 import math
 import os
 import statistics
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from csam_tf import atomic_io
 from csam_tf.certify import resume as certify_resume
@@ -250,6 +250,20 @@ def search_table(rows, baselines: Dict[str, Dict[str, object]],
   return "\n".join(out + [""])
 
 
+def _size_and_speed(row) -> Tuple[str, str, str]:
+  """A pruned row's cells: parameters, FLOP reduction, .tflite latency
+  dense / pruned (speed-up); '-' where the run did not measure it."""
+  parameters = "-" if row["parameters"] == "" else (
+      f"{int(row['parameters']):,}")
+  reduction = "-" if row["flops_reduction"] == "" else (
+      f"{float(row['flops_reduction']):.2f}x")
+  speed = "-" if row["tflite_speedup"] == "" else (
+      f"{float(row['tflite_latency_ms_dense']):.3f} / "
+      f"{float(row['tflite_latency_ms']):.3f} "
+      f"({float(row['tflite_speedup']):.2f}x)")
+  return parameters, reduction, speed
+
+
 def structured_table(rows, methods: Sequence[str], sparsity: float) -> str:
   """Channel pruning: accuracy, PCA, size and float32 TFLite speed."""
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
@@ -264,15 +278,7 @@ def structured_table(rows, methods: Sequence[str], sparsity: float) -> str:
         rows, method=method, variant="default", target_sparsity=sparsity)
     if not group:
       continue
-    row = group[0]
-    speed = "-" if row["tflite_speedup"] == "" else (
-        f"{float(row['tflite_latency_ms_dense']):.3f} / "
-        f"{float(row['tflite_latency_ms']):.3f} "
-        f"({float(row['tflite_speedup']):.2f}x)")
-    reduction = "-" if row["flops_reduction"] == "" else (
-        f"{float(row['flops_reduction']):.2f}x")
-    parameters = "-" if row["parameters"] == "" else (
-        f"{int(row['parameters']):,}")
+    parameters, reduction, speed = _size_and_speed(group[0])
     out.append(f"| {method} | {_cell(group, 'sparsity')}% | {parameters} | "
                f"{reduction} | {_cell(group, 'test_accuracy')} | "
                f"{_cell(group, pca)} | {speed} | {_minutes(group)} |")
@@ -292,16 +298,9 @@ def vit_table(rows, methods: Sequence[str]) -> str:
          "time (min, CPU) |", "|---|---|---|---|---|---|---|---|---|"]
   for method in methods:
     for row in (r for r in rows if r["method"] == method):
-      speed = "-" if row["tflite_speedup"] == "" else (
-          f"{float(row['tflite_latency_ms_dense']):.3f} / "
-          f"{float(row['tflite_latency_ms']):.3f} "
-          f"({float(row['tflite_speedup']):.2f}x)")
       pruned = {"dense": "-", "unstructured": "weights"}.get(
           row["granularity"], "heads + MLP channels")
-      parameters = "-" if row["parameters"] == "" else (
-          f"{int(row['parameters']):,}")
-      reduction = "-" if row["flops_reduction"] == "" else (
-          f"{float(row['flops_reduction']):.2f}x")
+      parameters, reduction, speed = _size_and_speed(row)
       out.append(
           f"| {method} | {pruned} | {_cell([row], 'sparsity')}% | "
           f"{parameters} | {reduction} | {_cell([row], 'test_accuracy')} | "
