@@ -250,12 +250,15 @@ def _transformed_copies(image, params):
                                  params)
 
 
-@functools.lru_cache(maxsize=None)
 def _copies_function(apply):
-  """_transformed_copies for a plug-in's `apply` (None: the protocol's),
-  one traced function per transformation."""
-  if apply is None:
-    return _transformed_copies
+  """_transformed_copies for a plug-in's `apply`; None: the protocol's,
+  looked up at each call (csam_tf.step_profile times it by patching it)."""
+  return _transformed_copies if apply is None else _plugin_copies(apply)
+
+
+@functools.lru_cache(maxsize=None)
+def _plugin_copies(apply):
+  """One traced copies function per plug-in transformation."""
 
   @tf.function(reduce_retracing=True)
   def copies(image, params):

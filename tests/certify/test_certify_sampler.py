@@ -263,3 +263,21 @@ def test_first_images_come_from_the_split_asked_for():
     np.testing.assert_array_equal(labels, expected[1].numpy()[:10])
   assert not np.array_equal(certify.first_images(data, 10, "validation")[0],
                             certify.first_images(data, 10, "test")[0])
+
+
+def test_protocol_draws_go_through_the_patchable_copies_function(tmp_path):
+  """csam_tf.step_profile times the transformation by patching
+  `_transformed_copies`: a certification after the first must still call
+  it (not a cached copy)."""
+  from unittest import mock  # pylint: disable=import-outside-toplevel
+  images, labels = _images([0.3]), np.array([0])
+  cfg = CertifyConfig(num_images=1, nsamples=10, nbounds=1,
+                      full_bounds=True)
+  certify.certify_model(bright_or_dark, images, labels, "brightness", "L2",
+                        cfg, str(tmp_path / "first.csv"))
+  real, calls = certify._transformed_copies, []  # pylint: disable=protected-access
+  with mock.patch.object(certify, "_transformed_copies",
+                         lambda *a: calls.append(1) or real(*a)):
+    certify.certify_model(bright_or_dark, images, labels, "brightness",
+                          "L2", cfg, str(tmp_path / "second.csv"))
+  assert calls == [1]
