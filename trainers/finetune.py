@@ -51,10 +51,11 @@ def measured_sparsity(model: tf_keras.Model, layer_names,
   and per masked layer, read from the weights themselves (not from the
   target)."""
   per_layer, zeros, total = {}, 0, 0
-  units = {g.gate: g for g in transformer.unit_groups(model)}
+  units = ({g.gate: g for g in transformer.unit_groups(model)}
+           if granularity == "channel" else {})
   for name in layer_names:
     weights = model.get_layer(name).get_weights()
-    if name in units and granularity == "channel":  # rows the gate zeroed
+    if name in units:  # rows the gate zeroed
       group = units[name]
       rows = model.get_layer(group.consumers[0]).get_weights()[0]
       pruned = np.all(rows.reshape(group.size, -1) == 0, axis=1)

@@ -70,13 +70,14 @@ def mask_search_trainer(network: tf_keras.Model, cfg: MaskSearchConfig,
   masks = mask_variables(model)
   layers = masked_layers(model)
   if cfg.method in baseline_masks.ONE_SHOT_METHODS:
-    scores = tie_break_scores(model, normalize=not raw_magnitudes(cfg))
     if cfg.method == "taylor":
       scores = baseline_masks.taylor_scores(model, train_data,
                                             cfg.importance_batches)
     elif cfg.method in baseline_masks.CHANNEL_ONLY_METHODS:
       by_owner = channel_group_scores(network, cfg.method)
       scores = [by_owner[layer.name] for layer in layers]
+    else:
+      scores = tie_break_scores(model, normalize=not raw_magnitudes(cfg))
     hard = baseline_masks.one_shot_masks(
         cfg.method, scores, cfg.sparsity, cfg.binarize, seed)
     for mask, binary in zip(masks, hard):
