@@ -50,10 +50,8 @@ def load_masks(path: str) -> Dict[str, np.ndarray]:
 
 def _evaluate(trainer, dataset) -> Dict[str, float]:
   """The binary masks' metrics over the whole dataset, read from the
-  trackers after `evaluate`: their values are synchronised across workers,
-  while what `evaluate` returns for a custom test_step is the per-worker
-  results summed (tf_keras reduces them with "sum"), e.g. an accuracy of
-  1.59 from two workers."""
+  trackers after `evaluate` (their values are synchronised across
+  workers), every tracker included."""
   trainer.evaluate(dataset, verbose=0)
   return {m.name: float(m.result()) for m in trainer.metrics}
 
