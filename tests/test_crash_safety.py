@@ -1,7 +1,8 @@
 """Never lose work: a run killed with SIGKILL in the middle of the mask
 search and again in certification finishes, when the same command runs
-again, with the same masks and PCA as an uninterrupted run; the same flags
-give the same bits; a non-finite loss or unreadable checkpoints stop with
+again, with the uninterrupted run's masks, certificates and report.json,
+bit for bit (its three processes ran every stage again: the same flags
+give the same bits); a non-finite loss or unreadable checkpoints stop with
 one line and exit 1."""
 
 import json
@@ -15,10 +16,6 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
-
-# One test process computes the uninterrupted run for this module's tests
-# (`make test`: pytest-xdist --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("crash_safety")
 
 FLAGS = ["--train_subset=256", "--eval_subset=128", "--pretrain_epochs=1",
          "--width_multiplier=0.0625", "--batch_size=64",
@@ -125,19 +122,9 @@ def test_sigkill_in_mask_search_and_certification(tmp_path, uninterrupted):
         os.path.join(workdir, name)) as b:
       assert a.read() == b.read(), name
   certified = _report(workdir)["stages"]["certify"]
-  reference = _report(uninterrupted)["stages"]["certify"]
   for key in ("dense_composite_L2", "pruned_composite_L2"):
-    assert certified[key]["pca@0.001"] == reference[key]["pca@0.001"]
     assert certified[key]["images"] == 32
-
-
-def test_same_flags_same_bits(tmp_path, uninterrupted):
-  workdir = str(tmp_path / "again")
-  result = run_cli(f"--workdir={workdir}", *FLAGS)
-  assert result.returncode == 0, result.stderr[-3000:]
-  expected, got = _masks(uninterrupted), _masks(workdir)
-  for name in expected:
-    np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+  # every number of report.json (timings aside) is the uninterrupted run's
   assert _stable(_report(workdir)["stages"]) == _stable(
       _report(uninterrupted)["stages"])
 

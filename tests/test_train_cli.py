@@ -172,11 +172,37 @@ def _load_weights(path):
   return weights
 
 
-def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_flags):
-  workdir = tiny_flags[0].split("=", 1)[1]
-  tiny_flags = tiny_flags + ["--stages=pretrain"]
-  result = run_cli(*tiny_flags)
+# Started as a user starts it: TF_CPP_MIN_LOG_LEVEL unset, and
+# TF_USE_LEGACY_KERAS=1 (keras_cv then announces its backend).
+_TF_NOISE = ("cuda", "cuInit", "cpu_feature_guard", "oneDNN",
+             "absl::InitializeLog", "Using TensorFlow backend")
+
+
+def _start_as_a_user(*args):
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  env["TF_USE_LEGACY_KERAS"] = "1"
+  return subprocess.run([sys.executable, "-m", "csam_tf.train", *args],
+                        cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny_pretrain(tmp_path_factory):
+  """One tiny stage-1 run (tiny_flags' settings) and its stderr, for the
+  two tests below (`make test` keeps them in one process)."""
+  workdir = str(tmp_path_factory.mktemp("tiny") / "run")
+  flags = [f"--workdir={workdir}", "--train_subset=256", "--eval_subset=128",
+           "--pretrain_epochs=1", "--width_multiplier=0.0625",
+           "--batch_size=64", "--stages=pretrain"]
+  result = _start_as_a_user(*flags)
   assert result.returncode == 0, result.stderr[-3000:]
+  return flags, result.stderr
+
+
+@pytest.mark.xdist_group("tiny_pretrain")
+def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_pretrain):
+  flags, _ = tiny_pretrain
+  workdir = flags[0].split("=", 1)[1]
   with open(os.path.join(workdir, "report.json")) as f:
     report = json.load(f)
   stage = report["stages"]["pretrain"]
@@ -205,10 +231,19 @@ def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_flags):
                 for x, y in data.evaluation("test"))
   assert correct / 128 == pytest.approx(stage["test_accuracy"], abs=1e-6)
 
-  # running the same command again skips the finished stage
-  again = run_cli(*tiny_flags)
-  assert again.returncode == 0
+
+@pytest.mark.xdist_group("tiny_pretrain")
+def test_the_cli_starts_quietly_unless_log_tf(tiny_pretrain):
+  """No TensorFlow C++ start-up lines (CUDA drivers, cuInit, CPU features,
+  oneDNN) on a CPU-only machine; --log_tf brings them back."""
+  flags, quiet = tiny_pretrain
+  assert not any(n in quiet for n in _TF_NOISE), quiet
+  # the same command again skips the finished stage; it still imports
+  # TensorFlow, where most of the C++ lines come from
+  again = _start_as_a_user(*flags, "--log_tf=true")
+  assert again.returncode == 0, again.stderr[-3000:]
   assert "pretrain: finished earlier" in again.stdout
+  assert any(n in again.stderr for n in _TF_NOISE), again.stderr
 
 
 def _drop_stage_from_report(workdir, stage):
@@ -244,8 +279,8 @@ def _resume_after_epoch_1(tmp_path, run_a, stage, end_files):
   writes at its end deleted), resumes it, and checks that the resumed
   epoch 2 equals run a's, variable for variable (the best-state file may
   be epoch 1's and then says nothing of a resume); returns the two
-  workdirs. (Two fresh runs give the same bits: test_crash_safety's
-  test_same_flags_same_bits.)"""
+  workdirs. (Separate processes give the same bits: test_crash_safety's
+  test_sigkill_in_mask_search_and_certification.)"""
   runs = {"a": run_a, "b": str(tmp_path / "b")}
   shutil.copytree(runs["a"], runs["b"])
   ckpt = {name: os.path.join(w, "checkpoints", stage)
@@ -442,12 +477,14 @@ def test_mask_search_resumes_to_the_same_masks(tmp_path, two_epoch_run):
       np.testing.assert_array_equal(a[layer], b[layer])
 
 
-# GoogLeNet (branches joined by concatenation) with C-SAM's channel
-# search; MobileNetV2 (depthwise convolutions, residual additions) with
-# the one-shot L1 criterion (no search objective to trace: half the time);
-# the ViT's heads and MLP channels with the Taylor criterion.
+# The other architectures' surgery, each with one of the one-shot channel
+# criteria (C-SAM's channel search is the ResNet run above and
+# tests/trainers/test_mask_search.py; traced on GoogLeNet it took 35 of
+# this test's 65 s): GoogLeNet (branches joined by concatenation) with the
+# group norm, MobileNetV2 (depthwise convolutions, residual additions) with
+# the L1 filter norm, the ViT's heads and MLP channels with Taylor scores.
 @pytest.mark.parametrize("arch,method", [
-    ("googlenet", "csam"), ("mobilenet_v2", "l1_filter"),
+    ("googlenet", "group_norm"), ("mobilenet_v2", "l1_filter"),
     ("vit", "taylor")])
 def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch,
                                                       method):
@@ -472,28 +509,6 @@ def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch,
     assert finetune["sparsity_per_layer"] == {
         f"block{b}_{gate}": 0.5 for b in (1, 2)
         for gate in ("attention", "mlp_gelu")}
-
-
-def test_the_cli_starts_quietly_unless_log_tf(tmp_path, tiny_flags):
-  """No TensorFlow C++ start-up lines (CUDA drivers, cuInit, CPU features,
-  oneDNN) on a CPU-only machine; --log_tf brings them back."""
-  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-  env["TF_USE_LEGACY_KERAS"] = "1"  # keras_cv then announces its backend
-  noise = ("cuda", "cuInit", "cpu_feature_guard", "oneDNN",
-           "absl::InitializeLog", "Using TensorFlow backend")
-  outputs = {}
-  # the second start finds the stage finished: it imports TensorFlow (where
-  # most of the C++ lines come from) and trains nothing
-  for log_tf in (False, True):
-    result = subprocess.run(
-        [sys.executable, "-m", "csam_tf.train",
-         f"--workdir={tmp_path / 'run'}", *tiny_flags[1:],
-         "--stages=pretrain", f"--log_tf={str(log_tf).lower()}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    outputs[log_tf] = result.stderr
-  assert not any(n in outputs[False] for n in noise), outputs[False]
-  assert any(n in outputs[True] for n in noise), outputs[True]
 
 
 def test_a_plugin_transformation_in_every_stage(tiny_flags):
