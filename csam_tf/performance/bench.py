@@ -19,7 +19,6 @@ noise), written as a section of BENCHMARKS.md.
 import csv
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from absl import flags
 from csam_tf import cli
 from csam_tf.experiments import results as experiment_results
 from csam_tf.machine import cpu_peak, machine_label
+from csam_tf.performance import child_usage
 from csam_tf import train  # noqa: F401  (defines the pipeline's flags)
 from csam_tf.errors import UsageError
 
@@ -157,35 +157,14 @@ def certification_figures(data, cert_cfg, images_count):
   return out
 
 
-# Runs argv[2:] and writes its peak RSS (KiB) to argv[1]. Linux charges a
-# process with the high-water RSS of the memory it exec'd from, so the
-# demo is started by this small process rather than by the bench, which
-# holds TensorFlow (its 0.6 GB would be the floor of any child's figure);
-# getrusage(RUSAGE_CHILDREN) would also be the largest child ever waited.
-_PEAK_RSS_OF_CHILD = (
-    "import os, subprocess, sys\n"
-    "child = subprocess.Popen(sys.argv[2:])\n"
-    "_, status, usage = os.wait4(child.pid, 0)\n"
-    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
-    "sys.exit(os.waitstatus_to_exitcode(status))\n")
-
-
-def demo_figures(command=None):
+def demo_figures():
   """Figure 3: wall time and peak RSS of the demo command's own process."""
   with tempfile.TemporaryDirectory() as folder:
-    command = command or [sys.executable, "-m", "csam_tf.train",
-                          "--flagfile=configs/demo.cfg",
-                          f"--workdir={folder}/demo"]
-    peak_file = os.path.join(folder, "peak_rss_kb")
-    start = time.time()
-    code = subprocess.call(
-        [sys.executable, "-c", _PEAK_RSS_OF_CHILD, peak_file, *command],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.time() - start
-    with open(peak_file) as f:
-      peak_kb = int(f.read())
-  return {"exit_code": code, "wall_seconds": wall,
-          "peak_rss_gb": peak_kb / 1024 / 1024}
+    usage = child_usage.run_measured(
+        [sys.executable, "-m", "csam_tf.train", "--flagfile=configs/demo.cfg",
+         f"--workdir={folder}/demo"])
+  return {"exit_code": usage.exit_code, "wall_seconds": usage.wall_seconds,
+          "peak_rss_gb": usage.peak_rss_kb / 1024 / 1024}
 
 
 def pipeline_figures(path):

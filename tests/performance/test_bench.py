@@ -52,21 +52,3 @@ def test_bench_needs_a_trained_model(tmp_path):
   assert "has no pretrain/best.weights.h5" in result.stderr
 
 
-
-def _allocating(megabytes, exit_code=0):
-  """A child that touches `megabytes` of memory, then exits."""
-  return [sys.executable, "-c", f"b = bytearray({megabytes} << 20); "
-          f"b[::4096] = b'x' * len(b[::4096]); raise SystemExit({exit_code})"]
-
-
-def test_demo_figure_is_the_demo_process_own():
-  """Figure 3's peak memory is the demo process's: not the largest child
-  the bench ever waited for (getrusage(RUSAGE_CHILDREN) would say 300 MB
-  here), nor the memory of this TensorFlow-holding process, which Linux
-  charges a child it starts directly with (0.6 GB)."""
-  from csam_tf.performance.bench import demo_figures
-  subprocess.run(_allocating(300), check=True)  # an earlier, bigger child
-  figures = demo_figures(_allocating(100, exit_code=3))
-  assert figures["exit_code"] == 3
-  assert 0.09 < figures["peak_rss_gb"] * 1024 / 1000 < 0.2
-  assert figures["wall_seconds"] > 0
