@@ -160,11 +160,9 @@ def certification_figures(data, cert_cfg, images_count):
 def demo_figures():
   """Figure 3: wall time and peak RSS of the demo command's own process."""
   with tempfile.TemporaryDirectory() as folder:
-    usage = child_usage.run_measured(
+    return child_usage.run_measured(
         [sys.executable, "-m", "csam_tf.train", "--flagfile=configs/demo.cfg",
          f"--workdir={folder}/demo"])
-  return {"exit_code": usage.exit_code, "wall_seconds": usage.wall_seconds,
-          "peak_rss_gb": usage.peak_rss_kb / 1024 / 1024}
 
 
 def pipeline_figures(path):

@@ -1,44 +1,44 @@
-"""Wall time and peak memory of one child process, its own.
+"""One child process's own CPU seconds, wall time and peak memory.
 
 Linux charges a process with the high-water RSS of the memory it exec'd
-from, so a child that a TensorFlow-holding process starts directly is
-reported with that process's 0.6 GB as a floor; getrusage(RUSAGE_CHILDREN)
-is also the largest child ever waited for, not the last one. Here a small
-launcher starts the command and reads the command's own rusage with wait4.
+from, so a child that a TensorFlow-holding process (the bench: 0.6 GB and
+up) starts directly has that memory as the floor of its peak;
+getrusage(RUSAGE_CHILDREN) is moreover the largest child ever waited for.
+A small launcher (no TensorFlow) starts the command and reads the
+command's own rusage with wait4, whoever calls.
 """
 
-import dataclasses
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Sequence
+from typing import Dict, Optional, Sequence
 
-# Runs argv[2:] and writes its peak RSS (KiB) to argv[1]; exits with its code.
+# Runs argv[2:], writes "peak_rss_kb cpu_seconds" to argv[1], exits with
+# the command's exit code.
 _LAUNCHER = (
     "import os, subprocess, sys\n"
     "child = subprocess.Popen(sys.argv[2:])\n"
     "_, status, usage = os.wait4(child.pid, 0)\n"
-    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "open(sys.argv[1], 'w').write(\n"
+    "    f'{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}')\n"
     "sys.exit(os.waitstatus_to_exitcode(status))\n")
 
 
-@dataclasses.dataclass(frozen=True)
-class ChildUsage:
-  exit_code: int
-  wall_seconds: float
-  peak_rss_kb: int
-
-
-def run_measured(command: Sequence[str]) -> ChildUsage:
-  """Runs `command` (output discarded) and measures it."""
+def run_measured(command: Sequence[str],
+                 log_path: Optional[str] = None) -> Dict[str, float]:
+  """Runs `command`, its output to `log_path` (or discarded); returns its
+  exit code, CPU seconds (user + system), wall seconds and peak RSS."""
   with tempfile.TemporaryDirectory() as folder:
-    peak_file = os.path.join(folder, "peak_rss_kb")
+    usage_file = os.path.join(folder, "usage")
     start = time.time()
-    code = subprocess.call([sys.executable, "-c", _LAUNCHER, peak_file,
-                            *command], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    with open(log_path or os.devnull, "w") as log:
+      code = subprocess.call(
+          [sys.executable, "-c", _LAUNCHER, usage_file, *command],
+          stdout=log, stderr=subprocess.STDOUT)
     wall = time.time() - start
-    with open(peak_file) as f:
-      return ChildUsage(code, wall, int(f.read()))
+    with open(usage_file) as f:
+      peak_kb, cpu = f.read().split()
+  return {"exit_code": code, "cpu_seconds": float(cpu),
+          "wall_seconds": wall, "peak_rss_gb": int(peak_kb) / 1024 / 1024}

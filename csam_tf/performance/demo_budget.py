@@ -11,9 +11,7 @@ runs in a fresh workdir (a resumed run would measure nothing).
 
 import os
 import shutil
-import subprocess
 import sys
-import time
 from typing import Dict, List, Sequence
 
 from absl import flags
@@ -22,6 +20,7 @@ from csam_tf import atomic_io, cli, machine
 from csam_tf.certify import resume as certify_resume
 from csam_tf.experiments import results as experiment_results
 from csam_tf.errors import UsageError
+from csam_tf.performance.child_usage import run_measured
 from csam_tf.summary import percent
 
 PROG = "csam_tf.demo_budget"
@@ -39,22 +38,6 @@ flags.DEFINE_string("bench_markdown", "BENCHMARKS.md", "File whose "
                     "demo-budget section is regenerated ('' = print only).")
 
 FLAGS = flags.FLAGS
-
-
-def run_measured(command: Sequence[str], log_path: str) -> Dict[str, float]:
-  """Runs `command`, its output to `log_path`; the child's own CPU seconds,
-  wall seconds, peak RSS and exit code. Linux counts the caller's resident
-  memory at the fork in the child's peak RSS, so call it from a small
-  process (this module imports no TensorFlow: about 25 MB)."""
-  start = time.time()
-  with open(log_path, "w") as log:
-    child = subprocess.Popen(list(command), stdout=log,
-                             stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(child.pid, 0)
-  return {"exit_code": os.waitstatus_to_exitcode(status),
-          "cpu_seconds": usage.ru_utime + usage.ru_stime,
-          "wall_seconds": time.time() - start,
-          "peak_rss_gb": usage.ru_maxrss / 1024 / 1024}
 
 
 def run_outcome(workdir: str) -> Dict[str, object]:

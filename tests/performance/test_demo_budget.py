@@ -1,5 +1,6 @@
-"""csam_tf.demo_budget: a child's own CPU seconds and peak memory, what a
-finished run made, the ratio line, and bad input before any run starts."""
+"""csam_tf.demo_budget: what a finished run made, the ratio line, and bad
+input before any run starts (each run's measurement:
+test_child_usage.py)."""
 
 import json
 import os
@@ -9,32 +10,6 @@ import sys
 from conftest import REPO
 
 from csam_tf.performance import demo_budget
-
-
-def test_run_measured_counts_the_child_alone(tmp_path):
-  # about 0.6 CPU s and 300 MB in the child; the parent does nothing.
-  # Linux's peak RSS of a child includes its parent's resident memory at
-  # the fork (the old image's high-water mark is kept at exec), so the
-  # measuring process must be small, as csam_tf.demo_budget is (no
-  # TensorFlow): measured here from such a process, not from this test
-  # process, which has TensorFlow loaded (1.1 GB).
-  burn = ("import time, numpy as np; a = np.ones(300 * 2**20 // 8); "
-          "t = time.process_time()\n"
-          "while time.process_time() - t < 0.6: a.sum()\n"
-          "raise SystemExit(3)")
-  measure = ("import json, sys; from csam_tf.performance import demo_budget; "
-             "print(json.dumps(demo_budget.run_measured(sys.argv[1:-1], "
-             "sys.argv[-1])))")
-  result = subprocess.run(
-      [sys.executable, "-c", measure, sys.executable, "-c", burn,
-       str(tmp_path / "log")], cwd=REPO, capture_output=True, text=True,
-      timeout=120)
-  assert result.returncode == 0, result.stderr
-  usage = json.loads(result.stdout)
-  assert usage["exit_code"] == 3
-  assert 0.6 <= usage["cpu_seconds"] < 5.0
-  assert 0.29 <= usage["peak_rss_gb"] < 1.0
-  assert usage["wall_seconds"] >= 0.6
 
 
 def test_run_outcome_reads_the_report(tmp_path):
