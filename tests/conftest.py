@@ -15,20 +15,24 @@ import pytest  # noqa: E402
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-def run_cli(*args, timeout=600):
-  """Runs `python -m csam_tf.train` with args; returns CompletedProcess."""
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+def run_cli(*args, timeout=600, env=None):
+  """Runs `python -m csam_tf.train` with args (by default TensorFlow's C++
+  log quiet); returns CompletedProcess."""
+  env = env or dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   return subprocess.run([sys.executable, "-m", "csam_tf.train", *args],
                         cwd=REPO, env=env, capture_output=True, text=True,
                         timeout=timeout)
 
 
+# A run that takes seconds: 256 images, 1 epoch, width 1/16.
+TINY_RUN = ["--train_subset=256", "--eval_subset=128", "--pretrain_epochs=1",
+            "--width_multiplier=0.0625", "--batch_size=64"]
+
+
 @pytest.fixture
 def tiny_flags(tmp_path):
-  """Flags of a run that takes seconds: 256 images, 1 epoch, width 1/16."""
-  return [f"--workdir={tmp_path / 'run'}", "--train_subset=256",
-          "--eval_subset=128", "--pretrain_epochs=1",
-          "--width_multiplier=0.0625", "--batch_size=64"]
+  """TINY_RUN in a fresh workdir (the first flag)."""
+  return [f"--workdir={tmp_path / 'run'}", *TINY_RUN]
 
 
 BENCH_TINY = ["--train_subset=512", "--eval_subset=128", "--batch_size=64",
@@ -44,6 +48,17 @@ def tiny_dense_workdir(tmp_path_factory):
                    "--pretrain_epochs=1", *BENCH_TINY)
   assert result.returncode == 0, result.stderr[-2000:]
   return workdir
+
+
+def drop_stage_from_report(workdir, stage):
+  """report.json as if `stage` had never finished."""
+  import json  # pylint: disable=import-outside-toplevel
+  path = os.path.join(workdir, "report.json")
+  with open(path) as f:
+    report = json.load(f)
+  del report["stages"][stage]
+  with open(path, "w") as f:
+    json.dump(report, f)
 
 
 def checkpoint_values(ckpt_dir, number):

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, drop_stage_from_report, run_cli
 
 # One test process computes the single-process run for this module's tests
 # (`make test`: pytest-xdist --dist loadgroup).
@@ -160,12 +160,7 @@ def test_mirrored_on_two_cpu_replicas(tmp_path, single):
   on several replicas is the two workers' test)."""
   workdir = str(tmp_path / "mirrored")
   shutil.copytree(single, workdir)
-  report_path = os.path.join(workdir, "report.json")
-  with open(report_path) as f:
-    report = json.load(f)
-  del report["stages"]["mask"]
-  with open(report_path, "w") as f:
-    json.dump(report, f)
+  drop_stage_from_report(workdir, "mask")
   for folder in ("mask", os.path.join("checkpoints", "mask")):
     shutil.rmtree(os.path.join(workdir, folder))
   result = run_cli(f"--workdir={workdir}", "--strategy=mirrored",

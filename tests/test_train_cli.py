@@ -12,8 +12,9 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import (FASHION_MNIST_DIR, REPO, assert_same_checkpoint,
-                      checkpoint_values, cut_checkpoints_back, run_cli)
+from conftest import (FASHION_MNIST_DIR, REPO, TINY_RUN,
+                      assert_same_checkpoint, checkpoint_values,
+                      cut_checkpoints_back, drop_stage_from_report, run_cli)
 
 
 def _snapshot(folder):
@@ -181,19 +182,15 @@ _TF_NOISE = ("cuda", "cuInit", "cpu_feature_guard", "oneDNN",
 def _start_as_a_user(*args):
   env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
   env["TF_USE_LEGACY_KERAS"] = "1"
-  return subprocess.run([sys.executable, "-m", "csam_tf.train", *args],
-                        cwd=REPO, env=env, capture_output=True, text=True,
-                        timeout=300)
+  return run_cli(*args, timeout=300, env=env)
 
 
 @pytest.fixture(scope="module")
 def tiny_pretrain(tmp_path_factory):
-  """One tiny stage-1 run (tiny_flags' settings) and its stderr, for the
-  two tests below (`make test` keeps them in one process)."""
+  """One stage-1 TINY_RUN and its stderr, for the two tests below
+  (`make test` keeps them in one process)."""
   workdir = str(tmp_path_factory.mktemp("tiny") / "run")
-  flags = [f"--workdir={workdir}", "--train_subset=256", "--eval_subset=128",
-           "--pretrain_epochs=1", "--width_multiplier=0.0625",
-           "--batch_size=64", "--stages=pretrain"]
+  flags = [f"--workdir={workdir}", *TINY_RUN, "--stages=pretrain"]
   result = _start_as_a_user(*flags)
   assert result.returncode == 0, result.stderr[-3000:]
   return flags, result.stderr
@@ -246,15 +243,6 @@ def test_the_cli_starts_quietly_unless_log_tf(tiny_pretrain):
   assert any(n in again.stderr for n in _TF_NOISE), again.stderr
 
 
-def _drop_stage_from_report(workdir, stage):
-  path = os.path.join(workdir, "report.json")
-  with open(path) as f:
-    report = json.load(f)
-  del report["stages"][stage]
-  with open(path, "w") as f:
-    json.dump(report, f)
-
-
 # Run a of the resume tests: every training stage runs 2 epochs, so each
 # test cuts its own stage back to epoch 1 in a copy and resumes it (the
 # stages after it are complete in the copy's report.json and are skipped).
@@ -290,7 +278,7 @@ def _resume_after_epoch_1(tmp_path, run_a, stage, end_files):
   assert not os.path.exists(os.path.join(ckpt["b"], "ckpt-2.index"))
   for name in end_files:
     os.remove(os.path.join(runs["b"], name))
-  _drop_stage_from_report(runs["b"], stage)
+  drop_stage_from_report(runs["b"], stage)
   result = run_cli(f"--workdir={runs['b']}", *TWO_EPOCHS)
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"{stage}: resuming after epoch 1" in result.stdout
