@@ -56,3 +56,25 @@ def test_the_forward_decides_what_the_statistics_see():
                         lambda x: model(x * 0.0, training=True))
   np.testing.assert_array_equal(bn.moving_mean.numpy(), 0.0)
   np.testing.assert_array_equal(bn.moving_variance.numpy(), 0.0)
+
+
+def test_under_a_strategy_the_statistics_are_the_same():
+  """Under tf.distribute the passes run in a replica's context (reading
+  the synchronised-on-read statistics from outside is an all-reduce per
+  read): same average as without a strategy, on every replica's copy."""
+  batches = [np.random.default_rng(i).normal(i, 1.0, (4, 6, 6, 2))
+             .astype(np.float32) for i in range(3)]
+  model, bn = _conv_bn()
+  strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+  with strategy.scope():
+    replicated, replicated_bn = _conv_bn()
+  replicated.set_weights(model.get_weights())  # stale statistics too
+  recalibrate_batchnorm(model, batches)
+  with strategy.scope():
+    assert recalibrate_batchnorm(replicated, batches) == 3
+  assert len(replicated_bn.moving_mean.values) == 1
+  assert not np.allclose(bn.moving_mean.numpy(), 5.0)
+  for mine, theirs in ((replicated_bn.moving_mean, bn.moving_mean),
+                       (replicated_bn.moving_variance, bn.moving_variance)):
+    for copy in mine.values:
+      np.testing.assert_allclose(copy.numpy(), theirs.numpy(), rtol=1e-6)
