@@ -15,6 +15,8 @@ from absl import app, flags, logging
 flags.DEFINE_string("out_dir", "runs/bring_your_own_model", "Where the "
                     ".tflite goes.")
 flags.DEFINE_integer("train_images", 5000, "Training images.", lower_bound=64)
+flags.DEFINE_integer("test_images", 0, "Test images evaluated (0: all "
+                     "10,000).", lower_bound=0)
 flags.DEFINE_integer("epochs", 2, "Your own training, then fine-tuning.",
                      lower_bound=1)
 flags.DEFINE_integer("search_steps", 50, "Mask-search steps.", lower_bound=1)
@@ -41,7 +43,8 @@ def main(argv):
 
   tf_keras.utils.set_random_seed(0)
   data = pipeline.load(DataConfig(image_size=32, channels=1, batch_size=64,
-                                  train_subset=FLAGS.train_images))
+                                  train_subset=FLAGS.train_images,
+                                  eval_subset=FLAGS.test_images))
   loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
   # 1. Your model and your training (logits out: classifier_activation=None).
