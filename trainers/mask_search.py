@@ -62,6 +62,14 @@ class MaskSearchTrainer(tf_keras.Model):
     self.magnitude_masks = self._binarizer(self._ties)
     self._transform = plugin.load(cfg.family)
     self._ranges = plugin.level_ranges(self._transform, cfg.level)
+    self._draw_transform = lambda images, seed: transforms.random_transform(
+        images, self._ranges, seed, self._transform.apply)
+    if plugin.is_plugin(cfg.family):
+      # tf_keras traces train_step without autograph; a plug-in's apply
+      # may use Python control flow on tensors (autograph converts it in
+      # augmentation and certification), so it is traced in a tf.function
+      # of its own, which converts it.
+      self._draw_transform = tf.function(self._draw_transform)
     self._trackers = {name: tf_keras.metrics.Mean(name=name)
                       for name in LOSS_TERMS + (
                           "mask_mean", "flip_fraction", "agreement",
@@ -163,9 +171,8 @@ class MaskSearchTrainer(tf_keras.Model):
           .replica_id_in_sync_group)
     # T(x) outside the objective: the warp has no XLA kernel on CPU.
     with tf.name_scope("transform"):
-      transformed = transforms.random_transform(
-          images, self._ranges, tf.random.experimental.stateless_fold_in(
-              step_seed, 0), self._transform.apply)
+      transformed = self._draw_transform(
+          images, tf.random.experimental.stateless_fold_in(step_seed, 0))
     terms, gradients, soft, hard, soft_logits, binary_logits = \
         self._objective(images, transformed, labels, step_seed,
                         1.0 / replicas)

@@ -195,3 +195,55 @@ def test_global_allocation_measures_against_global_magnitude_pruning():
                                   (kernel >= threshold).astype(np.float32))
   assert len(set(round(k / m.numpy().size, 3) for k, m in zip(
       kept, trainer.magnitude_masks))) > 3  # layers keep different shares
+
+
+class _FlipWhenBright(tf_keras.layers.Layer):
+  """A user's layer with Python control flow on a tensor."""
+
+  def call(self, inputs):
+    if tf.reduce_mean(inputs) > 1e3:
+      return -inputs
+    return inputs
+
+
+class _Dimmer:
+  """A user's plug-in transformation with Python control flow on a
+  tensor."""
+
+  name = "dimmer"
+
+  def ranges(self, level):
+    return {"strength": (0.0, 0.5)}
+
+  def apply(self, images, params):
+    strength = tf.reshape(params["strength"], [-1, 1, 1, 1])
+    if tf.reduce_max(strength) > 0.0:
+      return images * (1.0 - strength)
+    return images
+
+
+def dimmer():
+  return _Dimmer()
+
+
+def test_the_users_layers_and_transformation_are_converted_by_autograph():
+  """tf_keras traces train_step without autograph: a plug-in's `apply`
+  with a Python `if` on a tensor failed in the search (while augmentation
+  and certification converted it); a user's layer is converted by
+  tf_keras itself."""
+  tf_keras.utils.set_random_seed(0)
+  inputs = tf_keras.Input((12, 12, 1))
+  x = tf_keras.layers.Conv2D(4, 3, use_bias=False, name="stem")(inputs)
+  x = tf_keras.layers.Conv2D(4, 3, use_bias=False, name="conv")(x)
+  x = tf_keras.layers.BatchNormalization(name="bn")(x)
+  x = _FlipWhenBright()(x)
+  x = tf_keras.layers.GlobalAveragePooling2D()(x)
+  network = tf_keras.Model(inputs, tf_keras.layers.Dense(4, name="head")(x))
+  model = masked_model.to_masked_model(network, "unstructured")
+  trainer = MaskSearchTrainer(model, MaskSearchConfig(
+      family=f"{__name__}:dimmer"), seed=0)
+  trainer.compile(optimizer=tf_keras.optimizers.Adam(0.05))
+  images, labels = _tiny_problem()
+  history = trainer.fit(images, labels, batch_size=16, epochs=1, verbose=0)
+  assert np.isfinite(history.history["loss"][0])
+  assert len(masked_model.mask_variables(model)) == 1  # conv's
