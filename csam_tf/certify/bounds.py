@@ -11,7 +11,9 @@ computed in float64 log space (logsumexp), never as a ratio of exponentials.
 from typing import Optional
 
 import numpy as np
-from scipy import special, stats
+# scipy.special, not scipy.stats: stats.beta.ppf is special.betaincinv, and
+# importing scipy.stats took 0.55 s more of every command's start-up.
+from scipy import special
 
 DEFAULT_T_GRID = np.linspace(1e-4, 1e4, 500)
 # ccert: the paper's CC-Cert bound on P(Y >= a); binomial: the one-sided
@@ -63,5 +65,5 @@ def clopper_pearson_upper(flips: np.ndarray, trials: int,
   flips = np.asarray(flips, np.int64)
   if np.any((flips < 0) | (flips > trials)):
     raise ValueError("flips must be between 0 and trials")
-  upper = stats.beta.ppf(confidence, flips + 1, trials - flips)
+  upper = special.betaincinv(flips + 1, trials - flips, confidence)
   return np.where(flips >= trials, 1.0, upper).astype(np.float64)
