@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tf_keras
 
 from conftest import (FASHION_MNIST_DIR, REPO, TINY_RUN,
