@@ -14,8 +14,8 @@ def test_bring_your_own_model_runs_end_to_end(tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run(
       [sys.executable, "examples/bring_your_own_model.py",
-       f"--out_dir={tmp_path}", "--train_images=128", "--test_images=64", "--epochs=1",
-       "--search_steps=2", "--sparsity=0.6", "--cert_images=2",
+       f"--out_dir={tmp_path}", "--train_images=128", "--test_images=64",
+       "--epochs=1", "--search_steps=2", "--sparsity=0.6", "--cert_images=2",
        "--cert_nsamples=10"], cwd=REPO, env=env, capture_output=True,
       text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
