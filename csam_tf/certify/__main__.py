@@ -16,7 +16,8 @@ from csam_tf.certify import resume as certify_resume
 from csam_tf.transforms import flags as _transform_flags  # noqa: F401 (--transform)
 from csam_tf.transforms import plugin
 from csam_tf.transforms import ranges as transform_ranges
-from csam_tf.certify.config import CertifyConfig
+from csam_tf.certify.config import (BOUNDS, CERTIFICATE_SPELLING,
+                                    CertifyConfig, parse_certificate)
 from csam_tf.data.config import DataConfig, check_data_available
 from csam_tf.errors import UsageError
 
@@ -44,11 +45,16 @@ flags.DEFINE_integer("nsamples", 100, "Samples per CC-Cert block.",
 flags.DEFINE_integer("nbounds", 10, "CC-Cert blocks.", lower_bound=1)
 flags.DEFINE_float("delta", 0.9, "CC-Cert delta.", lower_bound=1e-6,
                    upper_bound=1.0)
-flags.DEFINE_enum("bound", "ccert", ("ccert", "binomial", "clopper_pearson"),
+flags.DEFINE_enum("bound", "ccert", BOUNDS,
                   "ccert: the paper's CC-Cert bound on P(Y >= a); binomial: "
                   "the rigorous Clopper-Pearson bound on P(Y >= a) (needs "
                   "nsamples * nbounds >= 2,302 to reach 1e-3 at delta 0.9); "
                   "clopper_pearson: the same on prediction flips.")
+flags.DEFINE_multi_string("certificate", [], "Several certificates in one "
+                          "process (TensorFlow starts once), each "
+                          f"{CERTIFICATE_SPELLING}; BOUND and NBOUNDS "
+                          "default to --bound and --nbounds. Repeat the "
+                          "flag; replaces --families and --levels.")
 flags.DEFINE_integer("seed", None, "Seed of the sampled transformations "
                      "(default: the run's --seed, from its flags.json).",
                      lower_bound=0)
@@ -71,17 +77,7 @@ def check_inputs():
   if FLAGS.transform and FLAGS["families"].present:
     raise UsageError("--transform and --families both name what to "
                      "certify: keep one")
-  if not FLAGS.families:
-    raise UsageError(f"--families is empty: choose from "
-                     f"{', '.join(transform_ranges.FAMILIES)}")
-  for spec in FLAGS.families:
-    try:
-      plugin.check_spec(spec)
-    except plugin.TransformError as e:
-      raise UsageError(f"--families: {e}") from None
-  if not FLAGS.levels or any(l not in transform_ranges.LEVELS
-                             for l in FLAGS.levels):
-    raise UsageError(f"--levels={','.join(FLAGS.levels)}: choose from L1, L2")
+  jobs = requested_certificates()
   run_flags = atomic_io.read_json(os.path.join(FLAGS.workdir, "flags.json"))
   if run_flags is None:
     raise UsageError(f"--workdir={FLAGS.workdir} holds no csam_tf.train run "
@@ -93,8 +89,9 @@ def check_inputs():
                      f"on this workdir first")
   data_config = recorded_data_config(run_flags)
   check_data_available(data_config)
-  cfg = certify_config(run_flags)
-  if not cfg.restart:  # (plug-ins: checked once loaded, with TensorFlow)
+  cfgs = [certify_config(run_flags, *job) for job in jobs]
+  for cfg in (c for c in cfgs if not c.restart):
+    # (plug-ins: checked once loaded, with TensorFlow)
     for family in (f for f in cfg.families if not plugin.is_plugin(f)):
       for level in cfg.levels:
         certify_resume.check_resumable(
@@ -105,7 +102,50 @@ def check_inputs():
                 cfg, family, level,
                 transform_ranges.family_ranges(family, level), None),
             ignore=(certify_resume.MODEL_KEY,))  # checked once loaded
-  return data_config, run_flags, cfg
+  return data_config, run_flags, cfgs
+
+
+def requested_certificates():
+  """(families, levels, bound, nbounds) per certificate asked for: one from
+  --families/--levels (or --transform), or one per --certificate."""
+  if not FLAGS.certificate:
+    families = ((FLAGS.transform,) if FLAGS.transform
+                else tuple(FLAGS.families))
+    _check_families("--families", families)
+    _check_levels(f"--levels={','.join(FLAGS.levels)}", FLAGS.levels)
+    return [(families, tuple(FLAGS.levels), FLAGS.bound, FLAGS.nbounds)]
+  for name in ("families", "levels", "transform"):
+    if FLAGS[name].present:
+      raise UsageError(f"--certificate and --{name} both name what to "
+                       f"certify: keep one")
+  jobs = []
+  for text in FLAGS.certificate:
+    try:
+      families, level, bound, nbounds = parse_certificate(
+          text, FLAGS.bound, FLAGS.nbounds)
+    except ValueError as e:
+      raise UsageError(f"--certificate: {e}") from None
+    _check_families(f"--certificate={text}", families)
+    _check_levels(f"--certificate={text}", [level])
+    jobs.append((families, (level,), bound, nbounds))
+  return jobs
+
+
+def _check_families(where, families):
+  if not families:
+    raise UsageError(f"{where} is empty: choose from "
+                     f"{', '.join(transform_ranges.FAMILIES)}")
+  for spec in families:
+    try:
+      plugin.check_spec(spec)
+    except plugin.TransformError as e:
+      raise UsageError(f"{where}: {e}") from None
+
+
+def _check_levels(where, levels):
+  if not levels or any(l not in transform_ranges.LEVELS for l in levels):
+    raise UsageError(f"{where}: choose the level from "
+                     f"{', '.join(transform_ranges.LEVELS)}")
 
 
 def recorded_data_config(run_flags) -> DataConfig:
@@ -116,21 +156,20 @@ def recorded_data_config(run_flags) -> DataConfig:
   return DataConfig(**values)
 
 
-def certify_config(run_flags) -> CertifyConfig:
+def certify_config(run_flags, families, levels, bound, nbounds
+                   ) -> CertifyConfig:
   seed = FLAGS.seed if FLAGS.seed is not None else run_flags.get("seed", 0)
   return CertifyConfig(
-      families=((FLAGS.transform,) if FLAGS.transform
-                else tuple(FLAGS.families)), levels=tuple(FLAGS.levels),
-      num_images=FLAGS.num_images, nsamples=FLAGS.nsamples,
-      nbounds=FLAGS.nbounds, delta=FLAGS.delta, eps=FLAGS.eps,
-      bound=FLAGS.bound, seed=seed, batch_size=FLAGS.batch_size,
+      families=families, levels=levels, num_images=FLAGS.num_images,
+      nsamples=FLAGS.nsamples, nbounds=nbounds, delta=FLAGS.delta,
+      eps=FLAGS.eps, bound=bound, seed=seed, batch_size=FLAGS.batch_size,
       full_bounds=FLAGS.full_bounds, restart=FLAGS.restart,
       split=FLAGS.split)
 
 
 def main(argv):
   del argv
-  data_config, run_flags, cfg = cli.checked_start(PROG, check_inputs)
+  data_config, run_flags, cfgs = cli.checked_start(PROG, check_inputs)
   import keras_cv  # noqa: F401  (Keras 3 before tfmot)
   import tf_keras
   from csam_tf import report
@@ -139,10 +178,11 @@ def main(argv):
   from csam_tf.data import pipeline
   from csam_tf.export import LiteRTModel
   data = pipeline.load(data_config)
-  images, labels = certify_sampler.first_images(data, cfg.num_images,
-                                                 cfg.split)
+  images, labels = certify_sampler.first_images(data, FLAGS.num_images,
+                                                 FLAGS.split)
   try:
-    plugin.load_checked(cfg.families, images.shape[1:], cfg.levels)
+    for cfg in cfgs:
+      plugin.load_checked(cfg.families, images.shape[1:], cfg.levels)
   except plugin.TransformError as e:
     cli.fail(PROG, e)
   path = os.path.join(FLAGS.workdir, MODEL_FILES[FLAGS.model])
@@ -152,8 +192,8 @@ def main(argv):
     predict = certify_sampler.KerasPredictor(
         tf_keras.models.load_model(path, compile=False), images.shape[1:])
   try:
-    results = certify_run.certify_models(
-        {FLAGS.model: predict}, images, labels, cfg,
+    results = certify_run.certify_jobs(
+        {FLAGS.model: predict}, images, labels, cfgs,
         os.path.join(FLAGS.workdir, "certify"))
   except UsageError as e:  # a CSV of another model: before any image
     cli.fail(PROG, e)

@@ -3,7 +3,7 @@ was certified (table, PCA-vs-eps plot, TensorBoard): the sampler makes the
 rows, the report reads them."""
 
 import os
-from typing import Dict
+from typing import Dict, Sequence
 
 import numpy as np
 
@@ -23,44 +23,57 @@ def certify_models(predictors: Dict[str, certify_sampler.Predict],
   certified, and prints the table. Sharded (worker k of n), it certifies
   worker k's images into shard CSVs and returns their partial summaries.
   """
+  return certify_jobs(predictors, images, labels, [cfg], out_dir, shard)
+
+
+def certify_jobs(predictors: Dict[str, certify_sampler.Predict],
+                 images: np.ndarray, labels: np.ndarray,
+                 cfgs: Sequence[CertifyConfig], out_dir: str,
+                 shard=(0, 1)) -> Dict[str, Dict[str, float]]:
+  """certify_models for several settings (families, levels, bound, blocks)
+  in one pass over the models: one plot, one table, one summary for all."""
   from csam_tf.certify import report as certify_report  # matplotlib, late
   # protocol families and plug-ins (family = transformation.name)
-  transforms = [plugin.load(spec) for spec in cfg.families]
+  jobs = [(cfg, [plugin.load(spec) for spec in cfg.families])
+          for cfg in cfgs]
   if shard[1] > 1:
     results = {}
     for name, predict in predictors.items():
+      for cfg, transforms in jobs:
+        for transform in transforms:
+          for level in cfg.levels:
+            key = certify_resume.certificate_key(name, transform.name, level,
+                                                 cfg.bound)
+            results[key] = certify_sampler.certify_model(
+                predict, images, labels, transform, level, cfg,
+                certify_sampler.shard_csv(out_dir, key, shard), shard)
+    return results
+  results, curves = {}, {}
+  for name, predict in predictors.items():
+    plain = certify_sampler.plain_throughput(predict, images,
+                                             cfgs[0].batch_size)
+    for cfg, transforms in jobs:
       for transform in transforms:
         for level in cfg.levels:
           key = certify_resume.certificate_key(name, transform.name, level,
                                                cfg.bound)
-          results[key] = certify_sampler.certify_model(
-              predict, images, labels, transform, level, cfg,
-              certify_sampler.shard_csv(out_dir, key, shard), shard)
-    return results
-  results, curves = {}, {}
-  for name, predict in predictors.items():
-    plain = certify_sampler.plain_throughput(predict, images, cfg.batch_size)
-    for transform in transforms:
-      for level in cfg.levels:
-        key = certify_resume.certificate_key(name, transform.name, level,
-                                             cfg.bound)
-        csv_path = certify_resume.certificate_csv(out_dir, name,
-                                                  transform.name, level,
-                                                  cfg.bound)
-        summary = certify_sampler.certify_model(predict, images, labels,
-                                                transform, level, cfg,
-                                                csv_path)
-        summary["plain_inference_per_second"] = round(plain, 1)
-        if summary["forward_passes_per_second"] > 0:
-          summary["throughput_ratio"] = round(
-              summary["forward_passes_per_second"] / plain, 3)
-        results[key] = summary
-        curves[key] = certify_report.pca_curve(
-            csv_rows.read_rows(csv_path)[:cfg.num_images])
+          csv_path = certify_resume.certificate_csv(out_dir, name,
+                                                    transform.name, level,
+                                                    cfg.bound)
+          summary = certify_sampler.certify_model(predict, images, labels,
+                                                  transform, level, cfg,
+                                                  csv_path)
+          summary["plain_inference_per_second"] = round(plain, 1)
+          if summary["forward_passes_per_second"] > 0:
+            summary["throughput_ratio"] = round(
+                summary["forward_passes_per_second"] / plain, 3)
+          results[key] = summary
+          curves[key] = certify_report.pca_curve(
+              csv_rows.read_rows(csv_path)[:cfg.num_images])
   certify_report.plot_pca_vs_eps(curves, os.path.join(out_dir,
                                                       "pca_vs_eps.png"))
   certify_report.write_tensorboard(
-      results, cfg.eps, os.path.join(os.path.dirname(out_dir), "tb",
-                                     "certify"))
-  print(certify_report.table(results, cfg.eps), flush=True)
+      results, cfgs[0].eps, os.path.join(os.path.dirname(out_dir), "tb",
+                                         "certify"))
+  print(certify_report.table(results, cfgs[0].eps), flush=True)
   return results

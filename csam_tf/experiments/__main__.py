@@ -3,12 +3,12 @@
 every run of a benchmark suite, then results.csv and the BENCHMARKS.md
 tables.
 
-Each run is a `csam_tf.train` process (then `csam_tf.certify` for the extra
-families) on its own workdir <workdir>/<method>/sp<NN>/seed<s>, from a
-flagfile written there (the flagfile's settings plus the method's flags),
-so a run can be repeated by hand. A finished run is skipped; an interrupted
-one resumes from its checkpoints. A run that fails is reported and the
-others go on; the command exits 1 if any failed.
+Each run is a `csam_tf.train` process (then one `csam_tf.certify` for its
+extra certificates) on its own workdir <workdir>/<method>/sp<NN>/seed<s>,
+from a flagfile written there (the flagfile's settings plus the method's
+flags), so a run can be repeated by hand. A finished run is skipped; an
+interrupted one resumes from its checkpoints. A run that fails is reported
+and the others go on; the command exits 1 if any failed.
 """
 
 import os
@@ -155,23 +155,25 @@ def share_pretrain(root: str, run: experiment_suites.ExperimentRun) -> None:
 
 
 def _commands(run, run_dir):
-  """The processes that make the run: train, then certify per extra
-  certificate."""
+  """The processes that make the run: train, then one certify per model
+  with extra certificates (all of them in that one process)."""
   python = [sys.executable, "-m"]
   commands = [python + ["csam_tf.train",
                         f"--flagfile={os.path.join(run_dir, RUN_FLAGFILE)}"]]
+  certificates = {}
   for model, families, level, bound in run.extra_certificates:
     nbounds = FLAGS.cert_nbounds
     if bound == "binomial":  # enough samples to reach eps at delta
       nbounds = -(-experiment_suites.binomial_samples(
           FLAGS.cert_eps, FLAGS.cert_delta) // FLAGS.cert_nsamples)
+    certificates.setdefault(model, []).append(
+        f"--certificate={','.join(families)}/{level}/{bound}/{nbounds}")
+  for model, flags_of_model in certificates.items():
     commands.append(python + [
         "csam_tf.certify", f"--workdir={run_dir}", f"--model={model}",
-        f"--families={','.join(families)}", f"--levels={level}",
-        f"--num_images={FLAGS.cert_num_images}",
-        f"--nsamples={FLAGS.cert_nsamples}",
-        f"--nbounds={nbounds}", f"--delta={FLAGS.cert_delta}",
-        f"--eps={FLAGS.cert_eps}", f"--bound={bound}",
+        *flags_of_model, f"--num_images={FLAGS.cert_num_images}",
+        f"--nsamples={FLAGS.cert_nsamples}", f"--delta={FLAGS.cert_delta}",
+        f"--eps={FLAGS.cert_eps}",
         f"--batch_size={FLAGS.cert_batch_size}", f"--seed={run.seed}",
         f"--full_bounds={str(FLAGS.cert_full_bounds).lower()}"])
   return commands

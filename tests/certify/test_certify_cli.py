@@ -26,6 +26,15 @@ def _run(*args):
     (["--workdir={w}", "--num_images=0"], "--num_images=0"),
     (["--workdir={w}", "--model=tflite"], "run csam_tf.train with "
      "--stages=export"),
+    (["--workdir={w}", "--certificate=composite"], "--certificate: "
+     "'composite' is not FAMILIES/LEVEL"),
+    (["--workdir={w}", "--certificate=composite/L1",
+      "--certificate=zoom/L2"], "--certificate=zoom/L2: unknown "
+     "transformation 'zoom'"),
+    (["--workdir={w}", "--certificate=composite/L3"],
+     "--certificate=composite/L3: choose the level from L1, L2"),
+    (["--workdir={w}", "--certificate=composite/L2", "--families=composite"],
+     "--certificate and --families both name what to certify"),
 ])
 def test_bad_input(tmp_path, args, message):
   workdir = tmp_path / "run"
@@ -67,6 +76,9 @@ def _workdir_with_half_done_csv(tmp_path, run_seed):
     (["--eps=0.01"], 0, "certified with eps=0.001, not 0.01"),
     # the seed defaults to the run's (flags.json), not to 0
     ([], 3, "certified with seed=0, not 3"),
+    # every --certificate is checked, each with its own blocks and bound
+    (["--certificate=composite/L1", "--certificate=composite/L2/ccert/5"], 0,
+     "certified with nbounds=10, not 5"),
 ])
 def test_a_csv_of_other_settings_is_refused_before_tensorflow(
     tmp_path, args, run_seed, message):

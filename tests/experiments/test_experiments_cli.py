@@ -92,6 +92,14 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
                  "rotation_L2", "binomial_composite_L2"):
     assert row[f"pca_{family}"] != "", family
   assert row["cert_images"] == "4"
+  # the three extra certificates in one certify process after training
+  with open(os.path.join(root, "magnitude/sp90/seed0/experiment.json")) as f:
+    commands = [c["argv"] for c in json.load(f)["commands"]]
+  assert [c[0] for c in commands] == ["csam_tf.train", "csam_tf.certify"]
+  assert [a for a in commands[1] if a.startswith("--certificate")] == [
+      "--certificate=composite/L1/ccert/2",
+      "--certificate=brightness,rotation/L2/ccert/2",
+      "--certificate=composite/L2/binomial/5"]  # 45 samples: 5 x 10
   # each pruning run started from the very dense model of its seed
   with open(os.path.join(root, "dense/seed0/pretrain/best.weights.h5"),
             "rb") as f:
