@@ -200,16 +200,32 @@ def execute(root: str, run: experiment_suites.ExperimentRun) -> int:
     with open(os.path.join(run_dir, LOG_FILE), "a") as log:
       log.write(f"$ {' '.join(command[1:])}\n")
       log.flush()
-      code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
-                             env=env)
+      code, cpu = _call_measured(command, log, env)
     spec["commands"].append({"argv": command[2:], "exit_code": code,
-                             "seconds": round(time.time() - start, 1)})
+                             "seconds": round(time.time() - start, 1),
+                             "cpu_seconds": round(cpu, 1)})
     atomic_io.write_json(spec_path, spec)
     if code:
       return code
   spec["complete"] = is_complete(run_dir, run)
   atomic_io.write_json(spec_path, spec)
   return 0 if spec["complete"] else 1
+
+
+def _call_measured(command, log, env):
+  """subprocess.call that also returns the command's own CPU seconds (user
+  + system, from wait4): unlike wall time, not inflated while the suite is
+  paused or shares the cores with other work."""
+  process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                             env=env)
+  try:
+    _, status, usage = os.wait4(process.pid, 0)
+  except BaseException:  # as subprocess.call: never leave the child running
+    process.kill()
+    process.wait()
+    raise
+  process.returncode = os.waitstatus_to_exitcode(status)
+  return process.returncode, usage.ru_utime + usage.ru_stime
 
 
 def _last_error_line(run_dir):

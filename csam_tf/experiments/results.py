@@ -29,8 +29,8 @@ COLUMNS = (
     "mask_mean", "mask_moved", "magnitude_overlap", "cert_split",
     "parameters", "flops_reduction", "tflite_latency_ms_dense",
     "tflite_latency_ms", "tflite_speedup",
-    "wall_seconds", "stage_seconds", "commands", "pretrain_wall_seconds",
-    "pretrain_shared_from")
+    "wall_seconds", "cpu_seconds", "stage_seconds", "commands",
+    "pretrain_wall_seconds", "pretrain_shared_from")
 
 
 def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
@@ -54,6 +54,7 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "validation_accuracy": trained["validation_accuracy"],
       "seed": spec["seed"], "cert_eps": flags["cert_eps"],
       "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]), 1),
+      "cpu_seconds": _cpu_seconds(spec["commands"]),
       "stage_seconds": stage_seconds(stages, shared_pretrain=not dense),
       "commands": len(spec["commands"]),
       "pretrain_wall_seconds": pretrain.get("wall_seconds", ""),
@@ -92,6 +93,14 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
   if binomial:
     row[BINOMIAL_COLUMN] = binomial[f"pca@{flags['cert_eps']:g}"]
   return {column: row.get(column, "") for column in COLUMNS}
+
+
+def _cpu_seconds(commands):
+  """The commands' CPU seconds; empty for runs made before the runner
+  measured them."""
+  if not all("cpu_seconds" in c for c in commands):
+    return ""
+  return round(sum(c["cpu_seconds"] for c in commands), 1)
 
 
 def write_csv(path: str, rows: Sequence[Dict[str, object]]) -> None:

@@ -11,7 +11,7 @@ from csam_tf.experiments import results
 
 
 def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
-               measured=None, complete=True, extra=False):
+               measured=None, complete=True, extra=False, cpu=None):
   run_dir = os.path.join(root, name)
   os.makedirs(run_dir)
   dense = method == "dense"
@@ -46,11 +46,13 @@ def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
                 "width_multiplier": 0.25, "granularity": "unstructured",
                 "cert_eps": 0.001},
       "stages": stages})
+  commands = [{"seconds": 100.0}, {"seconds": 20.0}]
+  for command, seconds in zip(commands, cpu or ()):  # the runner's, per
+    command["cpu_seconds"] = seconds                 # command (newer runs)
   atomic_io.write_json(os.path.join(run_dir, results.EXPERIMENT_FILE), {
       "method": method, "variant": "default", "sparsity": sparsity,
       "seed": seed, "pretrain_from": "" if dense else f"dense/seed{seed}",
-      "commands": [{"seconds": 100.0}, {"seconds": 20.0}],
-      "complete": complete})
+      "commands": commands, "complete": complete})
   return run_dir
 
 
@@ -67,15 +69,17 @@ def test_row_reads_the_measured_numbers(tmp_path):
   assert row["empirical_accuracy_brightness_L2"] == 0.85
   assert row["cert_images"] == 200
   assert row["wall_seconds"] == 120.0 and row["commands"] == 2
+  assert row["cpu_seconds"] == ""  # a run from before CPU was measured
   assert row["pretrain_wall_seconds"] == 250.0
   assert row["pretrain_shared_from"] == "dense/seed1"
   # mask 130 + fine-tune 90 + four certificates of 40 s + the binomial
   # one of 60 s; the shared pre-training (250 s) belongs to the dense run.
   assert row["stage_seconds"] == 440.0
   dense_dir = _write_run(str(tmp_path), "dense/seed1", "dense", 0.0, 1,
-                         0.92, 0.45)
+                         0.92, 0.45, cpu=(180.5, 30.25))
   dense = results.result_row(dense_dir, "dense/seed1")
   assert dense["stage_seconds"] == 290.0
+  assert dense["cpu_seconds"] == 210.8
   assert results.suite_hours([row, dense]) == 730.0 / 3600.0
   # 120 s of commands: csam 2 commands for 440 s of stages (an interrupted
   # run: skipped), dense 2 commands for 290 s (skipped too); a run whose

@@ -94,8 +94,15 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   assert row["cert_images"] == "4"
   # the three extra certificates in one certify process after training
   with open(os.path.join(root, "magnitude/sp90/seed0/experiment.json")) as f:
-    commands = [c["argv"] for c in json.load(f)["commands"]]
+    spec = json.load(f)
+  commands = [c["argv"] for c in spec["commands"]]
   assert [c[0] for c in commands] == ["csam_tf.train", "csam_tf.certify"]
+  # each command's own CPU time, at most its wall time on every core
+  for command in spec["commands"]:
+    assert 1.0 < command["cpu_seconds"] <= (command["seconds"] *
+                                            os.cpu_count())
+  assert float(row["cpu_seconds"]) == pytest.approx(
+      sum(c["cpu_seconds"] for c in spec["commands"]), abs=0.11)
   assert [a for a in commands[1] if a.startswith("--certificate")] == [
       "--certificate=composite/L1/ccert/2",
       "--certificate=brightness,rotation/L2/ccert/2",
