@@ -295,6 +295,9 @@ def suite_section(rows, planned: int) -> str:
                *experiment_suites.MAIN_VARIANTS)
     lines.append(experiment_results.main_tables(
         rows, methods, experiment_suites.MAIN_SPARSITIES))
+    lines.append(experiment_results.paired_table(
+        rows, experiment_suites.HEADLINE_PAIRS,
+        experiment_suites.MAIN_SPARSITIES))
     lines.append(experiment_results.family_table(
         rows, ("dense", *experiment_suites.EXTRA_CERTIFIED_METHODS),
         experiment_suites.EXTRA_CERTIFIED_SPARSITY))

@@ -159,11 +159,8 @@ def main_tables(rows: Sequence[Dict[str, object]],
             "CPU) |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label in methods:
-      # "csam" is the default row, "csam-global" its labelled variant
-      method, _, variant = label.partition("-")
-      group = dense if method == "dense" else _group(
-          rows, method=method, variant=variant or "default",
-          target_sparsity=sparsity)
+      group = dense if label == "dense" else _label_rows(rows, label,
+                                                         sparsity)
       if not group:
         continue
       out.append(
@@ -176,6 +173,62 @@ def main_tables(rows: Sequence[Dict[str, object]],
           f"{_minutes(group)} |")
     out.append("")
   return "\n".join(out)
+
+
+def _label_rows(rows, label, sparsity):
+  """The rows of a table label: "csam" is the default variant,
+  "csam-global" its labelled variant."""
+  method, _, variant = label.partition("-")
+  return _group(rows, method=method, variant=variant or "default",
+                target_sparsity=sparsity)
+
+
+def _seed_range(values):
+  return (f"{min(values):.1f}" if len(values) == 1 else
+          f"{min(values):.1f} - {max(values):.1f}")
+
+
+def _points(difference):
+  """'+1.5', '-0.5', and '0.0' rather than '-0.0'."""
+  text = f"{difference:+.1f}"
+  return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+def paired_table(rows, pairs, sparsities) -> str:
+  """C-SAM against magnitude pruning with the same allocation: both PCA
+  ranges over the seeds, whether they overlap, and the difference seed by
+  seed (both runs of a seed prune the same dense model)."""
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  out = ["### C-SAM against tfmot magnitude pruning, seed by seed", "",
+         "| sparsity | allocation | seeds | C-SAM PCA@1e-3 composite L2, "
+         "range (%) | magnitude, range (%) | ranges overlap | C-SAM minus "
+         "magnitude, per seed (PCA points) | C-SAM minus magnitude, test "
+         "accuracy, per seed (points) | C-SAM binary masks before "
+         "fine-tuning, test acc. (%) |", "|---|---|---|---|---|---|---|---|"
+         "---|"]
+  for sparsity in sparsities:
+    for csam_label, magnitude_label, allocation in pairs:
+      csam = {r["seed"]: r for r in _label_rows(rows, csam_label, sparsity)}
+      magnitude = {r["seed"]: r for r in _label_rows(rows, magnitude_label,
+                                                     sparsity)}
+      seeds = sorted(set(csam) & set(magnitude), key=int)
+      if not seeds:
+        continue
+      ours = [float(csam[s][pca]) * 100 for s in seeds]
+      theirs = [float(magnitude[s][pca]) * 100 for s in seeds]
+      overlap = ("-" if len(seeds) < 2 else  # (one seed has no range)
+                 "yes" if max(ours) >= min(theirs) and
+                 max(theirs) >= min(ours) else "no")
+      differences = ", ".join(_points(a - b) for a, b in zip(ours, theirs))
+      accuracy = ", ".join(_points(100 * (
+          float(csam[s]["test_accuracy"]) -
+          float(magnitude[s]["test_accuracy"]))) for s in seeds)
+      binary = _cell([csam[s] for s in seeds], "mask_binary_test_accuracy")
+      out.append(f"| {sparsity:.0%} | {allocation} | {len(seeds)} | "
+                 f"{_seed_range(ours)} | {_seed_range(theirs)} | "
+                 f"{overlap} | {differences} | "
+                 f"{accuracy} | {binary} |")
+  return "\n".join(out + [""])
 
 
 def family_table(rows, methods, sparsity) -> str:

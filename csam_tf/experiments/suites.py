@@ -29,6 +29,10 @@ MAIN_VARIANTS: Dict[str, Tuple[str, Dict[str, object], Tuple[int, ...]]] = {
                              "ratio_clip": 10.0}, (0, 1, 2)),
     "magnitude-global": ("magnitude", {"binarize": "global"}, (0, 1, 2)),
 }
+# C-SAM against tfmot magnitude pruning with the same allocation, seed by
+# seed (the same dense model): (C-SAM row, magnitude row, allocation).
+HEADLINE_PAIRS = (("csam", "magnitude", "layer-wise"),
+                  ("csam-global", "magnitude-global", "global"))
 STRUCTURED_METHODS = ("csam_channel", "l1_filter", "group_norm")
 STRUCTURED_SPARSITY = 0.5                  # PROTOCOL.md: 50% of channels
 # The ViT suite (issue 18, configs/bench_vit.cfg): weights at 70%, heads

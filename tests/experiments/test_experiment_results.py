@@ -134,6 +134,13 @@ def test_tables_and_csv(tmp_path):
   assert "| magnitude | 3 | 90.0 ± 0.0% | 90.0 ± 0.0 | 32.0 ± 2.0 |" in table
   assert "| csam-global | 1 | 90.0% | 91.0 | 48.0 |" in table
   assert "random" not in table
+  paired = results.paired_table(
+      rows, (("csam", "magnitude", "layer-wise"),
+             ("csam-global", "magnitude-global", "global")), (0.5, 0.9))
+  # seed by seed: 40-30, 44-32, 42-34; no global magnitude run, no 50% runs
+  assert paired.splitlines()[4:] == [
+      "| 90% | layer-wise | 3 | 40.0 - 44.0 | 30.0 - 34.0 | no | +10.0, "
+      "+12.0, +8.0 | 0.0, 0.0, 0.0 | 11.2 ± 0.0 |"]
   rows = [r for r in rows if r["variant"] == "default"]
   families = results.family_table(rows, ("dense", "csam", "magnitude"), 0.9)
   assert "| csam | 3 | 42.0 ± 2.0 | 21.0 ± 1.0 | 21.0 ± 1.0 | 21.0 ± 1.0 |" \
@@ -147,6 +154,26 @@ def test_tables_and_csv(tmp_path):
                                       (0.5, 0.7, 0.9),
                                       os.path.join(root, "plot.png"))
   assert os.path.getsize(os.path.join(root, "plot.png")) > 1000
+
+
+def test_paired_table_overlap_and_signs():
+  def row(method, seed, pca, accuracy):
+    return {"method": method, "variant": "global", "target_sparsity": 0.7,
+            "seed": seed, "pca_composite_L2": pca, "test_accuracy": accuracy,
+            "mask_binary_test_accuracy": 0.8 if method == "csam" else ""}
+  rows = [row("csam", 0, 0.40, 0.91), row("csam", 1, 0.30, 0.8996),
+          row("magnitude", 0, 0.35, 0.90), row("magnitude", 1, 0.33, 0.90),
+          row("csam", 2, 0.50, 0.90)]  # seed 2 has no magnitude run
+  table = results.paired_table(
+      rows, (("csam-global", "magnitude-global", "global"),), (0.7,))
+  assert table.splitlines()[4] == (
+      "| 70% | global | 2 | 30.0 - 40.0 | 33.0 - 35.0 | yes | +5.0, -3.0 | "
+      "+1.0, 0.0 | 80.0 ± 0.0 |")
+  one_seed = results.paired_table(
+      rows[:1] + rows[2:3], (("csam-global", "magnitude-global", "global"),),
+      (0.7,))
+  assert one_seed.splitlines()[4] == (
+      "| 70% | global | 1 | 40.0 | 35.0 | - | +5.0 | +1.0 | 80.0 |")
 
 
 def test_ablation_table_reports_the_change_from_default(tmp_path):
