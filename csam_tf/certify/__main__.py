@@ -1,6 +1,8 @@
 """`python -m csam_tf.certify --workdir=W --model=dense|pruned|tflite`:
 certifies a finished run's model, including the exported .tflite (the
 artefact that ships), with the test data and settings the run recorded.
+Several certificates with other bounds or block counts share one process
+with a repeated --certificate=FAMILIES/LEVEL[/BOUND[/NBOUNDS]].
 
 Inputs are checked before TensorFlow loads; bad ones give one line and
 exit 2. Results join the `certify` entry of <workdir>/report.json and its
