@@ -8,6 +8,7 @@ model is loaded, before any image is certified.
 
 import hashlib
 import os
+import re
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from csam_tf import atomic_io
@@ -18,6 +19,7 @@ SUFFIX = ".settings.json"
 # "draw j of image i from (seed, i, j) alone" (PROTOCOL.md step 7).
 DRAWS_VERSION = 2
 MODEL_KEY = "model_fingerprint"
+_SHARD = re.compile(r"\.shard\d+of\d+$")  # sampler.shard_csv's names
 
 
 def certificate_key(model: str, family: str, level: str,
@@ -34,6 +36,20 @@ def certificate_csv(out_dir: str, model: str, family: str, level: str,
   """<out_dir>/<certificate_key>.csv: where a certificate's rows go."""
   return os.path.join(out_dir,
                       certificate_key(model, family, level, bound) + ".csv")
+
+
+def certificate_csvs(out_dir: str) -> Dict[str, str]:
+  """Every certificate CSV in `out_dir` (one with its settings recorded
+  beside it) by key, e.g. what earlier commands certified there; workers'
+  shard CSVs (<key>.shard<k>of<n>.csv) left out."""
+  if not os.path.isdir(out_dir):
+    return {}
+  ending = ".csv" + SUFFIX
+  keys = [name[:-len(ending)] for name in sorted(os.listdir(out_dir))
+          if name.endswith(ending)]
+  return {key: os.path.join(out_dir, key + ".csv") for key in keys
+          if not _SHARD.search(key)
+          and os.path.exists(os.path.join(out_dir, key + ".csv"))}
 
 
 def settings_path(csv_path: str) -> str:

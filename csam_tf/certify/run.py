@@ -70,6 +70,12 @@ def certify_jobs(predictors: Dict[str, certify_sampler.Predict],
           results[key] = summary
           curves[key] = certify_report.pca_curve(
               csv_rows.read_rows(csv_path)[:cfg.num_images])
+  # the plot shows every certificate in out_dir side by side: also the
+  # ones earlier commands made (the run's dense and pruned models beside a
+  # .tflite certified afterwards)
+  for key, path in certify_resume.certificate_csvs(out_dir).items():
+    if key not in curves:
+      curves[key] = certify_report.pca_curve(csv_rows.read_rows(path))
   certify_report.plot_pca_vs_eps(curves, os.path.join(out_dir,
                                                       "pca_vs_eps.png"))
   certify_report.write_tensorboard(
