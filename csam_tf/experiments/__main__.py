@@ -297,7 +297,7 @@ def suite_section(rows, planned: int) -> str:
         rows, methods, experiment_suites.MAIN_SPARSITIES))
     lines.append(experiment_results.paired_table(
         rows, experiment_suites.HEADLINE_PAIRS,
-        experiment_suites.MAIN_SPARSITIES))
+        experiment_suites.MAIN_SPARSITIES, FLAGS.workdir))
     lines.append(experiment_results.family_table(
         rows, ("dense", *experiment_suites.EXTRA_CERTIFIED_METHODS),
         experiment_suites.EXTRA_CERTIFIED_SPARSITY))

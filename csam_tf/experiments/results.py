@@ -1,6 +1,7 @@
 """From finished run workdirs to results.csv, the BENCHMARKS.md tables and
-the PCA-vs-sparsity plot. Reads only report.json and experiment.json, so
-the tables can be regenerated at any time from what is on disk."""
+the PCA-vs-sparsity plot. Reads only report.json and experiment.json (and,
+for the seed-by-seed comparison, the headline certificate's CSV), so the
+tables can be regenerated at any time from what is on disk."""
 
 import csv
 import math
@@ -10,6 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from csam_tf import atomic_io
 from csam_tf.certify import resume as certify_resume
+from csam_tf.certify import rows as csv_rows
 
 EXPERIMENT_FILE = "experiment.json"
 CERTIFICATES = (("composite", "L2"), ("composite", "L1"),
@@ -194,18 +196,52 @@ def _points(difference):
   return "0.0" if text in ("+0.0", "-0.0") else text
 
 
-def paired_table(rows, pairs, sparsities) -> str:
+def certified_images(run_dir: str, row: Dict[str, object]) -> set:
+  """Indices of the images the run's headline certificate certified (the
+  first cert_images rows of its CSV)."""
+  model = "dense" if row["method"] in ("dense", "sam_pretrain") else "pruned"
+  path = certify_resume.certificate_csv(os.path.join(run_dir, "certify"),
+                                        model, *HEADLINE_FAMILY)
+  rows = csv_rows.read_rows(path)[:int(row["cert_images"])]
+  return {r["index"] for r in rows if r["certified"]}
+
+
+def sign_test(wins: int, losses: int) -> float:
+  """Exact two-sided sign test: the probability of a split at least this
+  uneven if each discordant image were a fair coin."""
+  n = wins + losses
+  if n == 0:
+    return 1.0
+  tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1))
+  return min(1.0, 2.0 * tail / 2 ** n)
+
+
+def _discordant(root, ours, theirs) -> str:
+  """'2 / 12 (p 0.013)': images only `ours` certifies, only `theirs` does,
+  and the sign test on them."""
+  a, b = (certified_images(os.path.join(root, row["run"]), row)
+          for row in (ours, theirs))
+  wins, losses = len(a - b), len(b - a)
+  return f"{wins} / {losses} (p {sign_test(wins, losses):.2g})"
+
+
+def paired_table(rows, pairs, sparsities, root: Optional[str] = None) -> str:
   """C-SAM against magnitude pruning with the same allocation: both PCA
   ranges over the seeds, whether they overlap, and the difference seed by
-  seed (both runs of a seed prune the same dense model)."""
+  seed (both runs of a seed prune the same dense model). With the runs'
+  `root`, also how many of the same images each certifies and the other
+  does not, with the exact two-sided sign test (McNemar's) on those: a
+  small p says the two models differ on more than the choice of test
+  images (not across training seeds: that is what the ranges show)."""
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
   out = ["### C-SAM against tfmot magnitude pruning, seed by seed", "",
          "| sparsity | allocation | seeds | C-SAM PCA@1e-3 composite L2, "
          "range (%) | magnitude, range (%) | ranges overlap | C-SAM minus "
-         "magnitude, per seed (PCA points) | C-SAM minus magnitude, test "
-         "accuracy, per seed (points) | C-SAM binary masks before "
-         "fine-tuning, test acc. (%) |", "|---|---|---|---|---|---|---|---|"
-         "---|"]
+         "magnitude, per seed (PCA points) | images certified by C-SAM "
+         "only / by magnitude only, per seed (sign test) | C-SAM minus "
+         "magnitude, test accuracy, per seed (points) | C-SAM binary masks "
+         "before fine-tuning, test acc. (%) |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
   for sparsity in sparsities:
     for csam_label, magnitude_label, allocation in pairs:
       csam = {r["seed"]: r for r in _label_rows(rows, csam_label, sparsity)}
@@ -224,9 +260,11 @@ def paired_table(rows, pairs, sparsities) -> str:
           float(csam[s]["test_accuracy"]) -
           float(magnitude[s]["test_accuracy"]))) for s in seeds)
       binary = _cell([csam[s] for s in seeds], "mask_binary_test_accuracy")
+      only = "" if root is None else ", ".join(
+          _discordant(root, csam[s], magnitude[s]) for s in seeds)
       out.append(f"| {sparsity:.0%} | {allocation} | {len(seeds)} | "
                  f"{_seed_range(ours)} | {_seed_range(theirs)} | "
-                 f"{overlap} | {differences} | "
+                 f"{overlap} | {differences} | {only} | "
                  f"{accuracy} | {binary} |")
   return "\n".join(out + [""])
 

@@ -140,7 +140,7 @@ def test_tables_and_csv(tmp_path):
   # seed by seed: 40-30, 44-32, 42-34; no global magnitude run, no 50% runs
   assert paired.splitlines()[4:] == [
       "| 90% | layer-wise | 3 | 40.0 - 44.0 | 30.0 - 34.0 | no | +10.0, "
-      "+12.0, +8.0 | 0.0, 0.0, 0.0 | 11.2 ± 0.0 |"]
+      "+12.0, +8.0 |  | 0.0, 0.0, 0.0 | 11.2 ± 0.0 |"]
   rows = [r for r in rows if r["variant"] == "default"]
   families = results.family_table(rows, ("dense", "csam", "magnitude"), 0.9)
   assert "| csam | 3 | 42.0 ± 2.0 | 21.0 ± 1.0 | 21.0 ± 1.0 | 21.0 ± 1.0 |" \
@@ -156,24 +156,62 @@ def test_tables_and_csv(tmp_path):
   assert os.path.getsize(os.path.join(root, "plot.png")) > 1000
 
 
-def test_paired_table_overlap_and_signs():
+def _global_rows():
+  """results.csv rows of C-SAM and magnitude, global allocation, 70%."""
   def row(method, seed, pca, accuracy):
     return {"method": method, "variant": "global", "target_sparsity": 0.7,
             "seed": seed, "pca_composite_L2": pca, "test_accuracy": accuracy,
-            "mask_binary_test_accuracy": 0.8 if method == "csam" else ""}
-  rows = [row("csam", 0, 0.40, 0.91), row("csam", 1, 0.30, 0.8996),
+            "mask_binary_test_accuracy": 0.8 if method == "csam" else "",
+            "run": f"{method}-global/sp70/seed{seed}", "cert_images": 4}
+  return [row("csam", 0, 0.40, 0.91), row("csam", 1, 0.30, 0.8996),
           row("magnitude", 0, 0.35, 0.90), row("magnitude", 1, 0.33, 0.90),
           row("csam", 2, 0.50, 0.90)]  # seed 2 has no magnitude run
+
+
+def test_paired_table_overlap_and_signs():
+  rows = _global_rows()
   table = results.paired_table(
       rows, (("csam-global", "magnitude-global", "global"),), (0.7,))
   assert table.splitlines()[4] == (
-      "| 70% | global | 2 | 30.0 - 40.0 | 33.0 - 35.0 | yes | +5.0, -3.0 | "
+      "| 70% | global | 2 | 30.0 - 40.0 | 33.0 - 35.0 | yes | +5.0, -3.0 |  | "
       "+1.0, 0.0 | 80.0 ± 0.0 |")
   one_seed = results.paired_table(
       rows[:1] + rows[2:3], (("csam-global", "magnitude-global", "global"),),
       (0.7,))
   assert one_seed.splitlines()[4] == (
-      "| 70% | global | 1 | 40.0 | 35.0 | - | +5.0 | +1.0 | 80.0 |")
+      "| 70% | global | 1 | 40.0 | 35.0 | - | +5.0 |  | +1.0 | 80.0 |")
+
+
+def _certified_csv(run_dir, certified):
+  """The run's headline certificate: image i certified when certified[i]
+  (a fifth row beyond cert_images, certified, must not count)."""
+  path = os.path.join(run_dir, "certify", "pruned_composite_L2.csv")
+  os.makedirs(os.path.dirname(path))
+  with open(path, "w") as f:
+    f.write("index,label,prediction,margin,bound,certified\n")
+    for i, c in enumerate(list(certified) + [1]):
+      f.write(f"{i},0,0,0.5,{0.0 if c else 1.0},{c}\n")
+
+
+def test_paired_table_counts_the_images_each_certifies_alone(tmp_path):
+  rows = _global_rows()
+  for name, certified in (("csam-global/sp70/seed0", (1, 1, 1, 0)),
+                          ("magnitude-global/sp70/seed0", (0, 0, 0, 1)),
+                          ("csam-global/sp70/seed1", (1, 0, 0, 0)),
+                          ("magnitude-global/sp70/seed1", (1, 0, 0, 0))):
+    _certified_csv(str(tmp_path / name), certified)
+  table = results.paired_table(
+      rows, (("csam-global", "magnitude-global", "global"),), (0.7,),
+      str(tmp_path))
+  # seed 0: 3 images only C-SAM certifies, 1 only magnitude; p = 2 x 5/16
+  assert "| 3 / 1 (p 0.62), 0 / 0 (p 1) |" in table.splitlines()[4]
+
+
+@pytest.mark.parametrize("wins,losses,p", [
+    (2, 12, 0.012939453125), (6, 0, 0.03125), (3, 5, 0.7265625),
+    (0, 0, 1.0), (4, 4, 1.0)])
+def test_sign_test_is_the_exact_two_sided_binomial(wins, losses, p):
+  assert results.sign_test(wins, losses) == pytest.approx(p, rel=1e-12)
 
 
 def test_ablation_table_reports_the_change_from_default(tmp_path):
