@@ -214,13 +214,12 @@ def certify_model(model_or_tflite: Union[tf_keras.Model, str],
   """Probabilistically certified accuracy of a tf_keras model or a .tflite
   file on `images` (float32 in [0, 1], NHWC) under the transformation
   `family` (a protocol family, or your own as package.module:factory) at
-  `level`: the certify stage's sampler and CC-Cert bound, so
-  the same model, images and settings give the CLI's numbers. Returns the
-  summary (`pca@<eps>`, clean and empirical accuracy, ...) and `rows`, one
-  per image. `csv_path` keeps the rows (and resumes from them);
-`verbose` prints the CLI's progress line. (Not
-  `csam_tf.certify`: that name is the certification package, whose
-  command is `python -m csam_tf.certify`.)
+  `level`: the certify stage's sampler and CC-Cert bound, so the same
+  model, images and settings give the CLI's numbers. Returns the summary
+  (`pca@<eps>`, clean and empirical accuracy, ...) and `rows`, one per
+  image. `csv_path` keeps the rows (and resumes from them); `verbose`
+  prints the CLI's progress line. (Not `csam_tf.certify`: that name is the
+  certification package, whose command is `python -m csam_tf.certify`.)
 
   >>> import numpy as np, tf_keras, csam_tf
   >>> L = tf_keras.layers
