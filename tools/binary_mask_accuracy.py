@@ -1,5 +1,5 @@
 """Diagnostic: test accuracy of a dense model under binary masks, with the
-frozen BatchNorm statistics (what the mask search sees) and after
+frozen BatchNorm statistics (what the v1 mask search saw) and after
 re-estimating them on 50 training batches (no weight changes).
 
   .venv/bin/python tools/binary_mask_accuracy.py MODEL.keras MASKS.npz...
