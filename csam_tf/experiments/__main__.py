@@ -263,6 +263,18 @@ def _experiment_files(root):
       yield os.path.join(directory, experiment_results.EXPERIMENT_FILE)
 
 
+def _cpu_sentence(rows) -> str:
+  """The commands' own CPU time, for the runs that recorded it (wall
+  times also count any time the suite was paused or shared the cores)."""
+  measured = [float(r["cpu_seconds"]) for r in rows if r["cpu_seconds"] != ""]
+  if not measured:
+    return ""
+  return (f" The commands' own CPU time (user + system; wall times also "
+          f"count pauses and other work on the machine) sums to "
+          f"{sum(measured) / 3600:.2f} h over the {len(measured)} of these "
+          f"runs that recorded it.")
+
+
 def suite_section(rows, planned: int) -> str:
   """The suite's BENCHMARKS.md section: command, date, machine, tables."""
   command = " ".join(["python -m csam_tf.experiments"] + [
@@ -288,7 +300,8 @@ def suite_section(rows, planned: int) -> str:
            f"stage wall times these runs recorded sum to {hours:.2f} h on "
            f"the CPU (shared pre-training counted once), plus process "
            f"start-up ({startup:.1f} s per command, median) x {commands} "
-           f"commands = {hours + startup * commands / 3600:.2f} h.", ""]
+           f"commands = {hours + startup * commands / 3600:.2f} h."
+           f"{_cpu_sentence(rows)}", ""]
   if FLAGS.suite == "main":
     methods = ("dense", *experiment_suites.HEADLINE_METHODS,
                *experiment_suites.OTHER_METHODS,

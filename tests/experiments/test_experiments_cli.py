@@ -119,6 +119,8 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   assert text.startswith("# Benchmarks\n\nhand-written part\n")
   assert "<!-- BEGIN experiments --suite=main -->" in text
   assert "| magnitude | 1 |" in text
+  assert "own CPU time (user + system" in text and \
+      "over the 2 of these runs that recorded it" in text
   assert os.path.exists(tmp_path / "fig" / "pca_vs_sparsity.png")
   # the run can be repeated by hand from its own flagfile
   assert "--finetune_pruning=polynomial_decay" in open(os.path.join(
