@@ -75,6 +75,11 @@ def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
   (The first conv and the classifier stay dense, PROTOCOL.md.)
   """
   _check_model(model)
+  if settings.get("search_bn") == "batch_affine":
+    raise ValueError("search_bn='batch_affine' learns BatchNorm's gamma and "
+                     "beta beside the masks, and search_masks returns masks "
+                     "only: use python -m csam_tf.train "
+                     "--search_bn=batch_affine")
   cfg = MaskSearchConfig(method=method, sparsity=sparsity,
                          granularity=granularity, family=transform,
                          level=level, learning_rate=learning_rate, epochs=1,

@@ -157,9 +157,15 @@ def _run_stage(stage, workdir, cfg, data, augment, state):
     else:
       masks = mask_stage.load_masks(os.path.join(workdir,
                                                   mask_stage.BINARY_MASKS))
+    network = state["network"]
+    affine = os.path.join(workdir, mask_stage.BATCHNORM_AFFINE)
+    if cfg.finetune.pruning == "fixed_masks" and os.path.exists(affine):
+      # --search_bn=batch_affine: gamma and beta as the search left them
+      # (on a copy: the dense model is certified and exported as it is)
+      network = mask_stage.with_batchnorm_affine(network, affine)
     state["pruned"], metrics = finetune.run_finetune(
-        state["network"], masks, data, cfg.finetune, workdir, cfg.seed,
-        augment, extra)
+        network, masks, data, cfg.finetune, workdir, cfg.seed, augment,
+        extra)
     return metrics
   if stage == "export":
     if not state["pretrained"]:

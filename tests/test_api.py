@@ -218,6 +218,11 @@ def test_a_model_csam_tf_cannot_prune_is_one_line_saying_why():
     csam_tf.search_masks(keras_3, data, sparsity=0.5)
   with pytest.raises(ValueError, match=r"ends in a softmax \('head'\)"):
     csam_tf.prune_with_masks(custom_model(softmax=True), {})
+  # masks are all search_masks returns: learned gamma and beta would be lost
+  with pytest.raises(ValueError, match="search_bn='batch_affine' learns "
+                     "BatchNorm's gamma and beta beside the masks"):
+    csam_tf.search_masks(custom_model(), data, sparsity=0.5,
+                         search_bn="batch_affine")
 
 
 def test_a_vits_heads_and_mlp_channels_through_the_api():

@@ -63,6 +63,9 @@ BAD_INPUTS = [
     (["--mask_method=l1_filter"], "use them with --granularity=channel"),
     (["--finetune_pruning=polynomial_decay", "--granularity=channel"],
      "use it with --granularity=unstructured"),
+    (["--search_bn=batch_affine", "--granularity=channel"],
+     "--search_bn=batch_affine learns BatchNorm's gamma and beta, which "
+     "channel mode's gates fold into"),
     (["--cert_models=tflite"], "--cert_models takes dense and/or pruned"),
     (["--workdir=/proc/csam_tf_run"], "is not writable"),
     (["--arch=vit", "--vit_dim=66"], "--vit_dim must be a multiple of "
@@ -226,6 +229,46 @@ def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_pretrain):
   correct = sum(int(np.sum(np.argmax(model(x, training=False), 1) == y))
                 for x, y in data.evaluation("test"))
   assert correct / 128 == pytest.approx(stage["test_accuracy"], abs=1e-6)
+
+
+@pytest.mark.xdist_group("tiny_pretrain")
+def test_batch_affine_search_hands_its_gamma_and_beta_to_fine_tuning(
+    tiny_pretrain, tmp_path):
+  """--search_bn=batch_affine on the tiny run's dense model: the learned
+  gamma and beta are saved and fine-tuning starts from them (at a learning
+  rate too small to move them, they are what the pruned model ends with)."""
+  workdir = str(tmp_path / "run")
+  shutil.copytree(tiny_pretrain[0][0].split("=", 1)[1], workdir)
+  os.remove(os.path.join(workdir, "flags.json"))  # a run with other flags
+  result = run_cli(f"--workdir={workdir}", *TINY_RUN,
+                   "--stages=mask,finetune", "--search_bn=batch_affine",
+                   "--sparsity=0.5", "--mask_lr=0.01",
+                   "--mask_steps_per_epoch=2", "--finetune_epochs=1",
+                   "--finetune_steps_per_epoch=2", "--finetune_lr=1e-9")
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(workdir, "report.json")) as f:
+    mask = json.load(f)["stages"]["mask"]
+  assert mask["search_bn"] == "batch_affine"
+  assert mask["batchnorm_affine"] == "mask/batchnorm_affine.npz"
+  dense = tf_keras.models.load_model(
+      os.path.join(workdir, "pretrain/model.keras"), compile=False)
+  pruned = tf_keras.models.load_model(
+      os.path.join(workdir, "finetune/model.keras"), compile=False)
+  moved = 0
+  with np.load(os.path.join(workdir, "mask/batchnorm_affine.npz")) as saved:
+    assert len(saved.files) == 2 * sum(
+        isinstance(l, tf_keras.layers.BatchNormalization)
+        for l in dense.layers)
+    for key in saved.files:
+      name, weight = key.rsplit("/", 1)
+      learned = saved[key]
+      np.testing.assert_allclose(
+          getattr(pruned.get_layer(name), weight).numpy(), learned,
+          atol=1e-6, err_msg=key)
+      moved += not np.allclose(
+          getattr(dense.get_layer(name), weight).numpy(), learned,
+          atol=1e-4)
+  assert moved > len(saved.files) // 2  # the search did learn them
 
 
 @pytest.mark.xdist_group("tiny_pretrain")

@@ -99,6 +99,7 @@ class ScoreCrossEntropyTrainer(MaskSearchTrainer):
   def train_step(self, data):
     images, labels = data
     with tf.GradientTape() as tape:
+      tape.watch(self._affine)  # (search_bn=batch_affine: learned too)
       soft = [tf.convert_to_tensor(m) for m in self._masks]
       hard = self.binarize(soft)
       binary = [binarize_lib.straight_through(s, h)
@@ -106,8 +107,8 @@ class ScoreCrossEntropyTrainer(MaskSearchTrainer):
       binary_logits = self.forward(binary, images)
       loss = losses.cross_entropy(labels, binary_logits)
       replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
-    gradients = tape.gradient(replica_loss, self._masks)
-    self.optimizer.apply_gradients(zip(gradients, self._masks))
+    gradients = tape.gradient(replica_loss, self.learned_variables)
+    self.optimizer.apply_gradients(zip(gradients, self.learned_variables))
     self._trackers["loss"].update_state(loss)
     self._trackers["ce"].update_state(loss)
     self._update_mask_metrics(soft, hard, binary_logits, binary_logits,

@@ -18,6 +18,9 @@ Masks are judged (validation, the final masks) with moving statistics
 re-estimated under the binary masks on training batches
 (csam_tf.masking.recalibrate), never with validation batches' statistics.
 `search_bn=frozen` is v1: the dense network's moving statistics throughout.
+`search_bn=batch_affine` (an ablation) normalises like `batch` and learns
+gamma and beta with the masks (same optimizer); they go to fine-tuning
+with the binary masks.
 """
 
 from typing import Callable, Iterable, List, Optional
@@ -51,6 +54,8 @@ class MaskSearchTrainer(tf_keras.Model):
     self.total_steps = int(total_steps)  # for the sparsity schedule
     self._layers = masked_layers(network)
     self._masks = mask_variables(network)
+    self._affine = (batchnorm_affine_variables(network)
+                    if cfg.search_bn == "batch_affine" else [])
     self._ties = [tf.constant(t) for t in tie_break_scores(
         network, normalize=not raw_magnitudes(cfg))]
     self._binarizer = binarize_lib.Binarizer(
@@ -89,6 +94,12 @@ class MaskSearchTrainer(tf_keras.Model):
   def metrics(self):
     return list(self._trackers.values())
 
+  @property
+  def learned_variables(self) -> List[tf.Variable]:
+    """What the search's optimizer updates: the soft masks, and with
+    `search_bn=batch_affine` BatchNorm's gamma and beta."""
+    return self._masks + self._affine
+
   def call(self, images, training=False):
     return self.network(images, training=False)
 
@@ -98,7 +109,7 @@ class MaskSearchTrainer(tf_keras.Model):
     own statistics (by default: when `search_bn=batch`) or with the moving
     statistics; it never updates them."""
     if batch_statistics is None:
-      batch_statistics = self.cfg.search_bn == "batch"
+      batch_statistics = self.cfg.search_bn != "frozen"
     with use_masks(self._layers, masks), \
         use_batch_statistics(batch_statistics):
       return self.network(images, training=False)
@@ -178,7 +189,7 @@ class MaskSearchTrainer(tf_keras.Model):
                         1.0 / replicas)
     # The masks' constraint clips them back to [0, 1] after the update.
     with tf.name_scope("mask_update"):
-      self.optimizer.apply_gradients(zip(gradients, self._masks))
+      self.optimizer.apply_gradients(zip(gradients, self.learned_variables))
 
     with tf.name_scope("metrics"):
       for name, value in terms.items():
@@ -194,6 +205,7 @@ class MaskSearchTrainer(tf_keras.Model):
     cfg = self.cfg
     both = tf.concat([images, transformed], axis=0)
     with tf.GradientTape() as tape:
+      tape.watch(self._affine)  # (frozen layers' variables, learned here)
       soft = [tf.convert_to_tensor(m) for m in self._masks]
       with tf.name_scope("mask_noise"):
         noisy1 = self._noisy(soft, step_seed, 1)
@@ -233,7 +245,7 @@ class MaskSearchTrainer(tf_keras.Model):
     terms["loss"] = total
     terms["sparsity_target"] = target
     with tf.name_scope("backward"):
-      gradients = tape.gradient(replica_total, self._masks)
+      gradients = tape.gradient(replica_total, self.learned_variables)
     return (terms, gradients, soft, hard,
             soft_logits, binary_logits)
 
@@ -278,6 +290,12 @@ class MaskSearchTrainer(tf_keras.Model):
     self._trackers["accuracy"].update_state(tf.reduce_mean(tf.cast(
         tf.equal(tf.argmax(binary_logits, -1, output_type=tf.int32),
                  tf.cast(labels, tf.int32)), tf.float32)))
+
+
+def batchnorm_affine_variables(network) -> List[tf.Variable]:
+  """Every BatchNorm's gamma and beta (those it has), in layer order."""
+  return [v for layer in batchnorm_layers(network)
+          for v in (layer.gamma, layer.beta) if v is not None]
 
 
 def _mean_abs_difference(masks, others) -> tf.Tensor:

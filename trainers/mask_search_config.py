@@ -27,7 +27,8 @@ class MaskSearchConfig:
   family: str = "composite"         # transformation T of the ratio term
   level: str = "L2"
   xla: bool = False                 # compile the step's objective with XLA
-  search_bn: str = "batch"          # or "frozen": moving statistics (v1)
+  search_bn: str = "batch"          # or "frozen": moving statistics (v1),
+                                    # "batch_affine": gamma, beta learned
   recalibration_batches: int = 50   # BatchNorm re-estimation under a mask
   importance_batches: int = 32      # training batches of the taylor scores
   sparsity_schedule: str = "constant"  # or "cubic": the binary branch's

@@ -72,11 +72,14 @@ flags.register_validator("mask_family",
                          transform_flags.spec_checker("mask_family"))
 flags.DEFINE_enum("mask_level", "L2", transform_ranges.LEVELS,
                   "Protocol level of T's ranges.")
-flags.DEFINE_enum("search_bn", "batch", ("batch", "frozen"),
+flags.DEFINE_enum("search_bn", "batch", ("batch", "frozen", "batch_affine"),
                   "BatchNorm in the mask search's forward passes: batch "
                   "statistics of the batch each pass processes (so "
-                  "normalisation follows the mask; gamma, beta frozen) or "
-                  "the dense network's frozen moving statistics (v1).")
+                  "normalisation follows the mask; gamma, beta frozen), "
+                  "the dense network's frozen moving statistics (v1), or "
+                  "batch statistics with gamma and beta learned with the "
+                  "masks and kept for fine-tuning (an ablation; "
+                  "unstructured masks only).")
 flags.DEFINE_integer("recalibration_batches", 50, "Training batches whose "
                      "BatchNorm statistics are averaged under a mask before "
                      "it is judged (validation in the search, the final "
@@ -111,6 +114,16 @@ FLAGS = flags.FLAGS
     message="--schedule_begin must be below --schedule_end")
 def _schedule_order(values):
   return values["schedule_begin"] < values["schedule_end"]
+
+
+@flags.multi_flags_validator(
+    ["search_bn", "granularity"],
+    message="--search_bn=batch_affine learns BatchNorm's gamma and beta, "
+    "which channel mode's gates fold into: use it with "
+    "--granularity=unstructured")
+def _learned_affine_needs_unstructured(values):
+  return (values["search_bn"] != "batch_affine" or
+          values["granularity"] == "unstructured")
 
 
 @flags.multi_flags_validator(

@@ -17,6 +17,7 @@ import tf_keras
 from csam_tf import atomic_io
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.recalibrate import batchnorm_layers
 from csam_tf.masking.masked_model import (channel_group_scores,
                                           mask_variables, raw_magnitudes,
                                           tie_break_scores,
@@ -34,6 +35,8 @@ _TRAINERS = {"csam": MaskSearchTrainer,
 STAGE = "mask"
 SOFT_MASKS = os.path.join(STAGE, "soft_masks.npz")
 BINARY_MASKS = os.path.join(STAGE, "binary_masks.npz")
+# --search_bn=batch_affine: gamma and beta learned with the best soft masks
+BATCHNORM_AFFINE = os.path.join(STAGE, "batchnorm_affine.npz")
 
 
 def save_masks(path: str, layers, masks) -> None:
@@ -46,6 +49,34 @@ def load_masks(path: str) -> Dict[str, np.ndarray]:
   """Layer name -> mask array."""
   with np.load(path) as data:
     return {name: data[name] for name in data.files}
+
+
+def save_batchnorm_affine(path: str, network: tf_keras.Model) -> None:
+  """Every BatchNorm's gamma and beta, keyed <layer>/gamma, <layer>/beta."""
+  values = {}
+  for layer in batchnorm_layers(network):
+    for weight in ("gamma", "beta"):
+      if getattr(layer, weight) is not None:
+        values[f"{layer.name}/{weight}"] = getattr(layer, weight).numpy()
+  np.savez(path, **values)
+
+
+def assign_batchnorm_affine(network: tf_keras.Model, path: str) -> None:
+  """Sets `network`'s BatchNorm gamma and beta to those saved at `path`."""
+  with np.load(path) as saved:
+    for key in saved.files:
+      name, weight = key.rsplit("/", 1)
+      getattr(network.get_layer(name), weight).assign(saved[key])
+
+
+def with_batchnorm_affine(network: tf_keras.Model,
+                          path: str) -> tf_keras.Model:
+  """A copy of `network` with the gamma and beta saved at `path` (the
+  mask search's, --search_bn=batch_affine); `network` is not changed."""
+  copy = tf_keras.models.clone_model(network)
+  copy.set_weights(network.get_weights())
+  assign_batchnorm_affine(copy, path)
+  return copy
 
 
 def _evaluate(trainer, dataset) -> Dict[str, float]:
@@ -88,7 +119,7 @@ def mask_search_trainer(network: tf_keras.Model, cfg: MaskSearchConfig,
   trainer = _TRAINERS[cfg.method](model, cfg, seed, total_steps)
   optimizer = tf_keras.optimizers.Adam(cfg.learning_rate)
   trainer.compile(optimizer=optimizer)
-  optimizer.build(masks)
+  optimizer.build(trainer.learned_variables)
   return model, trainer, optimizer
 
 
@@ -119,10 +150,19 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
     best = {"best_epoch": 0, "last_epoch_logs": {}}
   else:
     best_path = os.path.join(workdir, SOFT_MASKS)
+    affine_path = os.path.join(workdir, BATCHNORM_AFFINE)
+    learns_affine = cfg.search_bn == "batch_affine"
+
+    def save_best(path):
+      if learns_affine:  # first: the soft masks' file marks the best
+        atomic_io.write_atomically(
+            affine_path, lambda tmp: save_batchnorm_affine(tmp, model),
+            suffix=".npz")
+      save_masks(path, layers, masks)
+
     best = resumable_fit(
         STAGE, trainer, {"network": model, "optimizer": optimizer}, data,
-        seed, cfg.epochs, workdir,
-        save_best=lambda path: save_masks(path, layers, masks),
+        seed, cfg.epochs, workdir, save_best=save_best,
         best_path=best_path, max_steps=cfg.steps_per_epoch,
         callbacks=[RecalibrateBeforeValidation(trainer, calibration),
                    SearchSummaries(os.path.join(workdir, "tb", STAGE),
@@ -130,6 +170,8 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
     soft = load_masks(best_path)
     for layer, mask in zip(layers, masks):
       mask.assign(soft[layer.name])
+    if learns_affine:  # the best epoch's gamma and beta with its masks
+      assign_batchnorm_affine(model, affine_path)
     hard = trainer.binarize([tf.convert_to_tensor(m) for m in masks])
   atomic_io.write_atomically(
       os.path.join(workdir, BINARY_MASKS),
@@ -155,6 +197,9 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
       "flip_fraction": float(test["flip_fraction"]),
       "binary_sparsity": 1.0 - kept / total,
       "search_bn": cfg.search_bn,
+      **({"batchnorm_affine": BATCHNORM_AFFINE}
+         if cfg.search_bn == "batch_affine" and optimizer is not None
+         else {}),
       "batchnorm_recalibration_batches": calibrated,
       "mask_moved": diagnostics["mask_moved"],
       "magnitude_overlap": diagnostics["magnitude_overlap"],

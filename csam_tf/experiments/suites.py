@@ -77,6 +77,8 @@ ABLATIONS: Dict[str, Dict[str, object]] = {
     "default": {},
     # the default before issue 14: BatchNorm's moving statistics frozen
     "v1_frozen_bn": {"search_bn": "frozen"},
+    # gamma and beta learned with the masks (kept for fine-tuning)
+    "learned_bn_affine": {"search_bn": "batch_affine"},
     "no_stab": {"lambda_stab": 0.0},
     "no_ratio": {"lambda_ratio": 0.0},
     "no_consist": {"lambda_consist": 0.0},

@@ -105,6 +105,8 @@ def test_ablation_suite():
   assert "--lambda_stab=0.0" in variants["no_stab"].train_flags()
   assert "--consist=mse" in variants["consist_mse"].train_flags()
   assert "--mu=0.3" in variants["mu0.3"].train_flags()
+  assert "--search_bn=batch_affine" in variants[
+      "learned_bn_affine"].train_flags()
   assert {r.sparsity for r in runs[1:]} == {0.9}
 
 

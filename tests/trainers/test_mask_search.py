@@ -9,6 +9,7 @@ import tf_keras
 from conftest import custom_model
 from csam_tf.masking import masked_model
 from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.recalibrate import batchnorm_layers
 from csam_tf.models import build_model
 from csam_tf.models.vit_config import ViTConfig
 from trainers.mask_search import MaskSearchTrainer
@@ -50,6 +51,29 @@ def test_only_masks_change(arch, granularity):
                "mask_mean", "flip_fraction", "agreement"):
     assert np.all(np.isfinite(history.history[term])), term
   assert len(backbone) > (50 if arch == "resnet18" else 12)
+
+
+def test_batch_affine_learns_gamma_and_beta_beside_the_masks():
+  # a small model: the property is the trainer's
+  tf_keras.utils.set_random_seed(0)
+  network = custom_model((12, 12, 1), 4)
+  model = masked_model.to_masked_model(network)
+  masks = masked_model.mask_variables(model)
+  trainer = MaskSearchTrainer(model, MaskSearchConfig(
+      learning_rate=0.05, lambda_ce=1.0, search_bn="batch_affine"), seed=1)
+  affine = {v.ref() for v in trainer.learned_variables[len(masks):]}
+  assert len(affine) == 2 * len(batchnorm_layers(model)) > 0
+  before = {v.name: v.numpy().copy() for v in model.variables}
+  trainer.compile(optimizer=tf_keras.optimizers.Adam(0.05))
+  images, labels = _tiny_problem()
+  trainer.fit(images, labels, batch_size=16, epochs=1, verbose=0)
+  moved = {v.name for v in model.variables
+           if not np.array_equal(v.numpy(), before[v.name])}
+  learned = {v.name for v in model.variables if v.ref() in affine}
+  mask_names = {m.name for m in masks}
+  # gamma and beta move with the masks; kernels and moving statistics not
+  assert learned & moved == learned and mask_names & moved
+  assert moved <= learned | mask_names
 
 
 def test_same_seed_same_masks():
