@@ -17,11 +17,11 @@ import tf_keras
 from csam_tf import atomic_io
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.masking.layers import masked_layers
-from csam_tf.masking.recalibrate import batchnorm_layers
 from csam_tf.masking.masked_model import (channel_group_scores,
                                           mask_variables, raw_magnitudes,
                                           tie_break_scores,
                                           to_masked_model)
+from csam_tf.masking.recalibrate import batchnorm_layers
 from trainers import baseline_masks
 from trainers.mask_search import (MaskSearchTrainer,
                                   RecalibrateBeforeValidation)
