@@ -32,6 +32,15 @@ def accuracy(model, data):
   return correct / total
 
 
+def model_under_masks(model_path, masks):
+  """The saved model with each named layer's kernel times its 0/1 mask."""
+  model = tf_keras.models.load_model(model_path, compile=False)
+  for name, mask in masks.items():
+    weights = model.get_layer(name).get_weights()
+    model.get_layer(name).set_weights([weights[0] * mask] + weights[1:])
+  return model
+
+
 def main(argv):
   paths = [a for a in argv if not a.startswith("--")]
   options = dict(a[2:].split("=", 1) for a in argv if a.startswith("--"))
@@ -47,11 +56,8 @@ def main(argv):
             float(options["magnitude"]))[0].numpy()
         for name in prunable_layer_names(model)}
   for label, masks in mask_sets.items():
-    model = tf_keras.models.load_model(model_path, compile=False)
-    masks = masks if masks is not None else dict(np.load(label))
-    for name, mask in masks.items():
-      weights = model.get_layer(name).get_weights()
-      model.get_layer(name).set_weights([weights[0] * mask] + weights[1:])
+    model = model_under_masks(
+        model_path, masks if masks is not None else dict(np.load(label)))
     frozen = accuracy(model, data)
     recalibrate_batchnorm(model, data.train(seed=0))  # PROTOCOL.md: 50
     print(f"{label}: test accuracy {frozen:.2%} with the frozen BatchNorm "

@@ -31,6 +31,7 @@ from csam_tf.data.config import DataConfig  # noqa: E402
 from csam_tf.masking import binarize  # noqa: E402
 from csam_tf.masking.masked_model import prunable_layer_names  # noqa: E402
 from csam_tf.masking.recalibrate import recalibrate_batchnorm  # noqa: E402
+from binary_mask_accuracy import model_under_masks  # noqa: E402 (tools/)
 
 
 def magnitude_masks(model, sparsity, allocation):
@@ -58,11 +59,8 @@ def main(argv):
   print(f"| masks | {split} accuracy, first {count} (%) | PCA@1e-3 "
         f"composite L2 (%) |\n|---|---|---|")
   for label, masks in mask_sets.items():
-    model = tf_keras.models.load_model(model_path, compile=False)
-    masks = masks if masks is not None else dict(np.load(label))
-    for name, mask in masks.items():
-      weights = model.get_layer(name).get_weights()
-      model.get_layer(name).set_weights([weights[0] * mask] + weights[1:])
+    model = model_under_masks(
+        model_path, masks if masks is not None else dict(np.load(label)))
     recalibrate_batchnorm(model, data.train(seed=0))  # PROTOCOL.md: 50
     result = csam_tf.certify_model(model, images, labels)
     print(f"| {label} | {100 * result['clean_accuracy']:.1f} | "
