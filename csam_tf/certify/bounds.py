@@ -20,8 +20,7 @@ DEFAULT_T_GRID = np.linspace(1e-4, 1e4, 500)
 # Clopper-Pearson bound on the same event from the count of samples with
 # Y >= a (rigorous at confidence delta, needs >= 2,302 clean samples to
 # reach 1e-3 at delta 0.9); clopper_pearson: the same bound on prediction
-# flips (a weaker event than Y >= a).
-BOUNDS = ("ccert", "binomial", "clopper_pearson")
+# flips (a weaker event than Y >= a). Their names: config.BOUNDS.
 T_CHUNK = 25  # t values evaluated at once
 
 

@@ -3,6 +3,7 @@
 import dataclasses
 from typing import Sequence, Tuple
 
+# The bounds certification can use (certify.bounds says what each bounds).
 BOUNDS = ("ccert", "binomial", "clopper_pearson")
 
 

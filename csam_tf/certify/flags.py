@@ -4,7 +4,7 @@ from absl import flags
 
 from csam_tf.transforms import flags as transform_flags
 from csam_tf.transforms import ranges as transform_ranges
-from csam_tf.certify.config import CertifyConfig
+from csam_tf.certify.config import BOUNDS, CertifyConfig
 
 CERTIFIED_MODELS = ("dense", "pruned")
 
@@ -29,8 +29,7 @@ flags.DEFINE_float("cert_eps", 1e-3, "Certified when the bound is below "
                    "eps.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("cert_batch_size", 1000, "Transformed images per "
                      "forward pass.", lower_bound=1)
-flags.DEFINE_enum("cert_bound", "ccert",
-                  ("ccert", "binomial", "clopper_pearson"),
+flags.DEFINE_enum("cert_bound", "ccert", BOUNDS,
                   "ccert: the paper's CC-Cert bound on P(Y >= a); binomial: "
                   "the rigorous Clopper-Pearson bound on P(Y >= a) (needs "
                   "cert_nsamples * cert_nbounds >= 2,302 to reach 1e-3 at "
