@@ -12,13 +12,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from csam_tf import atomic_io
 from csam_tf.certify import resume as certify_resume
 from csam_tf.certify import rows as csv_rows
+from csam_tf.experiments import suites as experiment_suites
 
 EXPERIMENT_FILE = "experiment.json"
 CERTIFICATES = (("composite", "L2"), ("composite", "L1"),
                 ("brightness", "L2"), ("rotation", "L2"))
 HEADLINE_FAMILY = ("composite", "L2")
 # The rigorous companion of the headline PCA: the binomial bound on
-# P(Y >= a) (certify_bounds.BOUNDS), composite L2.
+# P(Y >= a) (certify.config.BOUNDS), composite L2.
 BINOMIAL_COLUMN = "pca_binomial_composite_L2"
 COLUMNS = (
     "run", "method", "variant", "dataset", "arch", "width_multiplier",
@@ -42,7 +43,7 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
   if not spec or not report or not spec.get("complete"):
     return None
   flags, stages = report["flags"], report["stages"]
-  dense = spec["method"] in ("dense", "sam_pretrain")
+  dense = spec["method"] in experiment_suites.DENSE_METHODS
   trained = stages["pretrain" if dense else "finetune"]
   pretrain = stages.get("pretrain", {})
   row = {
@@ -199,7 +200,8 @@ def _points(difference):
 def certified_images(run_dir: str, row: Dict[str, object]) -> set:
   """Indices of the images the run's headline certificate certified (the
   first cert_images rows of its CSV)."""
-  model = "dense" if row["method"] in ("dense", "sam_pretrain") else "pruned"
+  model = ("dense" if row["method"] in experiment_suites.DENSE_METHODS
+           else "pruned")
   path = certify_resume.certificate_csv(os.path.join(run_dir, "certify"),
                                         model, *HEADLINE_FAMILY)
   rows = csv_rows.read_rows(path)[:int(row["cert_images"])]

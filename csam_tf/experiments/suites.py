@@ -42,6 +42,9 @@ VIT_UNSTRUCTURED = ("csam", "magnitude")
 VIT_UNSTRUCTURED_SPARSITY = 0.7
 VIT_STRUCTURED = ("csam_channel", "group_norm", "taylor")
 SAM_RHO = 0.05
+# Runs that train a dense model (no sparsity; their certificates are the
+# dense model's): one workdir per seed.
+DENSE_METHODS = ("dense", "sam_pretrain")
 
 _MASK_STAGES = ("mask", "finetune", "certify")
 _DECAY_STAGES = ("finetune", "certify")
@@ -162,7 +165,7 @@ class ExperimentRun:
   @property
   def name(self) -> str:
     """Workdir relative to the suite root, e.g. csam/sp90/seed0."""
-    if self.method in ("dense", "sam_pretrain"):
+    if self.method in DENSE_METHODS:
       return f"{self.method}/seed{self.seed}"
     label = self.method if self.variant == "default" else (
         f"{self.method}-{self.variant}")
@@ -172,7 +175,7 @@ class ExperimentRun:
     """Command-line flags of csam_tf.train beyond the flagfile's."""
     values = {"seed": self.seed, "stages": ",".join(self.stages),
               **self.flags}
-    if self.method not in ("dense", "sam_pretrain"):
+    if self.method not in DENSE_METHODS:
       values["sparsity"] = self.sparsity
     return [f"--{key}={value}" for key, value in values.items()]
 
@@ -181,7 +184,7 @@ def _run(method, sparsity=0.0, seed=0, variant="default", extra=None,
          certificates_beyond=True):
   stages, flags, source = METHODS[method]
   flags = {**flags, **(extra or {})}
-  if method not in ("dense", "sam_pretrain"):
+  if method not in DENSE_METHODS:
     flags.setdefault("cert_models", "pruned")
   source_name = f"{source}/seed{seed}" if source else ""
   certificates = ()
