@@ -26,6 +26,18 @@ def certify_models(predictors: Dict[str, certify_sampler.Predict],
   return certify_jobs(predictors, images, labels, [cfg], out_dir, shard)
 
 
+def _certificates(predictors, jobs):
+  """(model, its key, predictor, cfg, transformation, level) of every
+  model x job x family x level, in that order."""
+  for name, predict in predictors.items():
+    for cfg, transforms in jobs:
+      for transform in transforms:
+        for level in cfg.levels:
+          key = certify_resume.certificate_key(name, transform.name,
+                                               level, cfg.bound)
+          yield name, key, predict, cfg, transform, level
+
+
 def certify_jobs(predictors: Dict[str, certify_sampler.Predict],
                  images: np.ndarray, labels: np.ndarray,
                  cfgs: Sequence[CertifyConfig], out_dir: str,
@@ -37,39 +49,28 @@ def certify_jobs(predictors: Dict[str, certify_sampler.Predict],
   jobs = [(cfg, [plugin.load(spec) for spec in cfg.families])
           for cfg in cfgs]
   if shard[1] > 1:
-    results = {}
-    for name, predict in predictors.items():
-      for cfg, transforms in jobs:
-        for transform in transforms:
-          for level in cfg.levels:
-            key = certify_resume.certificate_key(name, transform.name, level,
-                                                 cfg.bound)
-            results[key] = certify_sampler.certify_model(
+    return {key: certify_sampler.certify_model(
                 predict, images, labels, transform, level, cfg,
                 certify_sampler.shard_csv(out_dir, key, shard), shard)
-    return results
+            for _, key, predict, cfg, transform, level
+            in _certificates(predictors, jobs)}
+  plain = {name: certify_sampler.plain_throughput(predict, images,
+                                                  cfgs[0].batch_size)
+           for name, predict in predictors.items()}
   results, curves = {}, {}
-  for name, predict in predictors.items():
-    plain = certify_sampler.plain_throughput(predict, images,
-                                             cfgs[0].batch_size)
-    for cfg, transforms in jobs:
-      for transform in transforms:
-        for level in cfg.levels:
-          key = certify_resume.certificate_key(name, transform.name, level,
-                                               cfg.bound)
-          csv_path = certify_resume.certificate_csv(out_dir, name,
-                                                    transform.name, level,
-                                                    cfg.bound)
-          summary = certify_sampler.certify_model(predict, images, labels,
-                                                  transform, level, cfg,
-                                                  csv_path)
-          summary["plain_inference_per_second"] = round(plain, 1)
-          if summary["forward_passes_per_second"] > 0:
-            summary["throughput_ratio"] = round(
-                summary["forward_passes_per_second"] / plain, 3)
-          results[key] = summary
-          curves[key] = certify_report.pca_curve(
-              csv_rows.read_rows(csv_path)[:cfg.num_images])
+  for name, key, predict, cfg, transform, level in _certificates(
+      predictors, jobs):
+    csv_path = certify_resume.certificate_csv(out_dir, name, transform.name,
+                                              level, cfg.bound)
+    summary = certify_sampler.certify_model(predict, images, labels,
+                                            transform, level, cfg, csv_path)
+    summary["plain_inference_per_second"] = round(plain[name], 1)
+    if summary["forward_passes_per_second"] > 0:
+      summary["throughput_ratio"] = round(
+          summary["forward_passes_per_second"] / plain[name], 3)
+    results[key] = summary
+    curves[key] = certify_report.pca_curve(
+        csv_rows.read_rows(csv_path)[:cfg.num_images])
   # the plot shows every certificate in out_dir side by side: also the
   # ones earlier commands made (the run's dense and pruned models beside a
   # .tflite certified afterwards)
