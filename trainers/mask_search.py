@@ -23,7 +23,7 @@ gamma and beta with the masks (same optimizer); they go to fine-tuning
 with the binary masks.
 """
 
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import tensorflow as tf
 import tf_keras
@@ -54,7 +54,7 @@ class MaskSearchTrainer(tf_keras.Model):
     self.total_steps = int(total_steps)  # for the sparsity schedule
     self._layers = masked_layers(network)
     self._masks = mask_variables(network)
-    self._affine = (batchnorm_affine_variables(network)
+    self._affine = (list(batchnorm_affine(network).values())
                     if cfg.search_bn == "batch_affine" else [])
     self._ties = [tf.constant(t) for t in tie_break_scores(
         network, normalize=not raw_magnitudes(cfg))]
@@ -106,8 +106,8 @@ class MaskSearchTrainer(tf_keras.Model):
   def forward(self, masks: List[tf.Tensor], images: tf.Tensor,
               batch_statistics: Optional[bool] = None) -> tf.Tensor:
     """Logits with the given masks. BatchNorm normalises with `images`'
-    own statistics (by default: when `search_bn=batch`) or with the moving
-    statistics; it never updates them."""
+    own statistics (by default, unless `search_bn=frozen`) or with the
+    moving statistics; it never updates them."""
     if batch_statistics is None:
       batch_statistics = self.cfg.search_bn != "frozen"
     with use_masks(self._layers, masks), \
@@ -292,10 +292,13 @@ class MaskSearchTrainer(tf_keras.Model):
                  tf.cast(labels, tf.int32)), tf.float32)))
 
 
-def batchnorm_affine_variables(network) -> List[tf.Variable]:
-  """Every BatchNorm's gamma and beta (those it has), in layer order."""
-  return [v for layer in batchnorm_layers(network)
-          for v in (layer.gamma, layer.beta) if v is not None]
+def batchnorm_affine(network) -> Dict[str, tf.Variable]:
+  """Every BatchNorm's gamma and beta (those it has), in layer order, keyed
+  <layer>/gamma and <layer>/beta (the names mask_stage saves them under)."""
+  return {f"{layer.name}/{name}": variable
+          for layer in batchnorm_layers(network)
+          for name, variable in (("gamma", layer.gamma), ("beta", layer.beta))
+          if variable is not None}
 
 
 def _mean_abs_difference(masks, others) -> tf.Tensor:

@@ -21,10 +21,10 @@ from csam_tf.masking.masked_model import (channel_group_scores,
                                           mask_variables, raw_magnitudes,
                                           tie_break_scores,
                                           to_masked_model)
-from csam_tf.masking.recalibrate import batchnorm_layers
 from trainers import baseline_masks
 from trainers.mask_search import (MaskSearchTrainer,
-                                  RecalibrateBeforeValidation)
+                                  RecalibrateBeforeValidation,
+                                  batchnorm_affine)
 from trainers.mask_search_config import MaskSearchConfig
 from trainers.resumable_fit import resumable_fit
 from trainers.search_summaries import SearchSummaries
@@ -53,20 +53,15 @@ def load_masks(path: str) -> Dict[str, np.ndarray]:
 
 def save_batchnorm_affine(path: str, network: tf_keras.Model) -> None:
   """Every BatchNorm's gamma and beta, keyed <layer>/gamma, <layer>/beta."""
-  values = {}
-  for layer in batchnorm_layers(network):
-    for weight in ("gamma", "beta"):
-      if getattr(layer, weight) is not None:
-        values[f"{layer.name}/{weight}"] = getattr(layer, weight).numpy()
-  np.savez(path, **values)
+  np.savez(path, **{key: variable.numpy()
+                    for key, variable in batchnorm_affine(network).items()})
 
 
 def assign_batchnorm_affine(network: tf_keras.Model, path: str) -> None:
   """Sets `network`'s BatchNorm gamma and beta to those saved at `path`."""
   with np.load(path) as saved:
-    for key in saved.files:
-      name, weight = key.rsplit("/", 1)
-      getattr(network.get_layer(name), weight).assign(saved[key])
+    for key, variable in batchnorm_affine(network).items():
+      variable.assign(saved[key])
 
 
 def with_batchnorm_affine(network: tf_keras.Model,
