@@ -41,6 +41,15 @@ def model_under_masks(model_path, masks):
   return model
 
 
+def magnitude_masks(model, sparsity, allocation="layerwise"):
+  """The model's own top-k of |w| over its prunable layers, per layer or
+  with one global threshold."""
+  names = prunable_layer_names(model)
+  scores = [np.abs(model.get_layer(n).get_weights()[0]) for n in names]
+  hard = binarize.binarize(scores, sparsity, allocation)
+  return {n: h.numpy() for n, h in zip(names, hard)}
+
+
 def main(argv):
   paths = [a for a in argv if not a.startswith("--")]
   options = dict(a[2:].split("=", 1) for a in argv if a.startswith("--"))
@@ -49,12 +58,9 @@ def main(argv):
   data = pipeline.load(DataConfig(dataset="fashion_mnist", batch_size=128))
   model_path, mask_sets = paths[0], {p: None for p in paths[1:]}
   if "magnitude" in options:
-    model = tf_keras.models.load_model(model_path, compile=False)
-    mask_sets[f"magnitude {options['magnitude']}"] = {
-        name: binarize.binarize(
-            [np.abs(model.get_layer(name).get_weights()[0])],
-            float(options["magnitude"]))[0].numpy()
-        for name in prunable_layer_names(model)}
+    mask_sets[f"magnitude {options['magnitude']}"] = magnitude_masks(
+        tf_keras.models.load_model(model_path, compile=False),
+        float(options["magnitude"]))
   for label, masks in mask_sets.items():
     model = model_under_masks(
         model_path, masks if masks is not None else dict(np.load(label)))

@@ -28,17 +28,9 @@ import csam_tf  # noqa: E402
 from csam_tf.certify import sampler as certify_sampler  # noqa: E402
 from csam_tf.data import pipeline  # noqa: E402
 from csam_tf.data.config import DataConfig  # noqa: E402
-from csam_tf.masking import binarize  # noqa: E402
-from csam_tf.masking.masked_model import prunable_layer_names  # noqa: E402
 from csam_tf.masking.recalibrate import recalibrate_batchnorm  # noqa: E402
-from binary_mask_accuracy import model_under_masks  # noqa: E402 (tools/)
-
-
-def magnitude_masks(model, sparsity, allocation):
-  names = prunable_layer_names(model)
-  scores = [np.abs(model.get_layer(n).get_weights()[0]) for n in names]
-  hard = binarize.binarize(scores, sparsity, allocation)
-  return {n: h.numpy() for n, h in zip(names, hard)}
+from binary_mask_accuracy import (magnitude_masks,  # noqa: E402 (tools/)
+                                  model_under_masks)
 
 
 def main(argv):
