@@ -1,6 +1,7 @@
 """certify_jobs: several settings in one call (one CSV each, one table), and
 a plot that keeps the certificates earlier commands made beside the new."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -35,9 +36,9 @@ def test_jobs_of_other_bounds_and_blocks_in_one_call(tmp_path, monkeypatch,
   plotted = _plotted(monkeypatch)
   base = CertifyConfig(nsamples=10, nbounds=2, batch_size=20, num_images=4,
                        families=("brightness",), levels=("L2",))
-  jobs = [base, CertifyConfig(**{**base.__dict__, "families": ("rotation",),
-                                 "levels": ("L1",), "bound": "binomial",
-                                 "nbounds": 3})]
+  jobs = [base, dataclasses.replace(base, families=("rotation",),
+                                    levels=("L1",), bound="binomial",
+                                    nbounds=3)]
   out = str(tmp_path / "certify")
   results = certify_run.certify_jobs({"dense": bright_or_dark}, IMAGES,
                                      LABELS, jobs, out)
