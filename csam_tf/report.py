@@ -7,7 +7,7 @@ import time
 from importlib import metadata
 from typing import Any, Dict
 
-from csam_tf import atomic_io
+from csam_tf import atomic_io, machine
 
 REPORT_NAME = "report.json"
 _PACKAGES = ("tensorflow", "tf_keras", "tensorflow-model-optimization",
@@ -33,7 +33,8 @@ def update_stage(workdir: str, stage: str, metrics: Dict[str, Any],
   report = atomic_io.read_json(path, default={}) or {}
   report["flags"] = run_flags
   report["versions"] = versions()
-  report["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform()}
+  report["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
+                       "cpu": machine.machine_label()}
   report.setdefault("stages", {})[stage] = metrics
   report["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
   atomic_io.write_json(path, report)

@@ -3,6 +3,7 @@ the PCA-vs-sparsity plot. Reads only report.json and experiment.json (and,
 for the seed-by-seed comparison, the headline certificate's CSV), so the
 tables can be regenerated at any time from what is on disk."""
 
+import collections
 import csv
 import math
 import os
@@ -32,7 +33,7 @@ COLUMNS = (
     "mask_mean", "mask_moved", "magnitude_overlap", "cert_split",
     "parameters", "flops_reduction", "tflite_latency_ms_dense",
     "tflite_latency_ms", "tflite_speedup",
-    "wall_seconds", "cpu_seconds", "stage_seconds", "commands",
+    "wall_seconds", "cpu_seconds", "stage_seconds", "commands", "machine",
     "pretrain_wall_seconds", "pretrain_shared_from")
 
 
@@ -58,6 +59,8 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "seed": spec["seed"], "cert_eps": flags["cert_eps"],
       "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]), 1),
       "cpu_seconds": _cpu_seconds(spec["commands"]),
+      "machine": " + ".join(sorted({c["machine"] for c in spec["commands"]
+                                    if "machine" in c})),
       "stage_seconds": stage_seconds(stages, shared_pretrain=not dense),
       "commands": len(spec["commands"]),
       "pretrain_wall_seconds": pretrain.get("wall_seconds", ""),
@@ -104,6 +107,16 @@ def _cpu_seconds(commands):
   if not all("cpu_seconds" in c for c in commands):
     return ""
   return round(sum(c["cpu_seconds"] for c in commands), 1)
+
+
+def machine_counts(rows) -> str:
+  """'AMD EPYC, 2 cores, AVX2, no AVX-512 (20 runs); ...': the machines
+  the rows' runs were made on (a suite restored from records may span
+  several, and their timings are not comparable)."""
+  counts = collections.Counter(r["machine"] or "machine not recorded"
+                               for r in rows)
+  return "; ".join(f"{label} ({n} run{'s' if n != 1 else ''})"
+                   for label, n in sorted(counts.items()))
 
 
 def write_csv(path: str, rows: Sequence[Dict[str, object]]) -> None:

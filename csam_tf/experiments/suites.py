@@ -45,6 +45,8 @@ SAM_RHO = 0.05
 # Runs that train a dense model (no sparsity; their certificates are the
 # dense model's): one workdir per seed.
 DENSE_METHODS = ("dense", "sam_pretrain")
+# The dense model a pruning run starts from (copied from its dense run).
+PRETRAIN_FILES = ("pretrain/best.weights.h5", "pretrain/model.keras")
 
 _MASK_STAGES = ("mask", "finetune", "certify")
 _DECAY_STAGES = ("finetune", "certify")

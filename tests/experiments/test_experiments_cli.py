@@ -5,6 +5,7 @@ section into the Markdown file; bad input is one line and exit 2."""
 import csv
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -73,11 +74,13 @@ def _with_dense(root, dense_run):
 
 def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   root, markdown = str(tmp_path / "bench"), tmp_path / "BENCH.md"
+  records_dir = tmp_path / "records"
   _with_dense(root, dense_run)
   markdown.write_text("# Benchmarks\n\nhand-written part\n")
   args = ["--suite=main", f"--flagfile={flagfile}", f"--workdir={root}",
           "--methods=magnitude", "--sparsities=0.9", "--seeds=0",
-          f"--benchmarks_md={markdown}", f"--figures_dir={tmp_path / 'fig'}"]
+          f"--benchmarks_md={markdown}", f"--figures_dir={tmp_path / 'fig'}",
+          f"--records_dir={records_dir}"]
   first = _experiments(*args)
   assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
   with open(os.path.join(root, "results.csv")) as f:
@@ -138,6 +141,50 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   assert "finished earlier" not in tables.stdout
   assert "done in" not in tables.stdout
   assert "2 of 51 planned runs finished" in markdown.read_text()
+  _check_records_let_a_new_machine_go_on(args, root, records_dir, dense_run)
+
+
+def _check_records_let_a_new_machine_go_on(args, root, records_dir,
+                                           dense_run):
+  """--records_dir: each finished run's record was saved; a workdir that
+  lost everything (a new machine) gets the runs back and runs nothing."""
+  root = pathlib.Path(root)
+  recorded = {os.path.relpath(os.path.join(d, n), records_dir)
+              for d, _, names in os.walk(records_dir) for n in names}
+  certificates = [f"{key}.csv{suffix}" for key in (
+      "composite_L2", "composite_L1", "brightness_L2", "rotation_L2",
+      "composite_L2_binomial") for suffix in ("", ".settings.json")]
+  assert recorded == {
+      # the dense run finished before this command: saved at the start
+      "dense/seed0/experiment.json", "dense/seed0/report.json",
+      "dense/seed0/run.cfg", "dense/seed0/pretrain/best.weights.h5",
+      "dense/seed0/pretrain/model.keras",
+      *[f"dense/seed0/certify/dense_{c}" for c in certificates],
+      "magnitude/sp90/seed0/experiment.json",
+      "magnitude/sp90/seed0/report.json", "magnitude/sp90/seed0/run.cfg",
+      *[f"magnitude/sp90/seed0/certify/pruned_{c}" for c in certificates]}
+  spec = json.load(open(records_dir / "magnitude/sp90/seed0/experiment.json"))
+  assert {c["machine"] for c in spec["commands"]} == {_machine_label()}
+  with open(root / "results.csv") as f:
+    before = list(csv.DictReader(f))
+  assert {r["machine"] for r in before} == {_machine_label()}
+
+  shutil.rmtree(root)  # the new machine has the records only
+  again = _experiments(*args)
+  assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+  assert again.stdout.count("restored from") == 2
+  assert again.stdout.count("finished earlier") == 2
+  assert "done in" not in again.stdout
+  with open(root / "results.csv") as f:
+    assert list(csv.DictReader(f)) == before
+  with open(root / "dense/seed0/pretrain/best.weights.h5", "rb") as f:
+    assert f.read() == open(
+        dense_run / "pretrain/best.weights.h5", "rb").read()
+
+
+def _machine_label():
+  from csam_tf import machine
+  return machine.machine_label()
 
 
 @pytest.mark.parametrize("extra,message", [
