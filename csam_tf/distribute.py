@@ -130,8 +130,5 @@ def local_copy(model, strategy):
   workers never join. Every worker must call it at the same point."""
   if strategy.num_replicas_in_sync <= 1:
     return model
-  import tf_keras  # pylint: disable=g-import-not-at-top
-  weights = model.get_weights()   # one collective read, on every worker
-  copy = tf_keras.models.clone_model(model)
-  copy.set_weights(weights)
-  return copy
+  from csam_tf.models import copy_model  # pylint: disable=g-import-not-at-top
+  return copy_model(model)  # one collective read, on every worker

@@ -26,6 +26,7 @@ from csam_tf.data.pipeline import Augment, DataBundle
 from csam_tf.errors import RunError
 from csam_tf.masking import masked_model
 from csam_tf.masking.layers import masked_layers
+from csam_tf.models import copy_model
 from csam_tf.masking.recalibrate import (batchnorm_layers,
                                          recalibrate_batchnorm)
 from csam_tf.structured import dependency_graph, flops, surgery, transformer
@@ -203,8 +204,7 @@ def recalibrate_under_masks(pruned, network, masks, cfg, images) -> int:
   if cfg.granularity == "channel":
     return recalibrate_batchnorm(pruned, images,
                                  batches=cfg.recalibration_batches)
-  plain = tf_keras.models.clone_model(network)
-  plain.set_weights(network.get_weights())
+  plain = copy_model(network)
   for name, mask in masks.items():
     layer = plain.get_layer(name)
     weights = layer.get_weights()

@@ -17,6 +17,7 @@ import tf_keras
 from csam_tf import atomic_io
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.masking.layers import masked_layers
+from csam_tf.models import copy_model
 from csam_tf.masking.masked_model import (channel_group_scores,
                                           mask_variables, raw_magnitudes,
                                           tie_break_scores,
@@ -68,8 +69,7 @@ def with_batchnorm_affine(network: tf_keras.Model,
                           path: str) -> tf_keras.Model:
   """A copy of `network` with the gamma and beta saved at `path` (the
   mask search's, --search_bn=batch_affine); `network` is not changed."""
-  copy = tf_keras.models.clone_model(network)
-  copy.set_weights(network.get_weights())
+  copy = copy_model(network)
   assign_batchnorm_affine(copy, path)
   return copy
 

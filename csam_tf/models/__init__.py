@@ -24,3 +24,15 @@ def build_model(arch, input_shape, num_classes, width_multiplier=1.0,
   if arch == "vit" and vit_config is not None:
     return vit(tuple(input_shape), num_classes, width_multiplier, vit_config)
   return builders[arch](tuple(input_shape), num_classes, width_multiplier)
+
+
+def copy_model(model):
+  """A separate tf_keras model with `model`'s weights and BatchNorm
+  statistics: for work that must leave the original as it is (masks
+  multiplied in for recalibration, learned gamma and beta assigned, plain
+  variables outside a distribution strategy)."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  weights = model.get_weights()  # first: under a strategy, a collective read
+  copy = tf_keras.models.clone_model(model)
+  copy.set_weights(weights)
+  return copy

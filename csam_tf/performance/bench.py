@@ -195,13 +195,13 @@ def tflite_figures(data):
   import tf_keras
   from csam_tf import export
   from csam_tf.masking import binarize
+  from csam_tf.models import copy_model
   from csam_tf.masking.masked_model import prunable_layer_names
   from csam_tf.performance import structured_latency as latency
   dense = tf_keras.models.load_model(
       os.path.join(FLAGS.model_workdir, "pretrain/model.keras"),
       compile=False)
-  unstructured = tf_keras.models.clone_model(dense)
-  unstructured.set_weights(dense.get_weights())
+  unstructured = copy_model(dense)
   for name in prunable_layer_names(unstructured):
     layer = unstructured.get_layer(name)
     weights = layer.get_weights()

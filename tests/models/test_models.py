@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tf_keras
 
-from csam_tf.models import build_model
+from csam_tf.models import build_model, copy_model
 from csam_tf.models.layers import scaled
 
 
@@ -69,3 +69,20 @@ def test_width_multiplier_scales_widths():
 def test_unknown_architecture():
   with pytest.raises(ValueError, match="choose one of resnet18"):
     build_model("vgg", (28, 28, 1), 10)
+
+
+def test_copy_model_is_equal_and_separate():
+  """copy_model: the same weights and BatchNorm statistics, bit for bit,
+  and changing the copy leaves the original as it was."""
+  model = build_model("resnet18", (28, 28, 1), 10, width_multiplier=0.0625)
+  bn = next(l for l in model.layers if "_bn" in l.name)
+  bn.moving_variance.assign(bn.moving_variance + 0.5)
+  before = [w.copy() for w in model.get_weights()]
+  copy = copy_model(model)
+  assert len(copy.get_weights()) == len(before)
+  for a, b in zip(copy.get_weights(), before):
+    np.testing.assert_array_equal(a, b)
+  for variable in copy.weights:
+    variable.assign(variable * 0.0)
+  for a, b in zip(model.get_weights(), before):
+    np.testing.assert_array_equal(a, b)
