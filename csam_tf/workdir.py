@@ -12,21 +12,22 @@ from csam_tf.errors import UsageError
 FLAGS_FILE = "flags.json"
 
 
-def check_writable(workdir: str) -> None:
+def check_writable(workdir: str, flag: str = "workdir") -> None:
   """Raises UsageError unless files can be created in `workdir` (or, when
-  it does not exist yet, in the folder it would be made in). Probes with a
-  real file: permission bits say nothing to root or on read-only mounts."""
+  it does not exist yet, in the folder it would be made in), naming the
+  --`flag` that gave it. Probes with a real file: permission bits say
+  nothing to root or on read-only mounts."""
   folder = os.path.abspath(workdir)
   while not os.path.exists(folder):
     folder = os.path.dirname(folder)
   if not os.path.isdir(folder):
-    raise UsageError(f"--workdir={workdir}: {folder} is a file, not a folder")
+    raise UsageError(f"--{flag}={workdir}: {folder} is a file, not a folder")
   try:
     handle, probe = tempfile.mkstemp(prefix=".csam_tf_probe", dir=folder)
     os.close(handle)
     os.remove(probe)
   except OSError as e:
-    raise UsageError(f"--workdir={workdir} is not writable ({folder}: "
+    raise UsageError(f"--{flag}={workdir} is not writable ({folder}: "
                      f"{e.strerror}); choose a folder you can write to"
                      ) from None
 

@@ -100,6 +100,8 @@ def check_inputs():
       raise UsageError(f"--{name} is set per run by the suite; drop it from "
                        f"the command line and the flagfile")
   workdir_lib.check_writable(FLAGS.workdir)
+  if FLAGS.records_dir:
+    workdir_lib.check_writable(FLAGS.records_dir, flag="records_dir")
   check_data_available(data_flags.data_config())
   return selected_runs()
 

@@ -192,6 +192,8 @@ def _machine_label():
     (["--seed=3"], "--seed is set per run by the suite"),
     (["--sparsities=half"], "--sparsities takes numbers"),
     (["--methods=csam", "--seeds=7"], "the selection leaves no run"),
+    (["--records_dir=/proc/records"], "--records_dir=/proc/records is not "
+     "writable"),
 ])
 def test_bad_input_is_one_line(tmp_path, flagfile, extra, message):
   result = _experiments("--suite=main", f"--flagfile={flagfile}",
