@@ -106,7 +106,13 @@ class MaskedDense(_MaskedKernelMixin, tf_keras.layers.Dense):
   """Dense whose kernel is multiplied by a per-weight soft mask."""
 
   def apply_kernel(self, inputs, kernel):
-    return tf.matmul(inputs, kernel)
+    # The ops Dense.call uses (matmul for rank 2, tensordot above), so a
+    # mask of ones gives the plain layer's outputs bit for bit on any CPU:
+    # a rank-3 matmul rounds differently from tensordot on some (AVX2).
+    rank = inputs.shape.rank
+    if rank == 2 or rank is None:
+      return tf.matmul(inputs, kernel)
+    return tf.tensordot(inputs, kernel, [[rank - 1], [0]])
 
 
 class SearchBatchNormalization(_FrozenBackboneMixin,
