@@ -13,7 +13,7 @@
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORKDIR=${WORKDIR:-runs/bench_v2}
-RECORDS=${RECORDS:-docs/runs/bench_v2}
+RECORDS=${RECORDS:-docs/bench_records/v2}
 COMMON=(--flagfile=configs/bench_fashion_mnist.cfg --workdir="$WORKDIR"
         --records_dir="$RECORDS" --benchmarks_md= --figures_dir="$WORKDIR/fig")
 status=0

@@ -4,6 +4,8 @@ record."""
 
 import os
 
+import pytest
+
 from csam_tf import atomic_io
 from csam_tf.experiments import records
 
@@ -72,3 +74,21 @@ def test_unfinished_run_is_no_record(tmp_path):
   assert not records.is_recorded(record_dir)  # none at all
   records.save(run_dir, record_dir, "csam")
   assert not records.is_recorded(record_dir)
+
+
+def test_the_benchmark_records_are_not_ignored_by_git():
+  """tools/run_benchmarks.sh's records folder is committed, not ignored
+  (.gitignore's `runs/` ignores every folder of that name)."""
+  import re  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  from conftest import REPO  # pylint: disable=import-outside-toplevel
+  if not os.path.isdir(os.path.join(REPO, ".git")):
+    pytest.skip("not a git checkout")
+  script = open(os.path.join(REPO, "tools", "run_benchmarks.sh")).read()
+  folder = re.search(r"RECORDS=\$\{RECORDS:-([^}]+)\}", script).group(1)
+  for relative in ("dense/seed0/pretrain/model.keras",
+                   "csam/sp90/seed0/certify/pruned_composite_L2.csv",
+                   "csam/sp90/seed0/experiment.json"):
+    checked = subprocess.run(["git", "check-ignore", "-q",
+                              os.path.join(folder, relative)], cwd=REPO)
+    assert checked.returncode == 1, f"{folder}/{relative} is ignored by git"
