@@ -223,9 +223,7 @@ def execute(root: str, run: experiment_suites.ExperimentRun) -> int:
 def is_finished(run_dir: str, run: experiment_suites.ExperimentRun) -> bool:
   """Every stage and certificate is in report.json and the runner saw the
   run through (experiment.json)."""
-  return is_complete(run_dir, run) and bool((atomic_io.read_json(
-      os.path.join(run_dir, experiment_results.EXPERIMENT_FILE)) or {}).get(
-          "complete"))
+  return is_complete(run_dir, run) and records.seen_through(run_dir)
 
 
 def sync_records(root: str, runs) -> None:
@@ -238,9 +236,9 @@ def sync_records(root: str, runs) -> None:
     run_dir = os.path.join(root, run.name)
     record_dir = os.path.join(FLAGS.records_dir, run.name)
     if is_finished(run_dir, run):
-      if not records.is_recorded(record_dir):
+      if not records.seen_through(record_dir):
         records.save(run_dir, record_dir, run.method)
-    elif records.is_recorded(record_dir):
+    elif records.seen_through(record_dir):
       records.restore(record_dir, run_dir)
       print(f"{run.name}: restored from {record_dir}", flush=True)
 

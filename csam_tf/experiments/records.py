@@ -39,9 +39,10 @@ def record_files(run_dir: str, method: str) -> List[str]:
   return files
 
 
-def is_recorded(record_dir: str) -> bool:
-  """The record holds a finished run."""
-  spec = atomic_io.read_json(os.path.join(record_dir, EXPERIMENT_FILE))
+def seen_through(folder: str) -> bool:
+  """The runner saw the run in `folder` (a workdir or a record) through:
+  its experiment.json says complete."""
+  spec = atomic_io.read_json(os.path.join(folder, EXPERIMENT_FILE))
   return bool(spec and spec.get("complete"))
 
 

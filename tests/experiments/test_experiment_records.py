@@ -56,7 +56,7 @@ def test_save_replaces_the_record_and_restore_copies_it_back(tmp_path):
   on_disk = sorted(os.path.relpath(os.path.join(d, n), record_dir)
                    for d, _, names in os.walk(record_dir) for n in names)
   assert on_disk == sorted(saved)  # the stale file went with the old record
-  assert records.is_recorded(record_dir)
+  assert records.seen_through(record_dir)
 
   new_dir = str(tmp_path / "new_machine" / "dense" / "seed0")
   restored = records.restore(record_dir, new_dir)
@@ -71,9 +71,9 @@ def test_save_replaces_the_record_and_restore_copies_it_back(tmp_path):
 def test_unfinished_run_is_no_record(tmp_path):
   run_dir = _run(str(tmp_path), "csam", complete=False)
   record_dir = str(tmp_path / "record")
-  assert not records.is_recorded(record_dir)  # none at all
+  assert not records.seen_through(record_dir)  # none at all
   records.save(run_dir, record_dir, "csam")
-  assert not records.is_recorded(record_dir)
+  assert not records.seen_through(record_dir)
 
 
 def test_the_benchmark_records_are_not_ignored_by_git():

@@ -156,7 +156,7 @@ def test_taylor_scores_are_squared_gate_gradients(arch):
   autodiff path independent of the scores' reverse-mode tape) and, for the
   ViT, whose GELU network is smooth, against central differences too. (The
   ResNet's ReLU kinks bias float32 central differences: at eps 1e-3 one
-  gate's was 9% off on an AVX2 machine, the same on AVX-512 within 5%.)"""
+  gate's was 9% off on an AVX2 machine, within 5% on AVX-512.)"""
   from csam_tf.models.vit_config import ViTConfig  # pylint: disable=import-outside-toplevel
   tf_keras.utils.set_random_seed(0)
   network = build_model(arch, (12, 12, 1), 4, 0.25, ViTConfig(
