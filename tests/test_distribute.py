@@ -29,7 +29,8 @@ pytestmark = pytest.mark.xdist_group("distribute")
 EVAL_IMAGES = 256
 CERT_IMAGES = 8
 FLAGS = ["--train_subset=2048", f"--eval_subset={EVAL_IMAGES}",
-         "--pretrain_epochs=2", "--width_multiplier=0.0625",
+         "--pretrain_epochs=2", "--arch=resnet10",
+         "--width_multiplier=0.0625",
          "--batch_size=128", "--augment_family=none",
          "--mask_steps_per_epoch=4", "--finetune_epochs=1",
          "--finetune_steps_per_epoch=4", f"--cert_num_images={CERT_IMAGES}",
@@ -133,7 +134,7 @@ def _binary_test_accuracy(workdir):
   from trainers.mask_search_config import MaskSearchConfig
   data = pipeline.load(DataConfig(train_subset=2048, eval_subset=EVAL_IMAGES,
                                   batch_size=128))
-  network = build_model("resnet18", data.input_shape, data.num_classes,
+  network = build_model("resnet10", data.input_shape, data.num_classes,
                         0.0625)
   network.load_weights(os.path.join(workdir, "pretrain/best.weights.h5"))
   model = to_masked_model(network)

@@ -13,9 +13,10 @@ def build_model(arch, input_shape, num_classes, width_multiplier=1.0,
   (`vit_config`: the ViT's shape, defaults when None)."""
   from csam_tf.models.googlenet import googlenet
   from csam_tf.models.mobilenet_v2 import mobilenet_v2
-  from csam_tf.models.resnet import resnet18
+  from csam_tf.models.resnet import resnet10, resnet18
   from csam_tf.models.vit import vit
-  builders = {"resnet18": resnet18, "googlenet": googlenet,
+  builders = {"resnet18": resnet18, "resnet10": resnet10,
+              "googlenet": googlenet,
               "mobilenet_v2": mobilenet_v2, "vit": vit}
   assert set(builders) == set(ARCHITECTURES)
   if arch not in builders:

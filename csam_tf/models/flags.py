@@ -8,8 +8,9 @@ from csam_tf.models.vit_config import ViTConfig
 FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("arch", "resnet18", ARCHITECTURES, "Network architecture "
-                  "(CIFAR-style small-input stems; vit: a small Vision "
-                  "Transformer, shaped by the --vit_* flags).")
+                  "(CIFAR-style small-input stems; resnet18 is the "
+                  "benchmark's, resnet10 has one block a stage; vit: a small "
+                  "Vision Transformer, shaped by the --vit_* flags).")
 flags.DEFINE_float("width_multiplier", 1.0, "Multiplies every layer's width "
                    "(the CPU benchmark uses 0.25).", lower_bound=1e-3,
                    upper_bound=8.0)

@@ -17,6 +17,7 @@ import pytest
 from conftest import REPO
 
 TINY = """--dataset=fashion_mnist
+--arch=resnet10
 --width_multiplier=0.0625
 --batch_size=64
 --train_subset=256

@@ -1,4 +1,4 @@
-"""The three CIFAR-style architectures: shapes, parameter counts, stems."""
+"""The CIFAR-style CNNs: shapes, parameter counts, stems."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,8 @@ def _trainable(model):
   return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
-@pytest.mark.parametrize("arch", ["resnet18", "googlenet", "mobilenet_v2"])
+@pytest.mark.parametrize("arch", ["resnet18", "resnet10", "googlenet",
+                                  "mobilenet_v2"])
 @pytest.mark.parametrize("shape,classes", [((28, 28, 1), 10),
                                            ((20, 24, 3), 7)])
 def test_any_input_shape_and_class_count(arch, shape, classes):
@@ -27,6 +28,20 @@ def test_resnet18_matches_the_reference_parameter_count():
   # CIFAR ResNet-18 (kuangliu/pytorch-cifar): 11,173,962 parameters.
   model = build_model("resnet18", (32, 32, 3), 10)
   assert _trainable(model) == 11_173_962
+
+
+def test_resnet10_is_resnet18_with_one_block_a_stage():
+  # ResNet-18's second block of each stage at width w: two 3x3 w->w convs
+  # and their BatchNorms' gamma and beta; the rest is shared.
+  second_blocks = sum(2 * 9 * w * w + 2 * 2 * w for w in (64, 128, 256, 512))
+  assert second_blocks == 6_270_720
+  model = build_model("resnet10", (32, 32, 3), 10)
+  assert _trainable(model) == 11_173_962 - second_blocks == 4_903_242
+  assert model.name == "resnet10"
+  convs = [l.name for l in model.layers
+           if isinstance(l, tf_keras.layers.Conv2D)]
+  assert len(convs) == 1 + 4 * 2 + 3  # stem, 4 blocks, 3 projections
+  assert "stage4_block2_1_conv" not in convs
 
 
 def test_googlenet_parameter_count():
@@ -48,8 +63,8 @@ def test_mobilenet_v2_matches_keras_applications():
   assert ours.count_params() == reference.count_params() == 2_270_794
 
 
-@pytest.mark.parametrize("arch,size", [("resnet18", 4), ("googlenet", 7),
-                                       ("mobilenet_v2", 4)])
+@pytest.mark.parametrize("arch,size", [("resnet18", 4), ("resnet10", 4),
+                                       ("googlenet", 7), ("mobilenet_v2", 4)])
 def test_small_input_stems_keep_resolution(arch, size):
   # CIFAR-style: stride-1 3x3 stem, no early max-pool; 28 -> size at the end
   model = build_model(arch, (28, 28, 1), 10, 0.25)
