@@ -34,9 +34,11 @@ def fail(prog: str, error: Exception, exit_code: int = 2) -> None:
 
 
 def flags_parser(prog: str):
-  """An `app.run(flags_parser=...)` with one-line errors and exit code 2."""
+  """An `app.run(flags_parser=...)` with one-line errors and exit code 2;
+  stdout outlives its reader from here on."""
 
   def parse(argv):
+    keep_going_without_stdout_reader()
     try:
       remaining = flags.FLAGS(argv)
     except flags.Error as e:
@@ -79,3 +81,46 @@ def import_tensorflow_quietly() -> None:
       lambda line: not any(n in line for n in _STARTUP_NOISE), fds=(1, 2)):
     import keras_cv  # noqa: F401  pylint: disable=import-outside-toplevel
     import tensorflow  # noqa: F401  pylint: disable=import-outside-toplevel
+
+
+def keep_going_without_stdout_reader() -> None:
+  """When whatever reads stdout goes away (`| head`, a killed `| tee`), the
+  program goes on with its output sent to /dev/null (a run's results are
+  in its workdir) instead of dying with a BrokenPipeError traceback at its
+  next print, hours into a run."""
+  if not isinstance(sys.stdout, StdoutOutlivingItsReader):
+    sys.stdout = StdoutOutlivingItsReader(sys.stdout)
+
+
+class StdoutOutlivingItsReader:
+  """A text stream that turns a broken pipe into /dev/null: the file
+  descriptor itself is pointed there, so the stream's buffered text,
+  later writes and native code writing to it all go quietly."""
+
+  def __init__(self, stream):
+    self._stream = stream
+
+  def write(self, text):
+    try:
+      return self._stream.write(text)
+    except BrokenPipeError:
+      self._to_devnull()
+      return len(text)
+
+  def flush(self):
+    try:
+      self._stream.flush()
+    except BrokenPipeError:
+      self._to_devnull()
+
+  def _to_devnull(self):
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+      os.dup2(devnull, self._stream.fileno())
+    except (AttributeError, OSError, ValueError):  # not backed by a file
+      self._stream = open(os.devnull, "w")  # pylint: disable=consider-using-with
+    finally:
+      os.close(devnull)
+
+  def __getattr__(self, name):
+    return getattr(self._stream, name)
