@@ -4,7 +4,7 @@ flag error into one line on stderr and exit code 2, and a quiet start."""
 import os
 import sys
 
-from absl import flags, logging
+from absl import app, flags, logging
 
 from csam_tf import native_stderr
 from csam_tf.errors import UsageError
@@ -31,6 +31,21 @@ def fail(prog: str, error: Exception, exit_code: int = 2) -> None:
   message = " ".join(str(error).split("\n"))
   print(f"{prog}: error: {message}", file=sys.stderr)
   sys.exit(exit_code)
+
+
+def run(main, prog: str, resumes: bool = False) -> None:
+  """absl's `app.run(main)` with one-line flag errors (`flags_parser`), and
+  Ctrl-C as one line and exit code 130 rather than a KeyboardInterrupt
+  traceback from deep inside TensorFlow. `resumes`: the program keeps what
+  it finished and the same command goes on from there (training stages'
+  checkpoints, certification's rows, a suite's finished runs)."""
+  try:
+    app.run(main, flags_parser=flags_parser(prog))
+  except KeyboardInterrupt:
+    then = ("; what finished is kept, and the same command goes on from "
+            "there" if resumes else "")
+    print(f"{prog}: interrupted (Ctrl-C){then}", file=sys.stderr)
+    sys.exit(130)
 
 
 def flags_parser(prog: str):

@@ -1,11 +1,9 @@
 """`python -m csam_tf.demo_budget`: the command keeps its name; the code is
 csam_tf.performance.demo_budget."""
 
-from absl import app
-
 from csam_tf import cli
 from csam_tf.performance import demo_budget
 
 if __name__ == "__main__":
   __doc__ = demo_budget.__doc__  # --help shows the command's own usage
-  app.run(demo_budget.main, flags_parser=cli.flags_parser(demo_budget.PROG))
+  cli.run(demo_budget.main, demo_budget.PROG)

@@ -1,11 +1,9 @@
 """`python -m csam_tf.step_profile`: the command keeps its name; the code is
 csam_tf.performance.step_profile."""
 
-from absl import app
-
 from csam_tf import cli
 from csam_tf.performance import step_profile
 
 if __name__ == "__main__":
   __doc__ = step_profile.__doc__  # --help shows the command's own usage
-  app.run(step_profile.main, flags_parser=cli.flags_parser(step_profile.PROG))
+  cli.run(step_profile.main, step_profile.PROG)

@@ -8,7 +8,7 @@ end of a run. Reads report.json only (pure Python: no TensorFlow).
 import os
 from typing import Any, Dict, List, Optional
 
-from absl import app, flags
+from absl import flags
 
 from csam_tf import atomic_io, cli
 from csam_tf.errors import UsageError
@@ -142,4 +142,4 @@ if __name__ == "__main__":
   # Defined here, not at import: csam_tf.train imports this module and has
   # a --workdir of its own.
   flags.DEFINE_string("workdir", None, "Workdir of a csam_tf.train run.")
-  app.run(main, flags_parser=cli.flags_parser(PROG))
+  cli.run(main, PROG)

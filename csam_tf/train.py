@@ -8,7 +8,7 @@ the command is run again, an interrupted one resumes from its checkpoint.
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from csam_tf import cli, distribute
 from csam_tf import workdir as workdir_lib
@@ -159,7 +159,7 @@ def _run_stages():
 
 
 def entry_point():
-  app.run(main, flags_parser=cli.flags_parser(PROG))
+  cli.run(main, PROG, resumes=True)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """csam_tf/cli.py: what the command-line programs share. Here: stdout that
-outlives its reader (flag errors are each program's own tests)."""
+outlives its reader and Ctrl-C as one line (flag errors are each program's
+own tests)."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
-from conftest import REPO
+from conftest import REPO, TINY_RUN
 from csam_tf import cli
 
 
@@ -46,3 +49,31 @@ def test_a_program_whose_reader_left_finishes_quietly(tmp_path):
   finally:
     os.close(write)
   assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
+  """Ctrl-C in the middle of training: one line saying the same command
+  goes on, exit code 130, no KeyboardInterrupt traceback (60 lines from
+  deep inside TensorFlow before)."""
+  process = subprocess.Popen(
+      [sys.executable, "-u", "-m", "csam_tf.train",
+       f"--workdir={tmp_path / 'run'}", *TINY_RUN, "--pretrain_epochs=500",
+       "--stages=pretrain"], cwd=REPO,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True,
+      # as a terminal's Ctrl-C finds it (a test runner may ignore SIGINT)
+      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  try:
+    for line in process.stdout:
+      if line.startswith("Epoch 2/"):  # inside fit, the graphs built
+        break
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+  finally:
+    process.kill()
+  assert process.returncode == 130, stderr[-3000:]
+  assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+  assert stderr.strip().splitlines()[-1] == (
+      "csam_tf.train: interrupted (Ctrl-C); what finished is kept, and the "
+      "same command goes on from there")

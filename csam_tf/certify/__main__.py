@@ -11,7 +11,7 @@ CSVs, so a killed run continues from the images already written.
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from csam_tf import atomic_io, cli
 from csam_tf.certify import resume as certify_resume
@@ -205,4 +205,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli.flags_parser(PROG))
+  cli.run(main, PROG, resumes=True)

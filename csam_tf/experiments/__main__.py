@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
 from csam_tf import atomic_io, cli
 from csam_tf.certify import resume as certify_resume
@@ -419,4 +419,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli.flags_parser(PROG))
+  cli.run(main, PROG, resumes=True)

@@ -44,6 +44,21 @@ def test_an_epoch_is_a_permutation_of_the_subset(data):
                                 np.sort(data._in_memory["train"][1]))
 
 
+def test_in_memory_epochs_share_one_traced_pipeline(data):
+  """The epoch is a tensor: however many epochs, the augmentation is traced
+  once (once an epoch before: ~0.8 s each on a 2-core AVX2 CPU)."""
+  composite = transforms.augmenter(family_ranges("composite", "L2"), 0.5)
+  traces = []
+
+  def augment(images, seed):
+    traces.append(seed)  # Python runs once per trace
+    return composite(images, seed)
+
+  batches = list(data.train(seed=3, augment=augment, first_epoch=1,
+                            epochs=4))
+  assert len(batches) == 20 and len(traces) == 1
+
+
 def test_epochs_depend_only_on_seed_and_epoch(data):
   augment = transforms.augmenter(family_ranges("composite", "L2"), 0.5)
   two_epochs = list(data.train(seed=3, augment=augment, first_epoch=0,
