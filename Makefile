@@ -15,7 +15,9 @@ FAST_TESTS := tests/test_losses.py tests/masking/test_binarize.py \
 	tests/certify/test_certify_bounds.py tests/certify/test_certify_sampler.py \
 	tests/certify/test_certify_resume.py tests/certify/test_certify_config.py \
 	tests/certify/test_certify_run.py tests/experiments/test_experiment_suites.py \
-	tests/experiments/test_experiment_results.py tests/test_machine.py tests/test_cli.py \
+	tests/experiments/test_experiment_results.py tests/test_machine.py \
+	tests/test_cli.py::test_a_broken_pipe_sends_stdout_to_devnull \
+	tests/test_cli.py::test_a_program_whose_reader_left_finishes_quietly \
 	tests/test_bazel_targets.py \
 	tests/test_train_cli.py::test_all_stages_end_to_end
 
