@@ -34,11 +34,13 @@ def fail(prog: str, error: Exception, exit_code: int = 2) -> None:
 
 
 def run(main, prog: str, resumes: bool = False) -> None:
-  """absl's `app.run(main)` with one-line flag errors (`flags_parser`), and
-  Ctrl-C as one line and exit code 130 rather than a KeyboardInterrupt
-  traceback from deep inside TensorFlow. `resumes`: the program keeps what
-  it finished and the same command goes on from there (training stages'
-  checkpoints, certification's rows, a suite's finished runs)."""
+  """absl's `app.run(main)` with one-line flag errors (`flags_parser`),
+  stdout that outlives its reader, and Ctrl-C as one line and exit code
+  130 rather than a KeyboardInterrupt traceback from deep inside
+  TensorFlow. `resumes`: the program keeps what it finished and the same
+  command goes on from there (training stages' checkpoints, certification's
+  rows, a suite's finished runs)."""
+  keep_going_without_stdout_reader()
   try:
     app.run(main, flags_parser=flags_parser(prog))
   except KeyboardInterrupt:
@@ -49,11 +51,9 @@ def run(main, prog: str, resumes: bool = False) -> None:
 
 
 def flags_parser(prog: str):
-  """An `app.run(flags_parser=...)` with one-line errors and exit code 2;
-  stdout outlives its reader from here on."""
+  """An `app.run(flags_parser=...)` with one-line errors and exit code 2."""
 
   def parse(argv):
-    keep_going_without_stdout_reader()
     try:
       remaining = flags.FLAGS(argv)
     except flags.Error as e:
