@@ -24,11 +24,15 @@ def run_cli(*args, timeout=600, env=None):
                         timeout=timeout)
 
 
-# A run that takes seconds: 256 images, 1 epoch, ResNet-10 at width 1/16
-# (tracing the graphs sets a tiny run's time: ResNet-10 takes 0.72x
-# ResNet-18's on the all-stages run, CPU).
+# The network of the end-to-end tests: ResNet-10 at width 1/16 (tracing the
+# graphs sets a tiny run's time: ResNet-10 takes 0.72x ResNet-18's on the
+# all-stages run, CPU).
+TINY_ARCH, TINY_WIDTH = "resnet10", 0.0625
+TINY_NETWORK = [f"--arch={TINY_ARCH}", f"--width_multiplier={TINY_WIDTH}"]
+
+# A run that takes seconds: 256 images, 1 epoch, the tiny network.
 TINY_RUN = ["--train_subset=256", "--eval_subset=128", "--pretrain_epochs=1",
-            "--arch=resnet10", "--width_multiplier=0.0625", "--batch_size=64"]
+            *TINY_NETWORK, "--batch_size=64"]
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def tiny_flags(tmp_path):
 
 
 BENCH_TINY = ["--train_subset=512", "--eval_subset=128", "--batch_size=64",
-              "--arch=resnet10", "--width_multiplier=0.0625"]
+              *TINY_NETWORK]
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, TINY_NETWORK, run_cli
 
 FLAGS = ["--train_subset=256", "--eval_subset=128", "--pretrain_epochs=1",
-         "--arch=resnet10", "--width_multiplier=0.0625", "--batch_size=64",
+         *TINY_NETWORK, "--batch_size=64",
          "--stages=pretrain,mask,certify", "--mask_epochs=2",
          "--mask_steps_per_epoch=3", "--cert_models=dense",
          "--cert_num_images=32", "--cert_nsamples=100", "--cert_nbounds=10"]
@@ -132,9 +132,7 @@ def test_sigkill_in_mask_search_and_certification(tmp_path, uninterrupted):
 def test_non_finite_loss_stops_with_one_line(tmp_path):
   workdir = str(tmp_path / "nan")
   result = run_cli(f"--workdir={workdir}", "--train_subset=256",
-                   "--eval_subset=128", "--arch=resnet10",
-                   "--width_multiplier=0.0625",
-                   "--batch_size=64", "--stages=pretrain",
+                   "--eval_subset=128", *TINY_NETWORK, "--batch_size=64", "--stages=pretrain",
                    "--pretrain_epochs=2", "--pretrain_lr=1e30")
   assert result.returncode == 1
   lines = _error_lines(result.stderr)
@@ -150,7 +148,7 @@ def test_non_finite_loss_stops_with_one_line(tmp_path):
 def test_unreadable_checkpoints(tmp_path):
   workdir = str(tmp_path / "run")
   flags = [f"--workdir={workdir}", "--train_subset=256", "--eval_subset=128",
-           "--arch=resnet10", "--width_multiplier=0.0625", "--batch_size=64",
+           *TINY_NETWORK, "--batch_size=64",
            "--stages=pretrain", "--pretrain_epochs=2"]
   assert run_cli(*flags).returncode == 0
   report_path = os.path.join(workdir, "report.json")

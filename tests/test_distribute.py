@@ -22,18 +22,19 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, drop_stage_from_report, run_cli
+from conftest import (REPO, TINY_ARCH, TINY_NETWORK, TINY_WIDTH,
+                      drop_stage_from_report, run_cli)
 
 # One test process computes the single-process run for this module's tests
 # (`make test`: pytest-xdist --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("distribute")
 
+TRAIN_IMAGES = 2048
 EVAL_IMAGES = 256
+BATCH_SIZE = 128
 CERT_IMAGES = 8
-FLAGS = ["--train_subset=2048", f"--eval_subset={EVAL_IMAGES}",
-         "--pretrain_epochs=2", "--arch=resnet10",
-         "--width_multiplier=0.0625",
-         "--batch_size=128", "--augment_family=none",
+FLAGS = [f"--train_subset={TRAIN_IMAGES}", f"--eval_subset={EVAL_IMAGES}",
+         "--pretrain_epochs=2", *TINY_NETWORK, f"--batch_size={BATCH_SIZE}", "--augment_family=none",
          "--mask_steps_per_epoch=4", "--finetune_epochs=1",
          "--finetune_steps_per_epoch=4", f"--cert_num_images={CERT_IMAGES}",
          "--cert_nsamples=10", "--cert_nbounds=2",
@@ -134,10 +135,11 @@ def _binary_test_accuracy(workdir):
   from csam_tf.models import build_model
   from trainers.mask_search import MaskSearchTrainer
   from trainers.mask_search_config import MaskSearchConfig
-  data = pipeline.load(DataConfig(train_subset=2048, eval_subset=EVAL_IMAGES,
-                                  batch_size=128))
-  network = build_model("resnet10", data.input_shape, data.num_classes,
-                        0.0625)
+  data = pipeline.load(DataConfig(train_subset=TRAIN_IMAGES,
+                                  eval_subset=EVAL_IMAGES,
+                                  batch_size=BATCH_SIZE))
+  network = build_model(TINY_ARCH, data.input_shape, data.num_classes,
+                        TINY_WIDTH)
   network.load_weights(os.path.join(workdir, "pretrain/best.weights.h5"))
   model = to_masked_model(network)
   with np.load(os.path.join(workdir, "mask/binary_masks.npz")) as masks:

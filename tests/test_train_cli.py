@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tf_keras
 
-from conftest import (FASHION_MNIST_DIR, REPO, TINY_RUN,
+from conftest import (FASHION_MNIST_DIR, REPO, TINY_NETWORK, TINY_RUN,
                       assert_same_checkpoint, checkpoint_values,
                       cut_checkpoints_back, drop_stage_from_report, run_cli)
 
@@ -288,8 +288,7 @@ def test_the_cli_starts_quietly_unless_log_tf(tiny_pretrain):
 # Run a of the resume tests: every training stage runs 2 epochs, so each
 # test cuts its own stage back to epoch 1 in a copy and resumes it (the
 # stages after it are complete in the copy's report.json and are skipped).
-TWO_EPOCHS = ["--train_subset=256", "--eval_subset=128",
-              "--arch=resnet10", "--width_multiplier=0.0625",
+TWO_EPOCHS = ["--train_subset=256", "--eval_subset=128", *TINY_NETWORK,
               "--batch_size=64",
               "--stages=pretrain,mask,finetune", "--pretrain_epochs=2",
               "--mask_epochs=2", "--mask_steps_per_epoch=2",

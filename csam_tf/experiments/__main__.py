@@ -13,7 +13,6 @@ and the others go on; the command exits 1 if any failed.
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 
@@ -29,6 +28,7 @@ from csam_tf import workdir as workdir_lib
 from csam_tf.data import flags as data_flags
 from csam_tf.data.config import check_data_available
 from csam_tf.errors import UsageError
+from csam_tf.performance import child_usage
 
 PROG = "csam_tf.experiments"
 RUN_FLAGFILE = "run.cfg"
@@ -207,7 +207,7 @@ def execute(root: str, run: experiment_suites.ExperimentRun) -> int:
     with open(os.path.join(run_dir, LOG_FILE), "a") as log:
       log.write(f"$ {' '.join(command[1:])}\n")
       log.flush()
-      code, cpu = _call_measured(command, log, env)
+      code, cpu = child_usage.call_with_cpu_seconds(command, log, env)
     spec["commands"].append({"argv": command[2:], "exit_code": code,
                              "seconds": round(time.time() - start, 1),
                              "cpu_seconds": round(cpu, 1),
@@ -241,22 +241,6 @@ def sync_records(root: str, runs) -> None:
     elif records.seen_through(record_dir):
       records.restore(record_dir, run_dir)
       print(f"{run.name}: restored from {record_dir}", flush=True)
-
-
-def _call_measured(command, log, env):
-  """subprocess.call that also returns the command's own CPU seconds (user
-  + system, from wait4): unlike wall time, not inflated while the suite is
-  paused or shares the cores with other work."""
-  process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                             env=env)
-  try:
-    _, status, usage = os.wait4(process.pid, 0)
-  except BaseException:  # as subprocess.call: never leave the child running
-    process.kill()
-    process.wait()
-    raise
-  process.returncode = os.waitstatus_to_exitcode(status)
-  return process.returncode, usage.ru_utime + usage.ru_stime
 
 
 def _last_error_line(run_dir):

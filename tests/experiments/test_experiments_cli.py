@@ -14,11 +14,9 @@ import time
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, TINY_NETWORK
 
-TINY = """--dataset=fashion_mnist
---arch=resnet10
---width_multiplier=0.0625
+TINY = "\n".join(["--dataset=fashion_mnist", *TINY_NETWORK]) + """
 --batch_size=64
 --train_subset=256
 --eval_subset=128

@@ -4,7 +4,7 @@
 import subprocess
 import sys
 
-from csam_tf.performance.child_usage import run_measured
+from csam_tf.performance.child_usage import call_with_cpu_seconds, run_measured
 
 
 def _child(megabytes, cpu_seconds, exit_code):
@@ -28,3 +28,19 @@ def test_the_child_alone_is_measured(tmp_path):
   assert usage["wall_seconds"] >= 0.6
   assert 100 / 1024 < usage["peak_rss_gb"] < 200 / 1024
   assert log.read_text() == "done\n"
+
+
+def test_call_with_cpu_seconds_counts_the_childs_cpu_not_its_sleep(
+    tmp_path):
+  """The experiment runner's measure: the child's own CPU seconds (0.6 of
+  computing), not the 1 s it sleeps; output appended to the open log."""
+  log_path = tmp_path / "run.log"
+  with open(log_path, "w") as log:
+    log.write("$ earlier\n")
+    log.flush()
+    code, cpu = call_with_cpu_seconds(
+        [sys.executable, "-c", "import time; time.sleep(1)\n" +
+         _child(10, 0.6, 2)[2]], log, env={"PATH": "/usr/bin"})
+  assert code == 2
+  assert 0.6 <= cpu < 0.95
+  assert log_path.read_text() == "$ earlier\ndone\n"

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import run_cli
+from conftest import TINY_ARCH, TINY_WIDTH, run_cli
 from csam_tf import losses
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
@@ -107,7 +107,7 @@ def test_mask_stage_alone_uses_the_pretrained_weights_on_disk(tmp_path,
   result = run_cli(*flags, "--stages=mask")
   assert result.returncode == 0, result.stderr[-2000:]
   workdir = str(tmp_path / "run")
-  network = build_model("resnet10", (28, 28, 1), 10, 0.0625)
+  network = build_model(TINY_ARCH, (28, 28, 1), 10, TINY_WIDTH)
   network.load_weights(os.path.join(workdir, "pretrain/best.weights.h5"))
   masks = load_masks(os.path.join(workdir, "mask/binary_masks.npz"))
   assert set(masks) == set(masked_model.prunable_layer_names(network))
