@@ -109,14 +109,31 @@ def _cpu_seconds(commands):
   return round(sum(c["cpu_seconds"] for c in commands), 1)
 
 
+def _machine(row) -> str:
+  return row["machine"] or "machine not recorded"
+
+
+def machine_keys(rows) -> Dict[str, str]:
+  """{machine label: 'A', ...} when the rows' runs were made on several
+  machines (a suite restored from records may span several, and their
+  timings are not comparable); {} when on one."""
+  labels = sorted({_machine(r) for r in rows})
+  if len(labels) < 2:
+    return {}
+  return {label: chr(ord("A") + i) if i < 26 else str(i)
+          for i, label in enumerate(labels)}
+
+
 def machine_counts(rows) -> str:
-  """'AMD EPYC, 2 cores, AVX2, no AVX-512 (20 runs); ...': the machines
-  the rows' runs were made on (a suite restored from records may span
-  several, and their timings are not comparable)."""
-  counts = collections.Counter(r["machine"] or "machine not recorded"
-                               for r in rows)
-  return "; ".join(f"{label} ({n} run{'s' if n != 1 else ''})"
-                   for label, n in sorted(counts.items()))
+  """'AMD EPYC, 2 cores, AVX2, no AVX-512 (20 runs)', or with several
+  machines 'machine A: AMD EPYC, 2 cores, AVX-512 (3 runs); machine B:
+  ...' (the keys the wall-time cells name)."""
+  counts = collections.Counter(_machine(r) for r in rows)
+  keys = machine_keys(rows)
+  return "; ".join(
+      f"{'machine ' + keys[label] + ': ' if keys else ''}{label} "
+      f"({n} run{'s' if n != 1 else ''})"
+      for label, n in sorted(counts.items()))
 
 
 def write_csv(path: str, rows: Sequence[Dict[str, object]]) -> None:
@@ -153,8 +170,16 @@ def _cell(rows, column, scale=100.0):
   return mean_spread([r[column] for r in rows], scale)
 
 
-def _minutes(rows):
-  return mean_spread([r["wall_seconds"] for r in rows], 1 / 60.0)
+def _minutes(rows, keys: Dict[str, str]) -> str:
+  """Wall minutes per run; with several machines (`keys`), one mean per
+  machine, e.g. '93.5 (B); 6.2 (A)': a mean over machines is no timing."""
+  if not keys:
+    return mean_spread([r["wall_seconds"] for r in rows], 1 / 60.0)
+  by_machine = collections.defaultdict(list)
+  for r in rows:
+    by_machine[keys[_machine(r)]].append(r["wall_seconds"])
+  return "; ".join(f"{mean_spread(seconds, 1 / 60.0)} ({key})"
+                   for key, seconds in sorted(by_machine.items()))
 
 
 def main_tables(rows: Sequence[Dict[str, object]],
@@ -164,6 +189,7 @@ def main_tables(rows: Sequence[Dict[str, object]],
   pca, emp = (f"{kind}_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
               for kind in ("pca", "empirical_accuracy"))
   dense = _group(rows, method="dense")
+  keys = machine_keys(rows)
   out = []
   for sparsity in sparsities:
     out += [f"### {sparsity:.0%} unstructured sparsity", "",
@@ -172,7 +198,7 @@ def main_tables(rows: Sequence[Dict[str, object]],
             "| empirical acc. composite L2 (%) | binary masks before "
             "fine-tuning, test acc. (%) | kept weights shared with "
             "magnitude (%) | certified images | wall time per run (min, "
-            "CPU) |",
+            f"CPU{', machine' if keys else ''}) |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label in methods:
       group = dense if label == "dense" else _label_rows(rows, label,
@@ -186,7 +212,7 @@ def main_tables(rows: Sequence[Dict[str, object]],
           f"{_cell(group, emp)} | "
           f"{_cell(group, 'mask_binary_test_accuracy')} | "
           f"{_cell(group, 'magnitude_overlap')} | {group[0]['cert_images']} | "
-          f"{_minutes(group)} |")
+          f"{_minutes(group, keys)} |")
     out.append("")
   return "\n".join(out)
 
@@ -306,12 +332,13 @@ def ablation_table(rows, variants: Dict[str, Dict[str, object]],
                    sparsity: float) -> str:
   """One row per C-SAM variant, with the change from the default."""
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  keys = machine_keys(rows)
   out = [f"### C-SAM ablations, {sparsity:.0%} unstructured sparsity", "",
          "| variant | flags | binary masks before fine-tuning, test "
          "accuracy (%) | mean soft mask | test accuracy (%) | PCA@1e-3 "
          "composite L2 (%) | vs default (PCA points) | mask search + "
-         "fine-tune + certify (min, CPU) |", "|---|---|---|---|---|---|---|"
-         "---|"]
+         f"fine-tune + certify (min, CPU{', machine' if keys else ''}) |",
+         "|---|---|---|---|---|---|---|---|"]
   default = _group(rows, method="csam", variant="default",
                    target_sparsity=sparsity)
   base = float(default[0][pca]) * 100 if default else None
@@ -328,7 +355,7 @@ def ablation_table(rows, variants: Dict[str, Dict[str, object]],
     out.append(f"| {variant} | {change} | "
                f"{_cell(group, 'mask_binary_test_accuracy')} | {mask_mean} | "
                f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
-               f"{delta} | {_minutes(group)} |")
+               f"{delta} | {_minutes(group, keys)} |")
   return "\n".join(out + [""])
 
 
@@ -338,12 +365,14 @@ def search_table(rows, baselines: Dict[str, Dict[str, object]],
   """The validation sweep at one sparsity: validation numbers only (the
   test images stay untouched until the final tables)."""
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  keys = machine_keys(rows)
   out = [f"### Search sweep, {sparsity:.0%} unstructured sparsity "
          "(validation split)", "",
          "| run | flags | binary masks before fine-tuning, validation acc. "
          "(%) | mean abs(C - C_init) | kept weights shared with magnitude "
          "(%) | validation acc. (%) | validation PCA@1e-3 composite L2 (%) "
-         "| wall time (min, CPU) |", "|---|---|---|---|---|---|---|---|"]
+         f"| wall time (min, CPU{', machine' if keys else ''}) |",
+         "|---|---|---|---|---|---|---|---|"]
   entries = [("magnitude", name, flags) for name, flags in baselines.items()]
   entries += [("csam", name, flags) for name, flags in variants.items()]
   for method, name, flags in entries:
@@ -361,7 +390,7 @@ def search_table(rows, baselines: Dict[str, Dict[str, object]],
         f"{_cell(group, 'mask_binary_validation_accuracy')} | {moved} | "
         f"{_cell(group, 'magnitude_overlap')} | "
         f"{_cell(group, 'validation_accuracy')} | {_cell(group, pca)} | "
-        f"{_minutes(group)} |")
+        f"{_minutes(group, keys)} |")
   return "\n".join(out + [""])
 
 
@@ -382,11 +411,13 @@ def _size_and_speed(row) -> Tuple[str, str, str]:
 def structured_table(rows, methods: Sequence[str], sparsity: float) -> str:
   """Channel pruning: accuracy, PCA, size and float32 TFLite speed."""
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  keys = machine_keys(rows)
   out = [f"### {sparsity:.0%} channel sparsity (channels physically "
          "removed)", "",
          "| method | channels removed | parameters | FLOP reduction | test "
          "accuracy (%) | PCA@1e-3 composite L2 (%) | .tflite float32 latency "
-         "ms dense / pruned (speed-up, CPU) | wall time (min, CPU) |",
+         "ms dense / pruned (speed-up, CPU) | wall time (min, CPU"
+         f"{', machine' if keys else ''}) |",
          "|---|---|---|---|---|---|---|---|"]
   for method in methods:
     group = _group(rows, method="dense") if method == "dense" else _group(
@@ -396,7 +427,7 @@ def structured_table(rows, methods: Sequence[str], sparsity: float) -> str:
     parameters, reduction, speed = _size_and_speed(group[0])
     out.append(f"| {method} | {_cell(group, 'sparsity')}% | {parameters} | "
                f"{reduction} | {_cell(group, 'test_accuracy')} | "
-               f"{_cell(group, pca)} | {speed} | {_minutes(group)} |")
+               f"{_cell(group, pca)} | {speed} | {_minutes(group, keys)} |")
   return "\n".join(out + [""])
 
 
@@ -405,12 +436,14 @@ def vit_table(rows, methods: Sequence[str]) -> str:
   (physically removed) against the dense ViT, with .tflite sizes and
   latency."""
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  keys = machine_keys(rows)
   out = ["### ViT: 70% of the weights, or 50% of the heads and MLP "
          "channels", "",
          "| method | pruned | sparsity achieved | parameters | FLOP "
          "reduction | test accuracy (%) | PCA@1e-3 composite L2 (%) | "
          ".tflite float32 latency ms dense / pruned (speed-up, CPU) | wall "
-         "time (min, CPU) |", "|---|---|---|---|---|---|---|---|---|"]
+         f"time (min, CPU{', machine' if keys else ''}) |",
+         "|---|---|---|---|---|---|---|---|---|"]
   for method in methods:
     for row in (r for r in rows if r["method"] == method):
       pruned = {"dense": "-", "unstructured": "weights"}.get(
@@ -419,7 +452,7 @@ def vit_table(rows, methods: Sequence[str]) -> str:
       out.append(
           f"| {method} | {pruned} | {_cell([row], 'sparsity')}% | "
           f"{parameters} | {reduction} | {_cell([row], 'test_accuracy')} | "
-          f"{_cell([row], pca)} | {speed} | {_minutes([row])} |")
+          f"{_cell([row], pca)} | {speed} | {_minutes([row], keys)} |")
   return "\n".join(out + [""])
 
 

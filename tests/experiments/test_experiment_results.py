@@ -11,7 +11,8 @@ from csam_tf.experiments import results
 
 
 def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
-               measured=None, complete=True, extra=False, cpu=None):
+               measured=None, complete=True, extra=False, cpu=None,
+               machine=None):
   run_dir = os.path.join(root, name)
   os.makedirs(run_dir)
   dense = method == "dense"
@@ -49,6 +50,9 @@ def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
   commands = [{"seconds": 100.0}, {"seconds": 20.0}]
   for command, seconds in zip(commands, cpu or ()):  # the runner's, per
     command["cpu_seconds"] = seconds                 # command (newer runs)
+  if machine:
+    for command in commands:
+      command["machine"] = machine
   atomic_io.write_json(os.path.join(run_dir, results.EXPERIMENT_FILE), {
       "method": method, "variant": "default", "sparsity": sparsity,
       "seed": seed, "pretrain_from": "" if dense else f"dense/seed{seed}",
@@ -166,6 +170,29 @@ def _global_rows():
   return [row("csam", 0, 0.40, 0.91), row("csam", 1, 0.30, 0.8996),
           row("magnitude", 0, 0.35, 0.90), row("magnitude", 1, 0.33, 0.90),
           row("csam", 2, 0.50, 0.90)]  # seed 2 has no magnitude run
+
+
+def test_timings_from_several_machines_are_not_averaged(tmp_path):
+  """A suite restored from records spans machines: the header keys them
+  and each wall-time cell gives one mean per machine."""
+  root = str(tmp_path)
+  fast, slow = "AMD EPYC, 2 cores, AVX-512", "AMD EPYC, 2 cores, AVX2"
+  for seed, machine in enumerate((slow, fast, fast)):
+    _write_run(root, f"csam/sp90/seed{seed}", "csam", 0.9, seed, 0.9, 0.4,
+               machine=machine)
+  rows = results.collect_rows(root, [f"csam/sp90/seed{s}" for s in range(3)])
+  assert results.machine_keys(rows) == {fast: "A", slow: "B"}  # by label
+  assert results.machine_counts(rows) == (
+      f"machine A: {fast} (2 runs); machine B: {slow} (1 run)")
+  table = results.main_tables(rows, ("csam",), (0.9,))
+  assert "| wall time per run (min, CPU, machine) |" in table
+  # each run's commands took 100 s + 20 s: 2.0 min on either machine
+  assert table.splitlines()[-1].endswith("| 200 | 2.0 ± 0.0 (A); 2.0 (B) |")
+  one_machine = [r for r in rows if r["machine"] == fast]
+  assert results.machine_keys(one_machine) == {}
+  assert results.machine_counts(one_machine) == f"{fast} (2 runs)"
+  assert results.main_tables(one_machine, ("csam",), (0.9,)).splitlines()[
+      -1].endswith("| 200 | 2.0 ± 0.0 |")
 
 
 def test_paired_table_overlap_and_signs():
