@@ -125,6 +125,10 @@ SEARCH_VARIANTS: Dict[str, Dict[str, object]] = {
     "ratio_clip_global_lr1e-2": {"mask_lr": 0.01, "ratio_clip": 10.0,
                                  "binarize": "global"},
     "steps600_lr1e-2": {"mask_lr": 0.01, "mask_steps_per_epoch": 600},
+    # the search budget for the global rows' setting: 4x the steps
+    "steps600_ratio_clip_global_lr1e-2": {
+        "mask_lr": 0.01, "ratio_clip": 10.0, "binarize": "global",
+        "mask_steps_per_epoch": 600},
 }
 SEARCH_BASELINES: Dict[str, Dict[str, object]] = {
     "magnitude": {}, "magnitude_global": {"binarize": "global"}}
