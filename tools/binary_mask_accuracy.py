@@ -3,7 +3,8 @@ frozen BatchNorm statistics (what the v1 mask search saw) and after
 re-estimating them on 50 training batches (no weight changes).
 
   .venv/bin/python tools/binary_mask_accuracy.py MODEL.keras MASKS.npz...
-      [--magnitude=SPARSITY]   also layer-wise magnitude masks of the model
+      [--magnitude=SPARSITY]   also the model's own magnitude masks
+      [--allocation=layerwise|global]   ... per layer or one threshold
 
 MASKS.npz maps layer names to 0/1 arrays (a run's mask/binary_masks.npz).
 """
@@ -58,9 +59,10 @@ def main(argv):
   data = pipeline.load(DataConfig(dataset="fashion_mnist", batch_size=128))
   model_path, mask_sets = paths[0], {p: None for p in paths[1:]}
   if "magnitude" in options:
-    mask_sets[f"magnitude {options['magnitude']}"] = magnitude_masks(
-        tf_keras.models.load_model(model_path, compile=False),
-        float(options["magnitude"]))
+    allocation = options.get("allocation", "layerwise")
+    mask_sets[f"magnitude {options['magnitude']} {allocation}"] = (
+        magnitude_masks(tf_keras.models.load_model(model_path, compile=False),
+                        float(options["magnitude"]), allocation))
   for label, masks in mask_sets.items():
     model = model_under_masks(
         model_path, masks if masks is not None else dict(np.load(label)))
