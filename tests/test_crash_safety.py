@@ -132,7 +132,8 @@ def test_sigkill_in_mask_search_and_certification(tmp_path, uninterrupted):
 def test_non_finite_loss_stops_with_one_line(tmp_path):
   workdir = str(tmp_path / "nan")
   result = run_cli(f"--workdir={workdir}", "--train_subset=256",
-                   "--eval_subset=128", *TINY_NETWORK, "--batch_size=64", "--stages=pretrain",
+                   "--eval_subset=128", *TINY_NETWORK, "--batch_size=64",
+                   "--stages=pretrain",
                    "--pretrain_epochs=2", "--pretrain_lr=1e30")
   assert result.returncode == 1
   lines = _error_lines(result.stderr)

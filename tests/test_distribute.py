@@ -34,7 +34,8 @@ EVAL_IMAGES = 256
 BATCH_SIZE = 128
 CERT_IMAGES = 8
 FLAGS = [f"--train_subset={TRAIN_IMAGES}", f"--eval_subset={EVAL_IMAGES}",
-         "--pretrain_epochs=2", *TINY_NETWORK, f"--batch_size={BATCH_SIZE}", "--augment_family=none",
+         "--pretrain_epochs=2", *TINY_NETWORK, f"--batch_size={BATCH_SIZE}",
+         "--augment_family=none",
          "--mask_steps_per_epoch=4", "--finetune_epochs=1",
          "--finetune_steps_per_epoch=4", f"--cert_num_images={CERT_IMAGES}",
          "--cert_nsamples=10", "--cert_nbounds=2",

@@ -51,21 +51,27 @@ def magnitude_masks(model, sparsity, allocation="layerwise"):
   return {n: h.numpy() for n, h in zip(names, hard)}
 
 
+def mask_sets(model_path, mask_paths, options):
+  """{label: masks}: each MASKS.npz, then with --magnitude the model's own
+  magnitude masks (--allocation, layer-wise by default)."""
+  sets = {path: dict(np.load(path)) for path in mask_paths}
+  if "magnitude" in options:
+    allocation = options.get("allocation", "layerwise")
+    sets[f"magnitude {options['magnitude']} {allocation}"] = magnitude_masks(
+        tf_keras.models.load_model(model_path, compile=False),
+        float(options["magnitude"]), allocation)
+  return sets
+
+
 def main(argv):
   paths = [a for a in argv if not a.startswith("--")]
   options = dict(a[2:].split("=", 1) for a in argv if a.startswith("--"))
   if len(paths) < 1 or not all(os.path.exists(p) for p in paths):
     sys.exit(__doc__)
   data = pipeline.load(DataConfig(dataset="fashion_mnist", batch_size=128))
-  model_path, mask_sets = paths[0], {p: None for p in paths[1:]}
-  if "magnitude" in options:
-    allocation = options.get("allocation", "layerwise")
-    mask_sets[f"magnitude {options['magnitude']} {allocation}"] = (
-        magnitude_masks(tf_keras.models.load_model(model_path, compile=False),
-                        float(options["magnitude"]), allocation))
-  for label, masks in mask_sets.items():
-    model = model_under_masks(
-        model_path, masks if masks is not None else dict(np.load(label)))
+  model_path = paths[0]
+  for label, masks in mask_sets(model_path, paths[1:], options).items():
+    model = model_under_masks(model_path, masks)
     frozen = accuracy(model, data)
     recalibrate_batchnorm(model, data.train(seed=0))  # PROTOCOL.md: 50
     print(f"{label}: test accuracy {frozen:.2%} with the frozen BatchNorm "

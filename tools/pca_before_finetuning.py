@@ -21,15 +21,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras_cv  # noqa: E402,F401  (Keras 3 before tfmot)
-import numpy as np  # noqa: E402
-import tf_keras  # noqa: E402
 
 import csam_tf  # noqa: E402
 from csam_tf.certify import sampler as certify_sampler  # noqa: E402
 from csam_tf.data import pipeline  # noqa: E402
 from csam_tf.data.config import DataConfig  # noqa: E402
 from csam_tf.masking.recalibrate import recalibrate_batchnorm  # noqa: E402
-from binary_mask_accuracy import (magnitude_masks,  # noqa: E402 (tools/)
+from binary_mask_accuracy import (mask_sets,  # noqa: E402 (tools/)
                                   model_under_masks)
 
 
@@ -42,17 +40,11 @@ def main(argv):
   split = options.get("split", "validation")
   data = pipeline.load(DataConfig(dataset="fashion_mnist", batch_size=128))
   images, labels = certify_sampler.first_images(data, count, split)
-  model_path, mask_sets = paths[0], {p: None for p in paths[1:]}
-  if "magnitude" in options:
-    allocation = options.get("allocation", "layerwise")
-    mask_sets[f"magnitude {options['magnitude']} {allocation}"] = (
-        magnitude_masks(tf_keras.models.load_model(model_path, compile=False),
-                        float(options["magnitude"]), allocation))
+  model_path = paths[0]
   print(f"| masks | {split} accuracy, first {count} (%) | PCA@1e-3 "
         f"composite L2 (%) |\n|---|---|---|")
-  for label, masks in mask_sets.items():
-    model = model_under_masks(
-        model_path, masks if masks is not None else dict(np.load(label)))
+  for label, masks in mask_sets(model_path, paths[1:], options).items():
+    model = model_under_masks(model_path, masks)
     recalibrate_batchnorm(model, data.train(seed=0))  # PROTOCOL.md: 50
     result = csam_tf.certify_model(model, images, labels)
     print(f"| {label} | {100 * result['clean_accuracy']:.1f} | "

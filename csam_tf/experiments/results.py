@@ -170,6 +170,12 @@ def _cell(rows, column, scale=100.0):
   return mean_spread([r[column] for r in rows], scale)
 
 
+def _minutes_unit(keys: Dict[str, str]) -> str:
+  """The wall-time column's unit: 'min, CPU', and which machine when the
+  rows span several (`machine_keys`)."""
+  return "min, CPU, machine" if keys else "min, CPU"
+
+
 def _minutes(rows, keys: Dict[str, str]) -> str:
   """Wall minutes per run; with several machines (`keys`), one mean per
   machine, e.g. '93.5 (B); 6.2 (A)': a mean over machines is no timing."""
@@ -197,8 +203,8 @@ def main_tables(rows: Sequence[Dict[str, object]],
             "PCA@1e-3 composite L2 (%) | PCA@1e-3 (binomial, rigorous) (%) "
             "| empirical acc. composite L2 (%) | binary masks before "
             "fine-tuning, test acc. (%) | kept weights shared with "
-            "magnitude (%) | certified images | wall time per run (min, "
-            f"CPU{', machine' if keys else ''}) |",
+            "magnitude (%) | certified images | wall time per run "
+            f"({_minutes_unit(keys)}) |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label in methods:
       group = dense if label == "dense" else _label_rows(rows, label,
@@ -337,7 +343,7 @@ def ablation_table(rows, variants: Dict[str, Dict[str, object]],
          "| variant | flags | binary masks before fine-tuning, test "
          "accuracy (%) | mean soft mask | test accuracy (%) | PCA@1e-3 "
          "composite L2 (%) | vs default (PCA points) | mask search + "
-         f"fine-tune + certify (min, CPU{', machine' if keys else ''}) |",
+         f"fine-tune + certify ({_minutes_unit(keys)}) |",
          "|---|---|---|---|---|---|---|---|"]
   default = _group(rows, method="csam", variant="default",
                    target_sparsity=sparsity)
@@ -371,7 +377,7 @@ def search_table(rows, baselines: Dict[str, Dict[str, object]],
          "| run | flags | binary masks before fine-tuning, validation acc. "
          "(%) | mean abs(C - C_init) | kept weights shared with magnitude "
          "(%) | validation acc. (%) | validation PCA@1e-3 composite L2 (%) "
-         f"| wall time (min, CPU{', machine' if keys else ''}) |",
+         f"| wall time ({_minutes_unit(keys)}) |",
          "|---|---|---|---|---|---|---|---|"]
   entries = [("magnitude", name, flags) for name, flags in baselines.items()]
   entries += [("csam", name, flags) for name, flags in variants.items()]
@@ -416,8 +422,8 @@ def structured_table(rows, methods: Sequence[str], sparsity: float) -> str:
          "removed)", "",
          "| method | channels removed | parameters | FLOP reduction | test "
          "accuracy (%) | PCA@1e-3 composite L2 (%) | .tflite float32 latency "
-         "ms dense / pruned (speed-up, CPU) | wall time (min, CPU"
-         f"{', machine' if keys else ''}) |",
+         "ms dense / pruned (speed-up, CPU) | wall time "
+         f"({_minutes_unit(keys)}) |",
          "|---|---|---|---|---|---|---|---|"]
   for method in methods:
     group = _group(rows, method="dense") if method == "dense" else _group(
@@ -442,7 +448,7 @@ def vit_table(rows, methods: Sequence[str]) -> str:
          "| method | pruned | sparsity achieved | parameters | FLOP "
          "reduction | test accuracy (%) | PCA@1e-3 composite L2 (%) | "
          ".tflite float32 latency ms dense / pruned (speed-up, CPU) | wall "
-         f"time (min, CPU{', machine' if keys else ''}) |",
+         f"time ({_minutes_unit(keys)}) |",
          "|---|---|---|---|---|---|---|---|---|"]
   for method in methods:
     for row in (r for r in rows if r["method"] == method):
