@@ -12,7 +12,7 @@ from csam_tf.experiments import results
 
 def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
                measured=None, complete=True, extra=False, cpu=None,
-               machine=None):
+               machine=None, whole_model=None):
   run_dir = os.path.join(root, name)
   os.makedirs(run_dir)
   dense = method == "dense"
@@ -40,6 +40,8 @@ def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
                           "validation_accuracy": test_accuracy + 0.01,
                           "sparsity": sparsity if measured is None
                           else measured}
+    if whole_model is not None:  # runs since PROTOCOL v2 record it
+      stages["finetune"]["sparsity_whole_model"] = whole_model
   else:
     stages["pretrain"]["test_accuracy"] = test_accuracy
   atomic_io.write_json(os.path.join(run_dir, "report.json"), {
@@ -62,10 +64,12 @@ def _write_run(root, name, method, sparsity, seed, test_accuracy, pca,
 
 def test_row_reads_the_measured_numbers(tmp_path):
   run_dir = _write_run(str(tmp_path), "csam/sp90/seed1", "csam", 0.9, 1,
-                       0.88, 0.41, measured=0.8999, extra=True)
+                       0.88, 0.41, measured=0.8999, extra=True,
+                       whole_model=0.8982)
   row = results.result_row(run_dir, "csam/sp90/seed1")
   assert row["method"] == "csam" and row["seed"] == 1
   assert row["target_sparsity"] == 0.9 and row["sparsity"] == 0.8999
+  assert row["sparsity_whole_model"] == 0.8982
   assert row["test_accuracy"] == 0.88
   assert row["pca_composite_L2"] == 0.41
   assert row["pca_rotation_L2"] == 0.205
@@ -119,7 +123,11 @@ def test_tables_and_csv(tmp_path):
                extra=True)
     for method, pca in (("csam", csam_pca), ("magnitude", mag_pca)):
       names.append(f"{method}/sp90/seed{seed}")
-      _write_run(root, names[-1], method, 0.9, seed, 0.9, pca, extra=True)
+      # C-SAM's runs record the whole model's sparsity, these magnitude
+      # ones (as from before PROTOCOL v2) do not
+      _write_run(root, names[-1], method, 0.9, seed, 0.9, pca, extra=True,
+                 whole_model=0.897 + 0.001 * seed if method == "csam"
+                 else None)
   # a labelled row (global allocation) beside the default one
   global_dir = _write_run(root, "csam-global/sp90/seed0", "csam", 0.9, 0,
                           0.91, 0.48)
@@ -133,8 +141,11 @@ def test_tables_and_csv(tmp_path):
   table = results.main_tables(
       rows, ("dense", "csam", "magnitude", "random", "csam-global"),
       (0.5, 0.9))
-  assert "| dense | 3 | 0.0 ± 0.0% | 93.0 ± 1.0 | 50.0 ± 0.0 |" in table
-  assert "| csam | 3 | 90.0 ± 0.0% | 90.0 ± 0.0 | 42.0 ± 2.0 |" in table
+  assert ("| dense | 3 | 0.0 ± 0.0% (0.0%) | 93.0 ± 1.0 | 50.0 ± 0.0 |"
+          in table)
+  # whole model: mean of 89.7, 89.8, 89.9
+  assert ("| csam | 3 | 90.0 ± 0.0% (89.8%) | 90.0 ± 0.0 | 42.0 ± 2.0 |"
+          in table)
   assert "| magnitude | 3 | 90.0 ± 0.0% | 90.0 ± 0.0 | 32.0 ± 2.0 |" in table
   assert "| csam-global | 1 | 90.0% | 91.0 | 48.0 |" in table
   assert "random" not in table
