@@ -67,6 +67,8 @@ BAD_INPUTS = [
      "--search_bn=batch_affine learns BatchNorm's gamma and beta, which "
      "channel mode's gates fold into"),
     (["--cert_models=tflite"], "--cert_models takes dense and/or pruned"),
+    (["--finetune_ratio_weight=1", "--finetune_sam_rho=0.05"],
+     "two fine-tuning objectives: set one of them to 0"),
     (["--workdir=/proc/csam_tf_run"], "is not writable"),
     (["--arch=vit", "--vit_dim=66"], "--vit_dim must be a multiple of "
      "--vit_heads"),

@@ -34,6 +34,7 @@ from trainers.finetune_config import FinetuneConfig
 from trainers.cross_entropy import (CrossEntropyTrainer, compile_trainer,
                                     cross_entropy_trainer)
 from trainers.pretrain import evaluate_splits, make_optimizer
+from trainers.ratio_finetune import RatioFinetuneTrainer
 from trainers.pretrain_config import PretrainConfig
 from trainers.resumable_fit import resumable_fit
 
@@ -237,7 +238,10 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
     # checkpoint's statistics over these).
     recalibrated = recalibrate_under_masks(pruned, network, masks, cfg,
                                            data.train(seed))
-  trainer = cross_entropy_trainer(pruned, cfg.sam_rho)
+  trainer = (RatioFinetuneTrainer(pruned, cfg.ratio_weight, cfg.ratio_eta,
+                                  cfg.ratio_clip, cfg.family, cfg.level, seed)
+             if cfg.ratio_weight > 0 else
+             cross_entropy_trainer(pruned, cfg.sam_rho))
   optimizer = make_optimizer(PretrainConfig(
       epochs=cfg.epochs, optimizer=cfg.optimizer,
       learning_rate=cfg.learning_rate, momentum=cfg.momentum,
@@ -272,6 +276,7 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
       "granularity": cfg.granularity,
       "pruning": cfg.pruning,
       "sam_rho": cfg.sam_rho,
+      "ratio_weight": cfg.ratio_weight,
       "target_sparsity": cfg.sparsity,
       "sparsity": sparsity["overall"],
       "sparsity_whole_model": whole_model_sparsity(stripped),

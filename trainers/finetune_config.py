@@ -20,3 +20,10 @@ class FinetuneConfig:
   allocation: str = "layerwise"     # or "global" (polynomial_decay)
   recalibration_batches: int = 50   # BatchNorm re-estimated under the
                                     # fixed masks before fine-tuning
+  # > 0: cross-entropy + ratio_weight * L_ratio on the weights
+  # (trainers/ratio_finetune.py), T drawn from family/level
+  ratio_weight: float = 0.0
+  ratio_eta: float = 1.0
+  ratio_clip: float = 10.0
+  family: str = "composite"
+  level: str = "L2"

@@ -2,7 +2,9 @@
 
 from absl import flags
 
-from trainers import mask_search_flags  # noqa: F401 (--sparsity, --granularity)
+from csam_tf.transforms import flags as transform_flags
+from trainers import mask_search_flags  # noqa: F401 (--sparsity, --granularity,
+                                        # --eta, --mask_family, --mask_level)
 from trainers.finetune_config import FinetuneConfig
 from trainers.pretrain_config import OPTIMIZERS
 
@@ -32,7 +34,26 @@ flags.DEFINE_float("finetune_sam_rho", 0.0, "Sharpness-aware minimization "
                    "radius while fine-tuning (0 = plain SGD; the "
                    "prune_then_sam baseline uses 0.05).", lower_bound=0.0)
 
+flags.DEFINE_float("finetune_ratio_weight", 0.0, "Add this times the "
+                   "mask search's ratio term (softplus(r - eta), T from "
+                   "--mask_family/--mask_level) to the fine-tuning "
+                   "cross-entropy, on the weights (0 = plain cross-entropy, "
+                   "the method's stage 3). Works for every method's masks, "
+                   "magnitude pruning's too.", lower_bound=0.0)
+flags.DEFINE_float("finetune_ratio_clip", 10.0, "r clipped at this value in "
+                   "the fine-tuning ratio term (0 = no clip): ambiguous "
+                   "images cannot own the gradient.", lower_bound=0.0)
+
 FLAGS = flags.FLAGS
+
+
+@flags.multi_flags_validator(
+    ["finetune_ratio_weight", "finetune_sam_rho"],
+    message="--finetune_ratio_weight and --finetune_sam_rho are two "
+    "fine-tuning objectives: set one of them to 0")
+def _one_finetune_objective(values):
+  return not (values["finetune_ratio_weight"] > 0 and
+              values["finetune_sam_rho"] > 0)
 
 
 @flags.multi_flags_validator(
@@ -59,4 +80,9 @@ def finetune_config() -> FinetuneConfig:
                             FLAGS.polynomial_decay_frequency),
                         sam_rho=FLAGS.finetune_sam_rho,
                         recalibration_batches=FLAGS.recalibration_batches,
-                        allocation=FLAGS.binarize)
+                        allocation=FLAGS.binarize,
+                        ratio_weight=FLAGS.finetune_ratio_weight,
+                        ratio_eta=FLAGS.eta,
+                        ratio_clip=FLAGS.finetune_ratio_clip,
+                        family=transform_flags.chosen(FLAGS.mask_family),
+                        level=FLAGS.mask_level)

@@ -129,9 +129,16 @@ SEARCH_VARIANTS: Dict[str, Dict[str, object]] = {
     "steps600_ratio_clip_global_lr1e-2": {
         "mask_lr": 0.01, "ratio_clip": 10.0, "binarize": "global",
         "mask_steps_per_epoch": 600},
+    # fine-tuning with the ratio term on the weights (what BENCHMARKS'
+    # "what would be needed" points to), against the magnitude row below
+    "ratio_finetune_global": {"mask_lr": 0.01, "ratio_clip": 10.0,
+                              "binarize": "global",
+                              "finetune_ratio_weight": 1.0},
 }
 SEARCH_BASELINES: Dict[str, Dict[str, object]] = {
-    "magnitude": {}, "magnitude_global": {"binarize": "global"}}
+    "magnitude": {}, "magnitude_global": {"binarize": "global"},
+    "magnitude_global_ratio_finetune": {"binarize": "global",
+                                        "finetune_ratio_weight": 1.0}}
 VALIDATION_FLAGS = {"cert_split": "validation"}
 
 # Certified beyond composite L2 (the protocol's extra families), as
