@@ -1,6 +1,7 @@
 """Shared test set-up: quiet TensorFlow, the repo on sys.path, helpers."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -54,6 +55,14 @@ def tiny_dense_workdir(tmp_path_factory):
                    "--pretrain_epochs=1", *BENCH_TINY)
   assert result.returncode == 0, result.stderr[-2000:]
   return workdir
+
+
+def copy_pretrained_workdir(source, target):
+  """A copy of a finished stage-1 workdir that a run with other flags may
+  continue (its flags.json, which pins the flags, left behind)."""
+  shutil.copytree(source, target)
+  os.remove(os.path.join(target, "flags.json"))
+  return target
 
 
 def drop_stage_from_report(workdir, stage):

@@ -13,7 +13,8 @@ import tf_keras
 
 from conftest import (FASHION_MNIST_DIR, REPO, TINY_NETWORK, TINY_RUN,
                       assert_same_checkpoint, checkpoint_values,
-                      cut_checkpoints_back, drop_stage_from_report, run_cli)
+                      copy_pretrained_workdir, cut_checkpoints_back,
+                      drop_stage_from_report, run_cli)
 
 
 def _snapshot(folder):
@@ -239,9 +240,8 @@ def test_batch_affine_search_hands_its_gamma_and_beta_to_fine_tuning(
   """--search_bn=batch_affine on the tiny run's dense model: the learned
   gamma and beta are saved and fine-tuning starts from them (at a learning
   rate too small to move them, they are what the pruned model ends with)."""
-  workdir = str(tmp_path / "run")
-  shutil.copytree(tiny_pretrain[0][0].split("=", 1)[1], workdir)
-  os.remove(os.path.join(workdir, "flags.json"))  # a run with other flags
+  workdir = copy_pretrained_workdir(tiny_pretrain[0][0].split("=", 1)[1],
+                                    str(tmp_path / "run"))
   result = run_cli(f"--workdir={workdir}", *TINY_RUN,
                    "--stages=mask,finetune", "--search_bn=batch_affine",
                    "--sparsity=0.5", "--mask_lr=0.01",

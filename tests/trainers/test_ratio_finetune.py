@@ -5,14 +5,13 @@ run fine-tunes tfmot's masks with it."""
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import run_cli
+from conftest import copy_pretrained_workdir, run_cli
 from csam_tf.transforms import plugin
 from csam_tf.transforms import semantic as transforms
 from trainers.cross_entropy import compile_trainer
@@ -101,9 +100,7 @@ def test_one_step_descends_that_loss_with_t_from_seed_and_step():
 
 def test_a_run_fine_tunes_magnitude_pruning_with_the_ratio_term(
     tmp_path, tiny_dense_workdir):
-  workdir = str(tmp_path / "run")
-  shutil.copytree(tiny_dense_workdir, workdir)
-  os.remove(os.path.join(workdir, "flags.json"))  # fine-tuning flags differ
+  workdir = copy_pretrained_workdir(tiny_dense_workdir, str(tmp_path / "run"))
   result = run_cli(f"--workdir={workdir}", "--stages=finetune",
                    "--finetune_pruning=polynomial_decay", "--sparsity=0.5",
                    "--finetune_ratio_weight=1", "--finetune_epochs=1",
