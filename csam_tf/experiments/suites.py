@@ -134,11 +134,16 @@ SEARCH_VARIANTS: Dict[str, Dict[str, object]] = {
     "ratio_finetune_global": {"mask_lr": 0.01, "ratio_clip": 10.0,
                               "binarize": "global",
                               "finetune_ratio_weight": 1.0},
+    "ratio_finetune0.1_global": {"mask_lr": 0.01, "ratio_clip": 10.0,
+                                 "binarize": "global",
+                                 "finetune_ratio_weight": 0.1},
 }
 SEARCH_BASELINES: Dict[str, Dict[str, object]] = {
     "magnitude": {}, "magnitude_global": {"binarize": "global"},
     "magnitude_global_ratio_finetune": {"binarize": "global",
-                                        "finetune_ratio_weight": 1.0}}
+                                        "finetune_ratio_weight": 1.0},
+    "magnitude_global_ratio_finetune0.1": {"binarize": "global",
+                                           "finetune_ratio_weight": 0.1}}
 VALIDATION_FLAGS = {"cert_split": "validation"}
 
 # Certified beyond composite L2 (the protocol's extra families), as
