@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Issue 14's tables from the committed records, no training: each named
+# suite's BENCHMARKS.md section (and, for main, docs/pca_vs_sparsity.png),
+# then docs/bench_results.csv, every recorded run's row. Finished runs are
+# restored from $RECORDS into $WORKDIR; runs not recorded yet are left out
+# of the tables (each section says how many of its planned runs it has).
+#   tools/tabulate_benchmarks.sh main [ablation] [structured]
+# Name only the suites whose v2 runs have started: a suite named with no
+# recorded run replaces its v1 table by an empty one.
+set -e
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+WORKDIR=${WORKDIR:-runs/bench_v2}
+RECORDS=${RECORDS:-docs/bench_records/v2}
+if [ $# -eq 0 ]; then
+  echo "usage: tools/tabulate_benchmarks.sh main [ablation] [structured]" >&2
+  exit 2
+fi
+for suite in "$@"; do
+  "$PY" -m csam_tf.experiments --suite="$suite" \
+    --flagfile=configs/bench_fashion_mnist.cfg --workdir="$WORKDIR" \
+    --records_dir="$RECORDS" --tables_only --benchmarks_md=BENCHMARKS.md \
+    --figures_dir=docs > /dev/null
+done
+cp "$WORKDIR/results.csv" docs/bench_results.csv
+echo "BENCHMARKS.md ($*), docs/bench_results.csv: $(($(wc -l < docs/bench_results.csv) - 1)) runs"
