@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import copy_pretrained_workdir, run_cli
+from conftest import BENCH_TINY, copy_pretrained_workdir, run_cli
 from csam_tf.transforms import plugin
 from csam_tf.transforms import semantic as transforms
 from trainers.cross_entropy import compile_trainer
@@ -104,9 +104,7 @@ def test_a_run_fine_tunes_magnitude_pruning_with_the_ratio_term(
   result = run_cli(f"--workdir={workdir}", "--stages=finetune",
                    "--finetune_pruning=polynomial_decay", "--sparsity=0.5",
                    "--finetune_ratio_weight=1", "--finetune_epochs=1",
-                   "--finetune_steps_per_epoch=4", "--train_subset=512",
-                   "--eval_subset=128", "--batch_size=64",
-                   "--arch=resnet10", "--width_multiplier=0.0625")
+                   "--finetune_steps_per_epoch=4", *BENCH_TINY)
   assert result.returncode == 0, result.stderr[-2000:]
   with open(os.path.join(workdir, "report.json")) as f:
     finetune = json.load(f)["stages"]["finetune"]
