@@ -31,11 +31,15 @@ class CrossEntropyTrainer(tf_keras.Model):
   def call(self, images, training=False):
     return self.network(images, training=training)
 
+  def training_loss(self, images, labels):
+    """(loss, logits) of one training batch; subclasses add terms."""
+    logits = self.network(images, training=True)
+    return cross_entropy(labels, logits), logits
+
   def train_step(self, data):
     images, labels = data
     with tf.GradientTape() as tape:
-      logits = self.network(images, training=True)
-      loss = cross_entropy(labels, logits)
+      loss, logits = self.training_loss(images, labels)
       # Replicas' gradients are summed: each contributes its share of the
       # global-batch mean.
       replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync

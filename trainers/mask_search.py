@@ -28,8 +28,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import losses
-from csam_tf.transforms import semantic as transforms
+from csam_tf import distribute, losses
 from csam_tf.masking import binarize as binarize_lib
 from csam_tf.masking.layers import (masked_layers, use_batch_statistics,
                                     use_masks)
@@ -65,16 +64,7 @@ class MaskSearchTrainer(tf_keras.Model):
     # magnitude pruning at the same sparsity and allocation.
     self.initial_masks = [tf.constant(m.numpy()) for m in self._masks]
     self.magnitude_masks = self._binarizer(self._ties)
-    self._transform = plugin.load(cfg.family)
-    self._ranges = plugin.level_ranges(self._transform, cfg.level)
-    self._draw_transform = lambda images, seed: transforms.random_transform(
-        images, self._ranges, seed, self._transform.apply)
-    if plugin.is_plugin(cfg.family):
-      # tf_keras traces train_step without autograph; a plug-in's apply
-      # may use Python control flow on tensors (autograph converts it in
-      # augmentation and certification), so it is traced in a tf.function
-      # of its own, which converts it.
-      self._draw_transform = tf.function(self._draw_transform)
+    self._draw_transform = plugin.train_step_drawer(cfg.family, cfg.level)
     self._trackers = {name: tf_keras.metrics.Mean(name=name)
                       for name in LOSS_TERMS + (
                           "mask_mean", "flip_fraction", "agreement",
@@ -173,13 +163,10 @@ class MaskSearchTrainer(tf_keras.Model):
 
   def train_step(self, data):
     images, labels = data
-    step_seed = tf.stack([tf.constant(self.seed, tf.int64),
-                          tf.cast(self.optimizer.iterations, tf.int64)])
+    # each replica its own T and mask noise
+    step_seed = distribute.replica_step_seed(self.seed,
+                                             self.optimizer.iterations)
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas > 1:  # each replica its own T and mask noise
-      step_seed = tf.random.experimental.stateless_fold_in(
-          step_seed, tf.distribute.get_replica_context()
-          .replica_id_in_sync_group)
     # T(x) outside the objective: the warp has no XLA kernel on CPU.
     with tf.name_scope("transform"):
       transformed = self._draw_transform(

@@ -18,26 +18,21 @@ passes do (trainers/mask_search.py says why); the cross-entropy is on x.
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import losses
+from csam_tf import distribute, losses
 from csam_tf.transforms import plugin
-from csam_tf.transforms import semantic as transforms
 from trainers.cross_entropy import CrossEntropyTrainer
 
 
 class RatioFinetuneTrainer(CrossEntropyTrainer):
-  """loss = CE(x) + weight * mean softplus(min(r, clip) - eta)."""
+  """loss = CE(x) + weight * mean softplus(min(r, clip) - eta); the update
+  is CrossEntropyTrainer's."""
 
   def __init__(self, network: tf_keras.Model, weight: float, eta: float,
                clip: float, family: str, level: str, seed: int, **kwargs):
     super().__init__(network, **kwargs)
     self.weight, self.eta, self.clip, self.seed = weight, eta, clip, seed
     self.ratio_tracker = tf_keras.metrics.Mean(name="ratio")
-    transform = plugin.load(family)
-    ranges = plugin.level_ranges(transform, level)
-    self._draw_transform = lambda images, seed: transforms.random_transform(
-        images, ranges, seed, transform.apply)
-    if plugin.is_plugin(family):  # autograph for a plug-in's apply
-      self._draw_transform = tf.function(self._draw_transform)
+    self._draw_transform = plugin.train_step_drawer(family, level)
 
   @property
   def metrics(self):
@@ -55,20 +50,11 @@ class RatioFinetuneTrainer(CrossEntropyTrainer):
                               clip=self.clip)
     return ce + self.weight * ratio, ce, ratio, logits_x
 
-  def train_step(self, data):
-    images, labels = data
-    seed = tf.stack([tf.constant(self.seed, tf.int64),
-                     tf.cast(self.optimizer.iterations, tf.int64)])
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas > 1:  # each replica its own T
-      seed = tf.random.experimental.stateless_fold_in(
-          seed, tf.distribute.get_replica_context().replica_id_in_sync_group)
-    transformed = self._draw_transform(images, seed)
-    with tf.GradientTape() as tape:
-      loss, _, ratio, logits = self.objective(images, transformed, labels)
-      replica_loss = loss / replicas
-    variables = self.network.trainable_variables
-    self.optimizer.apply_gradients(zip(tape.gradient(replica_loss, variables),
-                                       variables))
+  def training_loss(self, images, labels):
+    """The objective on the batch and T(batch), T drawn from (seed, step)
+    (each replica its own)."""
+    transformed = self._draw_transform(images, distribute.replica_step_seed(
+        self.seed, self.optimizer.iterations))
+    loss, _, ratio, logits = self.objective(images, transformed, labels)
     self.ratio_tracker.update_state(ratio)
-    return self._update_metrics(loss, labels, logits)
+    return loss, logits

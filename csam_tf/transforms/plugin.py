@@ -149,6 +149,24 @@ def level_ranges(transform, level: str, spec: str = "") -> protocol.Ranges:
   return checked
 
 
+def train_step_drawer(spec: str, level: str):
+  """`draw(images, seed)`: the transformation `spec` names applied with
+  parameters drawn from `seed` (stateless), for a tf_keras train_step.
+  tf_keras traces train_step without autograph; a plug-in's apply may use
+  Python control flow on tensors (autograph converts it in augmentation
+  and certification), so a plug-in's draw is traced in a tf.function of
+  its own, which converts it."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from csam_tf.transforms import semantic  # pylint: disable=import-outside-toplevel
+  transform = load(spec)
+  ranges = level_ranges(transform, level)
+
+  def draw(images, seed):
+    return semantic.random_transform(images, ranges, seed, transform.apply)
+
+  return tf.function(draw) if is_plugin(spec) else draw
+
+
 def check(transform, image_shape, level: str, spec: str = "") -> None:
   """Runs the transformation on 4 seeded probe images with drawn
   parameters: the output must keep the shape, be float32 in [0, 1], and
