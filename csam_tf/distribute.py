@@ -114,19 +114,6 @@ def make_strategy(name: str, cpu_replicas: int = 0):
   return tf.distribute.get_strategy()
 
 
-def replica_step_seed(seed: int, step):
-  """The stateless seed of one training step: (seed, step), folded with
-  the replica's id when there are several, so each replica draws its own
-  transformations and noise."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  step_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
-  if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-    step_seed = tf.random.experimental.stateless_fold_in(
-        step_seed,
-        tf.distribute.get_replica_context().replica_id_in_sync_group)
-  return step_seed
-
-
 def barrier(strategy) -> None:
   """Returns when every worker has reached it (an all-reduce of ones)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top

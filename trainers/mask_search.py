@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import distribute, losses
+from csam_tf import losses
 from csam_tf.masking import binarize as binarize_lib
 from csam_tf.masking.layers import (masked_layers, use_batch_statistics,
                                     use_masks)
@@ -37,6 +37,7 @@ from csam_tf.masking.masked_model import (mask_variables, raw_magnitudes,
 from csam_tf.masking.recalibrate import batchnorm_layers, recalibrate_batchnorm
 from csam_tf.transforms import plugin
 from trainers.mask_search_config import MaskSearchConfig
+from trainers.step_seed import replica_step_seed
 
 LOSS_TERMS = ("loss", "stab", "ratio", "consist", "l1", "ce")
 
@@ -164,8 +165,7 @@ class MaskSearchTrainer(tf_keras.Model):
   def train_step(self, data):
     images, labels = data
     # each replica its own T and mask noise
-    step_seed = distribute.replica_step_seed(self.seed,
-                                             self.optimizer.iterations)
+    step_seed = replica_step_seed(self.seed, self.optimizer.iterations)
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     # T(x) outside the objective: the warp has no XLA kernel on CPU.
     with tf.name_scope("transform"):

@@ -18,9 +18,10 @@ passes do (trainers/mask_search.py says why); the cross-entropy is on x.
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import distribute, losses
+from csam_tf import losses
 from csam_tf.transforms import plugin
 from trainers.cross_entropy import CrossEntropyTrainer
+from trainers.step_seed import replica_step_seed
 
 
 class RatioFinetuneTrainer(CrossEntropyTrainer):
@@ -53,8 +54,8 @@ class RatioFinetuneTrainer(CrossEntropyTrainer):
   def training_loss(self, images, labels):
     """The objective on the batch and T(batch), T drawn from (seed, step)
     (each replica its own)."""
-    transformed = self._draw_transform(images, distribute.replica_step_seed(
-        self.seed, self.optimizer.iterations))
+    transformed = self._draw_transform(
+        images, replica_step_seed(self.seed, self.optimizer.iterations))
     loss, _, ratio, logits = self.objective(images, transformed, labels)
     self.ratio_tracker.update_state(ratio)
     return loss, logits
