@@ -16,6 +16,7 @@ noise), written as a section of BENCHMARKS.md.
    the CPU's FP32 peak.
 """
 
+import collections
 import csv
 import os
 import statistics
@@ -37,8 +38,9 @@ MASK_FORWARD_EQUIVALENTS = 6  # noisy x2 on [x, T(x)], soft and binary on x
 
 flags.DEFINE_string("model_workdir", "runs/bench/dense/seed0", "A finished "
                     "stage-1 workdir whose trained model is measured.")
-flags.DEFINE_string("results", "runs/bench/results.csv", "results.csv of "
-                    "the experiments' main suite (figure 4).")
+flags.DEFINE_string("results", "docs/bench_results.csv", "results.csv of "
+                    "the experiments' main suite (figure 4; the default is "
+                    "the committed one, made from docs/bench_records/v2).")
 flags.DEFINE_integer("repeats", 30, "Timed steps per measurement.",
                      lower_bound=3)
 flags.DEFINE_integer("bench_cert_images", 50, "Images certified for "
@@ -166,27 +168,64 @@ def demo_figures():
 
 
 def pipeline_figures(path):
-  """Figure 4: C-SAM vs magnitude from the main suite's results.csv."""
+  """Figure 4: C-SAM against tfmot magnitude pruning (default variants,
+  50% and 90%) from the main suite's results.csv: mean time per run,
+  accuracy and PCA. Minutes are compared on one machine only (a suite
+  restored from records may span machines several times apart in speed):
+  the machine with the most of these runs; CPU minutes (user + system)
+  beside wall minutes, since wall time also counts other work on the
+  machine. None when the file is missing."""
   if not os.path.exists(path):
     return None
   with open(path) as f:
-    rows = list(csv.DictReader(f))
+    rows = [r for r in csv.DictReader(f)
+            if r["method"] in ("csam", "magnitude") and
+            r["variant"] == "default"]
+  machines = collections.Counter(r.get("machine") or "machine not recorded"
+                                 for r in rows)
+  if not machines:
+    return {}
+  machine = machines.most_common(1)[0][0]
   out = {}
   for method in ("csam", "magnitude"):
     for sparsity in ("0.5", "0.9"):
-      group = [r for r in rows if r["method"] == method and
-               r["variant"] == "default" and
+      group = [r for r in rows if
+               (r.get("machine") or "machine not recorded") == machine and
+               r["method"] == method and
                abs(float(r["target_sparsity"]) - float(sparsity)) < 1e-9]
-      if group:
-        out[(method, sparsity)] = {
-            "runs": len(group),
-            "wall_minutes": statistics.fmean(
-                float(r["wall_seconds"]) for r in group) / 60,
-            "test_accuracy": statistics.fmean(
-                float(r["test_accuracy"]) for r in group),
-            "pca": statistics.fmean(
-                float(r["pca_composite_L2"]) for r in group)}
+      if not group:
+        continue
+      cpu = [r.get("cpu_seconds") for r in group]
+      out[(method, sparsity)] = {
+          "runs": len(group),
+          "machine": machine,
+          "wall_minutes": statistics.fmean(
+              float(r["wall_seconds"]) for r in group) / 60,
+          "cpu_minutes": (statistics.fmean(float(c) for c in cpu) / 60
+                          if all(cpu) else None),
+          "test_accuracy": statistics.fmean(
+              float(r["test_accuracy"]) for r in group),
+          "pca": statistics.fmean(
+              float(r["pca_composite_L2"]) for r in group)}
   return out
+
+
+def pipeline_line(sparsity: str, csam: dict, magnitude: dict) -> str:
+  """Figure 4's table row for one sparsity."""
+  cpu = ""
+  if csam["cpu_minutes"] and magnitude["cpu_minutes"]:
+    cpu = (f"; CPU {csam['cpu_minutes']:.1f} / "
+           f"{magnitude['cpu_minutes']:.1f} min = **"
+           f"{csam['cpu_minutes'] / magnitude['cpu_minutes']:.2f}x**")
+  return (
+      f"| 4 | C-SAM / magnitude run time at {float(sparsity):.0%} "
+      f"(mask search + fine-tune + certify vs fine-tune + certify, "
+      f"{csam['runs']} and {magnitude['runs']} runs, {csam['machine']}) | "
+      f"wall {csam['wall_minutes']:.1f} / {magnitude['wall_minutes']:.1f} "
+      f"min = **{csam['wall_minutes'] / magnitude['wall_minutes']:.2f}x**"
+      f"{cpu}; accuracy {csam['test_accuracy']:.2%} vs "
+      f"{magnitude['test_accuracy']:.2%}, PCA@1e-3 {csam['pca']:.1%} vs "
+      f"{magnitude['pca']:.1%} | what robustness costs |")
 
 
 def tflite_figures(data):
@@ -292,16 +331,10 @@ def section(figures, command) -> str:
     for sparsity in ("0.5", "0.9"):
       a, b = pipe.get(("csam", sparsity)), pipe.get(("magnitude", sparsity))
       if a and b:
-        lines.append(
-            f"| 4 | C-SAM / magnitude run time at {float(sparsity):.0%} "
-            f"(mask search + fine-tune + certify vs fine-tune + certify, "
-            f"{a['runs']} and {b['runs']} runs) | {a['wall_minutes']:.1f} / "
-            f"{b['wall_minutes']:.1f} min = **"
-            f"{a['wall_minutes'] / b['wall_minutes']:.2f}x**; accuracy "
-            f"{a['test_accuracy']:.2%} vs {b['test_accuracy']:.2%}, PCA@1e-3 "
-            f"{a['pca']:.1%} vs {b['pca']:.1%} | what robustness costs |")
+        lines.append(pipeline_line(sparsity, a, b))
   else:
-    lines.append(f"| 4 | C-SAM vs magnitude | no {FLAGS.results} yet | |")
+    lines.append(f"| 4 | C-SAM vs magnitude | no runs in {FLAGS.results} "
+                 f"| |")
   for (name, variant), f in figures["tflite"].items():
     lines.append(
         f"| 5 | .tflite {name} {variant} | {f['bytes'] / 1024:,.0f} KB, "
