@@ -359,10 +359,11 @@ def ablation_table(rows, variants: Dict[str, Dict[str, object]],
   keys = machine_keys(rows)
   out = [f"### C-SAM ablations, {sparsity:.0%} unstructured sparsity", "",
          "| variant | flags | binary masks before fine-tuning, test "
-         "accuracy (%) | mean soft mask | test accuracy (%) | PCA@1e-3 "
+         "accuracy (%) | mean soft mask | mean abs(C - C_init) | kept "
+         "weights shared with magnitude (%) | test accuracy (%) | PCA@1e-3 "
          "composite L2 (%) | vs default (PCA points) | mask search + "
          f"fine-tune + certify ({_minutes_unit(keys)}) |",
-         "|---|---|---|---|---|---|---|---|"]
+         "|---|---|---|---|---|---|---|---|---|---|"]
   default = _group(rows, method="csam", variant="default",
                    target_sparsity=sparsity)
   base = float(default[0][pca]) * 100 if default else None
@@ -378,6 +379,8 @@ def ablation_table(rows, variants: Dict[str, Dict[str, object]],
     mask_mean = "" if mask_mean == "" else f"{float(mask_mean):.3f}"
     out.append(f"| {variant} | {change} | "
                f"{_cell(group, 'mask_binary_test_accuracy')} | {mask_mean} | "
+               f"{mean_spread([r['mask_moved'] for r in group], 1.0, 4)} | "
+               f"{_cell(group, 'magnitude_overlap')} | "
                f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
                f"{delta} | {_minutes(group, keys)} |")
   return "\n".join(out + [""])

@@ -260,14 +260,18 @@ def test_ablation_table_reports_the_change_from_default(tmp_path):
   spec = atomic_io.read_json(os.path.join(run_dir, results.EXPERIMENT_FILE))
   spec["variant"] = "no_stab"
   atomic_io.write_json(os.path.join(run_dir, results.EXPERIMENT_FILE), spec)
+  # the search's diagnostics (issue 14); the default run predates them
+  report = atomic_io.read_json(os.path.join(run_dir, "report.json"))
+  report["stages"]["mask"].update(mask_moved=0.01234, magnitude_overlap=0.987)
+  atomic_io.write_json(os.path.join(run_dir, "report.json"), report)
   rows = results.collect_rows(root, ["csam/sp90/seed0",
                                      "csam-no_stab/sp90/seed0"])
   table = results.ablation_table(
       rows, {"default": {}, "no_stab": {"lambda_stab": 0.0}}, 0.9)
-  assert ("| default | (none) | 11.2 | 0.812 | 90.0 | 40.0 |  | 2.0 |"
+  assert ("| default | (none) | 11.2 | 0.812 | - | - | 90.0 | 40.0 |  | 2.0 |"
           in table)
-  assert ("| no_stab | --lambda_stab=0.0 | 11.1 | 0.812 | 89.0 | 35.0 | -5.0 "
-          "| 2.0 |" in table)
+  assert ("| no_stab | --lambda_stab=0.0 | 11.1 | 0.812 | 0.0123 | 98.7 | "
+          "89.0 | 35.0 | -5.0 | 2.0 |" in table)
 
 
 @pytest.mark.parametrize("document,expected", [
