@@ -114,15 +114,17 @@ def _cpu_seconds(commands):
   return round(sum(c["cpu_seconds"] for c in commands), 1)
 
 
-def _machine(row) -> str:
-  return row["machine"] or "machine not recorded"
+def machine_of(row) -> str:
+  """The row's machine label; rows of runs made before the runner recorded
+  it (or CSVs without the column, v1's) say so."""
+  return row.get("machine") or "machine not recorded"
 
 
 def machine_keys(rows) -> Dict[str, str]:
   """{machine label: 'A', ...} when the rows' runs were made on several
   machines (a suite restored from records may span several, and their
   timings are not comparable); {} when on one."""
-  labels = sorted({_machine(r) for r in rows})
+  labels = sorted({machine_of(r) for r in rows})
   if len(labels) < 2:
     return {}
   return {label: chr(ord("A") + i) if i < 26 else str(i)
@@ -133,7 +135,7 @@ def machine_counts(rows) -> str:
   """'AMD EPYC, 2 cores, AVX2, no AVX-512 (20 runs)', or with several
   machines 'machine A: AMD EPYC, 2 cores, AVX-512 (3 runs); machine B:
   ...' (the keys the wall-time cells name)."""
-  counts = collections.Counter(_machine(r) for r in rows)
+  counts = collections.Counter(machine_of(r) for r in rows)
   keys = machine_keys(rows)
   return "; ".join(
       f"{'machine ' + keys[label] + ': ' if keys else ''}{label} "
@@ -188,7 +190,7 @@ def _minutes(rows, keys: Dict[str, str]) -> str:
     return mean_spread([r["wall_seconds"] for r in rows], 1 / 60.0)
   by_machine = collections.defaultdict(list)
   for r in rows:
-    by_machine[keys[_machine(r)]].append(r["wall_seconds"])
+    by_machine[keys[machine_of(r)]].append(r["wall_seconds"])
   return "; ".join(f"{mean_spread(seconds, 1 / 60.0)} ({key})"
                    for key, seconds in sorted(by_machine.items()))
 

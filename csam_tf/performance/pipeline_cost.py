@@ -8,6 +8,8 @@ import csv
 import os
 import statistics
 
+from csam_tf.experiments.results import machine_of
+
 
 def pipeline_figures(path):
   """Figure 4: C-SAM against tfmot magnitude pruning (default variants,
@@ -23,17 +25,15 @@ def pipeline_figures(path):
     rows = [r for r in csv.DictReader(f)
             if r["method"] in ("csam", "magnitude") and
             r["variant"] == "default"]
-  machines = collections.Counter(r.get("machine") or "machine not recorded"
-                                 for r in rows)
+  machines = collections.Counter(machine_of(r) for r in rows)
   if not machines:
     return {}
   machine = machines.most_common(1)[0][0]
+  rows = [r for r in rows if machine_of(r) == machine]
   out = {}
   for method in ("csam", "magnitude"):
     for sparsity in ("0.5", "0.9"):
-      group = [r for r in rows if
-               (r.get("machine") or "machine not recorded") == machine and
-               r["method"] == method and
+      group = [r for r in rows if r["method"] == method and
                abs(float(r["target_sparsity"]) - float(sparsity)) < 1e-9]
       if not group:
         continue

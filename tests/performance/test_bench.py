@@ -50,4 +50,3 @@ def test_bench_needs_a_trained_model(tmp_path):
       capture_output=True, text=True, timeout=120)
   assert result.returncode == 2
   assert "has no pretrain/best.weights.h5" in result.stderr
-
