@@ -6,7 +6,9 @@ Every function's docstring example runs as it stands (tests/test_api.py).
     masks = csam_tf.search_masks(model, train_ds, sparsity=0.7)
     pruned = csam_tf.prune_with_masks(model, masks)
     pruned.compile(...)
-    pruned.fit(data, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    trainer = csam_tf.robust_trainer(pruned)   # or plain cross-entropy
+    trainer.compile(optimizer="sgd")
+    trainer.fit(data, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     final = csam_tf.strip_pruning(pruned)   # channel mode: the narrow model
     result = csam_tf.certify_model(final, images, labels)
     open("model.tflite", "wb").write(csam_tf.export_tflite(final))
@@ -34,6 +36,8 @@ from csam_tf.masking.masked_model import mask_variables
 from trainers import finetune, mask_stage
 from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
+from trainers.robust import RobustTrainer
+from trainers.robust_config import RobustConfig
 
 
 def _check_model(model) -> None:
@@ -168,6 +172,47 @@ def prune_with_masks(model: tf_keras.Model, masks: Dict[str, np.ndarray],
             granularity=granularity,
             recalibration_batches=calibration_batches), calibration_data)
   return pruned
+
+
+def robust_trainer(model: tf_keras.Model, *, transform: str = "composite",
+                   level: str = "L2", total_steps: int = 0, seed: int = 0,
+                   **settings) -> tf_keras.Model:
+  """A Keras model that trains `model` (dense, or as `prune_with_masks`
+  returns it) on the robust objective when you `compile` and `fit` it on
+  your own (images in [0, 1], integer labels) batches: cross-entropy over
+  the clean image and `views` copies transformed by `transform` at
+  `level` (the certificate's), plus `weight` x KL of each view to their
+  mean prediction and `entropy` x that mean's entropy. `settings` are the
+  other RobustConfig fields (`weight`, `entropy`, `views`, `worst_of`,
+  `ramp`, ...); `total_steps` (the steps `fit` will take) places a ramp.
+  The stages' `--pretrain_objective=robust` and `--finetune_objective=
+  robust` run this trainer. Compile it with an optimizer only (the loss is
+  its own); `model` is trained in place.
+
+  >>> import numpy as np, tf_keras, csam_tf
+  >>> import tensorflow_model_optimization as tfmot
+  >>> L = tf_keras.layers
+  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+  ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
+  ...     L.Conv2D(16, 3, name="middle"), L.BatchNormalization(), L.ReLU(),
+  ...     L.GlobalAveragePooling2D(), L.Dense(10)])
+  >>> masks = {"middle": np.ones((3, 3, 8, 16), np.float32)}
+  >>> masks["middle"][..., :4] = 0
+  >>> pruned = csam_tf.prune_with_masks(model, masks)
+  >>> trainer = csam_tf.robust_trainer(pruned, weight=2.0, entropy=0.5)
+  >>> trainer.compile(optimizer=tf_keras.optimizers.SGD(0.01))
+  >>> images = np.random.default_rng(0).random((32, 12, 12, 1), np.float32)
+  >>> history = trainer.fit(images, np.arange(32) % 10, batch_size=16,
+  ...     epochs=1, verbose=0,
+  ...     callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+  >>> sorted(history.history)
+  ['accuracy', 'consistency', 'loss']
+  >>> kernel = csam_tf.strip_pruning(pruned).get_layer("middle").kernel
+  >>> int(np.sum(kernel.numpy() == 0))   # the masks held
+  288
+  """
+  return RobustTrainer(model, RobustConfig(family=transform, level=level,
+                                           **settings), seed, total_steps)
 
 
 def strip_pruning(model: tf_keras.Model,

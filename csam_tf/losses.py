@@ -85,3 +85,29 @@ def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
   """Mean sparse softmax cross-entropy (the optional task term)."""
   return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
       labels=tf.cast(labels, tf.int32), logits=logits))
+
+
+def view_consistency(view_logits: tf.Tensor, weight: float,
+                     entropy_weight: float) -> tf.Tensor:
+  """Consistency regularisation over m views of each image (Jeong & Shin
+  2020): weight * (1/m) sum_i KL(pbar || p_i) + entropy_weight * H(pbar),
+  pbar the views' mean softmax, averaged over the batch. `view_logits` is
+  [m, batch, classes]. The KL pulls every view towards the consensus; the
+  entropy term sharpens the consensus, which widens the top-2 margin that
+  CC-Cert's event compares against."""
+  log_p = tf.nn.log_softmax(view_logits, axis=-1)
+  pbar = tf.reduce_mean(tf.exp(log_p), axis=0)
+  log_pbar = tf.math.log(tf.maximum(pbar, 1e-20))
+  kl = tf.reduce_mean(tf.reduce_sum(
+      pbar[None] * (log_pbar[None] - log_p), axis=-1), axis=0)
+  entropy = -tf.reduce_sum(pbar * log_pbar, axis=-1)
+  return tf.reduce_mean(weight * kl + entropy_weight * entropy)
+
+
+def views_cross_entropy(labels: tf.Tensor, view_logits: tf.Tensor
+                        ) -> tf.Tensor:
+  """Cross-entropy averaged over the m views and the batch
+  (`view_logits` [m, batch, classes])."""
+  m = tf.shape(view_logits)[0]
+  return cross_entropy(tf.tile(labels, [m]),
+                       tf.reshape(view_logits, [-1, view_logits.shape[-1]]))

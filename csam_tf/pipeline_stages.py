@@ -75,6 +75,10 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
     plugin.load_checked([cfg.pretrain.augment_family],
                         data.input_shape, [cfg.pretrain.augment_level])
     plugin.load_checked([cfg.mask.family], data.input_shape, [cfg.mask.level])
+    for stage_cfg in (cfg.pretrain, cfg.finetune):
+      if stage_cfg.objective == "robust":
+        plugin.load_checked([stage_cfg.robust.family], data.input_shape,
+                            [stage_cfg.robust.level])
     plugin.load_checked(cfg.certify.families, data.input_shape,
                         cfg.certify.levels)
   except plugin.TransformError as e:
@@ -90,8 +94,8 @@ def run(workdir: str, stages: Sequence[str], cfg: RunConfig,
   print(stage_plan.plan_line(pending, cfg, data), flush=True)
   steps = stage_plan.training_steps(pending, cfg, data)
   first = next((s for s in pending if s in steps), None)
-  state["callbacks"] = {first: [stage_plan.FirstStepsEstimate(steps, first)]
-                        } if first else {}
+  state["callbacks"] = {first: [stage_plan.FirstStepsEstimate(
+      steps, first, stage_plan.stage_step_cost(first, cfg))]} if first else {}
   result = {}
   for stage in stages:
     done = report.stage_metrics(workdir, stage)

@@ -33,10 +33,12 @@ from csam_tf.structured import dependency_graph, flops, surgery, transformer
 from trainers.finetune_config import FinetuneConfig
 from trainers.cross_entropy import (CrossEntropyTrainer, compile_trainer,
                                     cross_entropy_trainer)
-from trainers.pretrain import evaluate_splits, make_optimizer
+from trainers.pretrain import (evaluate_splits, make_optimizer,
+                               objective_record)
 from trainers.ratio_finetune import RatioFinetuneTrainer
 from trainers.pretrain_config import PretrainConfig
 from trainers.resumable_fit import resumable_fit
+from trainers.robust import RobustTrainer
 
 STAGE = "finetune"
 BEST_WEIGHTS = os.path.join(STAGE, "best.weights.h5")
@@ -219,6 +221,18 @@ def recalibrate_under_masks(pruned, network, masks, cfg, images) -> int:
   return used
 
 
+def finetune_trainer(pruned: tf_keras.Model, cfg: FinetuneConfig, seed: int,
+                     total_steps: int) -> tf_keras.Model:
+  """The trainer of the fine-tuning objective `cfg` names: robust,
+  cross-entropy + the ratio term, SAM or plain cross-entropy."""
+  if cfg.objective == "robust":
+    return RobustTrainer(pruned, cfg.robust, seed, total_steps)
+  if cfg.ratio_weight > 0:
+    return RatioFinetuneTrainer(pruned, cfg.ratio_weight, cfg.ratio_eta,
+                                cfg.ratio_clip, cfg.family, cfg.level, seed)
+  return cross_entropy_trainer(pruned, cfg.sam_rho)
+
+
 def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
                  cfg: FinetuneConfig, workdir: str, seed: int,
                  augment: Augment = None, callbacks=()):
@@ -238,10 +252,10 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
     # checkpoint's statistics over these).
     recalibrated = recalibrate_under_masks(pruned, network, masks, cfg,
                                            data.train(seed))
-  trainer = (RatioFinetuneTrainer(pruned, cfg.ratio_weight, cfg.ratio_eta,
-                                  cfg.ratio_clip, cfg.family, cfg.level, seed)
-             if cfg.ratio_weight > 0 else
-             cross_entropy_trainer(pruned, cfg.sam_rho))
+  trainer = finetune_trainer(pruned, cfg, seed,
+                             cfg.epochs * steps_per_epoch)
+  if cfg.objective == "robust":
+    augment = None  # the views are the augmentation
   optimizer = make_optimizer(PretrainConfig(
       epochs=cfg.epochs, optimizer=cfg.optimizer,
       learning_rate=cfg.learning_rate, momentum=cfg.momentum,
@@ -277,6 +291,7 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
       "pruning": cfg.pruning,
       "sam_rho": cfg.sam_rho,
       "ratio_weight": cfg.ratio_weight,
+      **objective_record(cfg.objective, cfg.robust),
       "target_sparsity": cfg.sparsity,
       "sparsity": sparsity["overall"],
       "sparsity_whole_model": whole_model_sparsity(stripped),

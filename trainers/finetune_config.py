@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from trainers.robust_config import RobustConfig
+
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig:
@@ -27,3 +29,5 @@ class FinetuneConfig:
   ratio_clip: float = 10.0
   family: str = "composite"
   level: str = "L2"
+  objective: str = "ce"             # or "robust" (trainers/robust.py)
+  robust: RobustConfig = RobustConfig()

@@ -5,6 +5,7 @@ from absl import flags
 from csam_tf.transforms import flags as transform_flags
 from trainers import mask_search_flags  # noqa: F401 (--sparsity, --granularity,
                                         # --eta, --mask_family, --mask_level)
+from trainers import robust_flags
 from trainers.finetune_config import FinetuneConfig
 from trainers.pretrain_config import OPTIMIZERS
 
@@ -48,12 +49,13 @@ FLAGS = flags.FLAGS
 
 
 @flags.multi_flags_validator(
-    ["finetune_ratio_weight", "finetune_sam_rho"],
-    message="--finetune_ratio_weight and --finetune_sam_rho are two "
-    "fine-tuning objectives: set one of them to 0")
+    ["finetune_ratio_weight", "finetune_sam_rho", "finetune_objective"],
+    message="--finetune_objective=robust, --finetune_ratio_weight and "
+    "--finetune_sam_rho are three fine-tuning objectives: use one of them")
 def _one_finetune_objective(values):
-  return not (values["finetune_ratio_weight"] > 0 and
-              values["finetune_sam_rho"] > 0)
+  return sum((values["finetune_ratio_weight"] > 0,
+              values["finetune_sam_rho"] > 0,
+              values["finetune_objective"] == "robust")) <= 1
 
 
 @flags.multi_flags_validator(
@@ -85,4 +87,6 @@ def finetune_config() -> FinetuneConfig:
                         ratio_eta=FLAGS.eta,
                         ratio_clip=FLAGS.finetune_ratio_clip,
                         family=transform_flags.chosen(FLAGS.mask_family),
-                        level=FLAGS.mask_level)
+                        level=FLAGS.mask_level,
+                        objective=FLAGS.finetune_objective,
+                        robust=robust_flags.robust_config())

@@ -7,6 +7,7 @@ only on (seed, e), so a resumed run trains on what the uninterrupted run
 would have. The best validation weights are what later stages start from.
 """
 
+import dataclasses
 import os
 import time
 from typing import Any, Dict
@@ -22,6 +23,7 @@ from trainers.cross_entropy import (CrossEntropyTrainer,  # noqa: F401
                                     compile_trainer, cross_entropy_trainer)
 from trainers.pretrain_config import PretrainConfig
 from trainers.resumable_fit import resumable_fit
+from trainers.robust import RobustTrainer
 
 STAGE = "pretrain"
 BEST_WEIGHTS = os.path.join(STAGE, "best.weights.h5")
@@ -30,13 +32,22 @@ NUM_SAMPLE_IMAGES = 8
 
 
 def augment_from_config(cfg: PretrainConfig):
-  """The training-batch augmentation the config asks for (None: off)."""
-  if cfg.augment_family == "none":
+  """The training-batch augmentation the config asks for (None: off, and
+  under the robust objective, whose views are the augmentation)."""
+  if cfg.augment_family == "none" or cfg.objective == "robust":
     return None
   transform = plugin.load(cfg.augment_family, cfg.augment_ranges)
   return transforms.augmenter(
       plugin.level_ranges(transform, cfg.augment_level), cfg.augment_prob,
       transform.apply)
+
+
+def objective_record(objective: str, robust) -> Dict[str, Any]:
+  """What report.json says of a stage's objective (the robust settings
+  when it is on)."""
+  if objective != "robust":
+    return {"objective": objective}
+  return {"objective": objective, "robust": dataclasses.asdict(robust)}
 
 
 def evaluate_splits(trainer: tf_keras.Model, data: DataBundle
@@ -87,7 +98,10 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
   start = time.time()
   augment = augment_from_config(cfg)
   steps_per_epoch = data.steps_per_epoch()
-  trainer = cross_entropy_trainer(network, cfg.sam_rho)
+  trainer = (RobustTrainer(network, cfg.robust, seed,
+                           cfg.epochs * steps_per_epoch)
+             if cfg.objective == "robust" else
+             cross_entropy_trainer(network, cfg.sam_rho))
   optimizer = make_optimizer(cfg, steps_per_epoch)
   compile_trainer(trainer, optimizer)
   optimizer.build(network.trainable_variables)
@@ -109,6 +123,7 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
       "steps_per_epoch": steps_per_epoch,
       "parameters": int(network.count_params()),
       "sam_rho": cfg.sam_rho,
+      **objective_record(cfg.objective, cfg.robust),
       "wall_seconds_this_invocation": round(time.time() - start, 1),
       "best_weights": BEST_WEIGHTS,
       "model": MODEL_FILE,

@@ -3,6 +3,8 @@
 import dataclasses
 from typing import Dict, Tuple
 
+from trainers.robust_config import RobustConfig
+
 OPTIMIZERS = ("sgd", "adam")
 
 
@@ -20,3 +22,6 @@ class PretrainConfig:
       default_factory=dict)
   augment_prob: float = 0.5
   sam_rho: float = 0.0                # > 0: SAM updates (sam_then_prune)
+  objective: str = "ce"              # or "robust" (trainers/robust.py;
+                                      # the views replace the augmentation)
+  robust: RobustConfig = RobustConfig()

@@ -5,6 +5,7 @@ from absl import flags
 from csam_tf.transforms import flags as transform_flags
 from csam_tf.transforms import plugin
 from csam_tf.transforms import ranges as transform_ranges
+from trainers import robust_flags
 from trainers.pretrain_config import OPTIMIZERS, PretrainConfig
 
 flags.DEFINE_integer("pretrain_epochs", 8, "Epochs of pre-training.",
@@ -58,6 +59,14 @@ def _ranges_fit_family(values):
   return True
 
 
+@flags.multi_flags_validator(
+    ["pretrain_objective", "pretrain_sam_rho"],
+    message="--pretrain_objective=robust and --pretrain_sam_rho are two "
+    "pre-training objectives: use one of them")
+def _one_pretrain_objective(values):
+  return values["pretrain_objective"] == "ce" or not values["pretrain_sam_rho"]
+
+
 def pretrain_config() -> PretrainConfig:
   """The PretrainConfig the flags describe."""
   return PretrainConfig(
@@ -68,4 +77,6 @@ def pretrain_config() -> PretrainConfig:
       augment_family=transform_flags.chosen(FLAGS.augment_family),
       augment_level=FLAGS.augment_level,
       augment_ranges=transform_ranges.parse_overrides(FLAGS.augment_ranges),
-      augment_prob=FLAGS.augment_prob, sam_rho=FLAGS.pretrain_sam_rho)
+      augment_prob=FLAGS.augment_prob, sam_rho=FLAGS.pretrain_sam_rho,
+      objective=FLAGS.pretrain_objective,
+      robust=robust_flags.robust_config())

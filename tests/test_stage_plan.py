@@ -1,0 +1,50 @@
+"""The plan line and the step costs it is built from: a robust step costs
+one cross-entropy step per view (plus a third per extra worst-of-k draw),
+and the plan says which stage trains on the robust objective."""
+
+import types
+
+import pytest
+
+from csam_tf import stage_plan
+from trainers.finetune_config import FinetuneConfig
+from trainers.mask_search_config import MaskSearchConfig
+from trainers.pretrain_config import PretrainConfig
+from trainers.robust_config import RobustConfig
+
+
+class _Data:
+  def steps_per_epoch(self, cut=0):
+    return cut or 430
+
+
+def _cfg(pretrain_objective="ce", finetune_robust=None):
+  return types.SimpleNamespace(
+      init_model="", pretrain=PretrainConfig(epochs=2,
+                                             objective=pretrain_objective),
+      mask=MaskSearchConfig(method="csam", epochs=1, steps_per_epoch=150),
+      finetune=FinetuneConfig(epochs=1, **(
+          {"objective": "robust", "robust": finetune_robust}
+          if finetune_robust else {})))
+
+
+@pytest.mark.parametrize("robust,cost", [
+    (RobustConfig(), 3.0),                                   # x, T1 x, T2 x
+    (RobustConfig(views=1, clean_view=False, weight=0.0), 1.0),
+    (RobustConfig(views=2, worst_of=4), 3.0 + 2 * 3 / 3.0),
+])
+def test_a_robust_step_costs_one_step_per_view(robust, cost):
+  assert stage_plan.robust_step_in_ce_steps(robust) == pytest.approx(cost)
+  cfg = _cfg(finetune_robust=robust)
+  assert stage_plan.stage_step_cost("finetune", cfg) == pytest.approx(cost)
+  assert stage_plan.training_steps(["finetune"], cfg, _Data()) == {
+      "finetune": round(430 * cost)}
+
+
+def test_the_plan_names_the_robust_stages():
+  cfg = _cfg(pretrain_objective="robust")
+  line = stage_plan.plan_line(["pretrain", "mask", "finetune"], cfg, _Data())
+  assert line == ("plan: pretrain 2 epochs x 430 steps (robust, 3 views), "
+                  "mask (csam) 150 steps, finetune 1 epochs x 430 steps")
+  assert stage_plan.training_steps(["pretrain", "mask"], cfg, _Data()) == {
+      "pretrain": 2 * 430 * 3, "mask": 150 * 6}
