@@ -35,6 +35,20 @@ def pca_at(rows: List[dict], eps_values) -> np.ndarray:
         for eps in eps_values])
 
 
+def all_samples_correct(rows: List[dict]) -> float:
+  """The share of images whose clean prediction and every sampled
+  transformation are classified right: PCA's ceiling in practice (a
+  flipped sample has Y >= a, so a certified image rarely has one). NaN
+  when some image was not sampled to the end (early exit: its unseen
+  samples are unknown)."""
+  total = max((r["samples"] for r in rows), default=0)
+  if not rows or any(r["samples"] < total for r in rows):
+    return float("nan")
+  return float(np.mean([r["prediction"] == r["label"] and r["samples"] > 0
+                        and r["correct_transformed"] == r["samples"]
+                        for r in rows]))
+
+
 def summarize(rows: List[dict], cfg: CertifyConfig) -> Dict[str, float]:
   """PCA at each eps, clean and empirical accuracy."""
   correct = np.array([r["prediction"] == r["label"] for r in rows])
@@ -51,6 +65,7 @@ def summarize(rows: List[dict], cfg: CertifyConfig) -> Dict[str, float]:
       # after early exits the drawn ones over-represent stable images, so
       # that figure is not reported (--cert_full_bounds measures it).
       empirical_accuracy=None if early else drawn,
+      all_samples_correct=None if early else all_samples_correct(rows),
       empirical_accuracy_of_drawn_samples=drawn,
       samples_evaluated=samples, early_exit=bool(early),
       images=len(rows), bound=cfg.bound, nsamples=cfg.nsamples,

@@ -306,7 +306,8 @@ def suite_section(rows, planned: int) -> str:
            f"{len(rows)} of {planned} planned runs finished. Certification: "
            f"CC-Cert, first "
            f"{FLAGS.cert_num_images} "
-           f"{'validation' if FLAGS.suite == 'search' else 'test'} images, "
+           f"{'validation' if FLAGS.suite in ('search', 'objective') else 'test'}"
+           f" images, "
            f"nsamples "
            f"{FLAGS.cert_nsamples} x nbounds {FLAGS.cert_nbounds}, delta "
            f"{FLAGS.cert_delta:g}, eps {FLAGS.cert_eps:g}. Values are mean ± "
@@ -342,6 +343,10 @@ def suite_section(rows, planned: int) -> str:
       lines.append(experiment_results.search_table(
           rows, experiment_suites.SEARCH_BASELINES,
           experiment_suites.SEARCH_VARIANTS, sparsity))
+  elif FLAGS.suite == "objective":
+    lines.append(experiment_results.objective_table(
+        rows, experiment_suites.OBJECTIVE_VARIANTS,
+        experiment_suites.OBJECTIVE_SPARSITY))
   elif FLAGS.suite == "vit":
     lines.append(experiment_results.vit_table(
         rows, ("dense", *experiment_suites.VIT_UNSTRUCTURED,

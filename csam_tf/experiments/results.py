@@ -22,6 +22,9 @@ HEADLINE_FAMILY = ("composite", "L2")
 # The rigorous companion of the headline PCA: the binomial bound on
 # P(Y >= a) (certify.config.BOUNDS), composite L2.
 BINOMIAL_COLUMN = "pca_binomial_composite_L2"
+# PCA's ceiling in practice: the share of images whose every sampled
+# transformation is classified right (certify.rows.all_samples_correct).
+ALL_CORRECT_COLUMN = "all_correct_composite_L2"
 COLUMNS = (
     "run", "method", "variant", "dataset", "arch", "width_multiplier",
     "granularity", "target_sparsity", "sparsity", "sparsity_whole_model",
@@ -29,7 +32,7 @@ COLUMNS = (
     "validation_accuracy", "seed", "cert_images", "cert_eps",
     *[f"{kind}_{family}_{level}" for family, level in CERTIFICATES
       for kind in ("pca", "clean_accuracy", "empirical_accuracy")],
-    BINOMIAL_COLUMN,
+    BINOMIAL_COLUMN, ALL_CORRECT_COLUMN, "objective",
     "mask_binary_test_accuracy", "mask_binary_validation_accuracy",
     "mask_mean", "mask_moved", "magnitude_overlap", "cert_split",
     "parameters", "flops_reduction", "tflite_latency_ms_dense",
@@ -99,6 +102,12 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       row[f"empirical_accuracy_{family}_{level}"] = (
           "" if empirical is None else empirical)
       row["cert_images"] = result["images"]
+  headline_csv = certify_resume.certificate_csv(
+      os.path.join(run_dir, "certify"), model, *HEADLINE_FAMILY)
+  if os.path.exists(headline_csv):  # older reports lack the figure
+    share = csv_rows.all_samples_correct(csv_rows.read_rows(headline_csv))
+    row[ALL_CORRECT_COLUMN] = "" if math.isnan(share) else share
+  row["objective"] = trained.get("objective", "ce")
   binomial = certified.get(certify_resume.certificate_key(
       model, *HEADLINE_FAMILY, "binomial"))
   if binomial:
@@ -420,6 +429,49 @@ def search_table(rows, baselines: Dict[str, Dict[str, object]],
         f"{_cell(group, 'magnitude_overlap')} | "
         f"{_cell(group, 'validation_accuracy')} | {_cell(group, pca)} | "
         f"{_minutes(group, keys)} |")
+  return "\n".join(out + [""])
+
+
+def objective_table(rows, variants: Dict[str, Dict[str, object]],
+                    sparsity: float) -> str:
+  """The objective sweep: one row per fine-tuning objective of the same
+  masks (tfmot's global gradual magnitude pruning), validation numbers
+  only, PCA beside its ceiling and its rigorous companion."""
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  keys = machine_keys(rows)
+  out = [f"### Fine-tuning objective sweep, {sparsity:.0%} global "
+         "magnitude pruning (validation split)", "",
+         "| objective | flags | validation acc. (%) | validation PCA@1e-3 "
+         "composite L2, CC-Cert (%) | binomial PCA (%) | all samples correct "
+         "(%) | empirical acc. (%) | wall time "
+         f"({_minutes_unit(keys)}) | CPU time vs CE |",
+         "|---|---|---|---|---|---|---|---|---|"]
+  dense = _group(rows, method="dense")
+  if dense:
+    out.append(f"| dense (not pruned) | - | "
+               f"{_cell(dense, 'validation_accuracy')} | {_cell(dense, pca)} "
+               f"| {_cell(dense, BINOMIAL_COLUMN)} | "
+               f"{_cell(dense, ALL_CORRECT_COLUMN)} | "
+               f"{_cell(dense, 'empirical_accuracy_composite_L2')} | "
+               f"{_minutes(dense, keys)} | |")
+  base = _group(rows, method="magnitude", variant=next(iter(variants)),
+                target_sparsity=sparsity)
+  base_cpu = float(base[0]["cpu_seconds"] or 0) if base else 0.0
+  for variant, flags in variants.items():
+    group = _group(rows, method="magnitude", variant=variant,
+                   target_sparsity=sparsity)
+    if not group:
+      continue
+    change = ", ".join(f"--{k}={v}" for k, v in flags.items()) or (
+        "(cross-entropy)")
+    cpu = float(group[0]["cpu_seconds"] or 0)
+    ratio = f"{cpu / base_cpu:.2f}x" if base_cpu and cpu else "-"
+    out.append(f"| {variant} | {change} | "
+               f"{_cell(group, 'validation_accuracy')} | {_cell(group, pca)} "
+               f"| {_cell(group, BINOMIAL_COLUMN)} | "
+               f"{_cell(group, ALL_CORRECT_COLUMN)} | "
+               f"{_cell(group, 'empirical_accuracy_composite_L2')} | "
+               f"{_minutes(group, keys)} | {ratio} |")
   return "\n".join(out + [""])
 
 

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from typing import Dict, List, Sequence, Tuple
 
-SUITES = ("main", "ablation", "structured", "search", "vit")
+SUITES = ("main", "ablation", "structured", "search", "vit", "objective")
 SEEDS = (0, 1, 2)
 MAIN_SPARSITIES = (0.5, 0.7, 0.9)
 HEADLINE_METHODS = ("csam", "magnitude")   # 3 seeds, every sparsity
@@ -146,6 +146,32 @@ SEARCH_BASELINES: Dict[str, Dict[str, object]] = {
                                            "finetune_ratio_weight": 0.1}}
 VALIDATION_FLAGS = {"cert_split": "validation"}
 
+# The validation sweep of the weights' objective (issue 32, PROTOCOL v3
+# "Choosing settings"): 90%, seed 0, global allocation, on tfmot's gradual
+# magnitude pruning from the CE-trained dense model (so the sweep measures
+# the objective, not a mask); each variant changes the fine-tuning
+# objective only. Both the CC-Cert and the binomial PCA on the first 200
+# validation images. Run it with --records_dir=docs/bench_records/search_v2,
+# whose dense/seed0 (the v2 dense model) it starts from.
+OBJECTIVE_SPARSITY = 0.9
+_ROBUST = {"finetune_objective": "robust"}
+OBJECTIVE_VARIANTS: Dict[str, Dict[str, object]] = {
+    "magnitude_global": {},                    # cross-entropy (v2's row)
+    "robust_l2": {**_ROBUST, "robust_lambda": 2.0},
+    "robust_l5": {**_ROBUST, "robust_lambda": 5.0},
+    "robust_l10": {**_ROBUST, "robust_lambda": 10.0},
+    "robust_l20": {**_ROBUST, "robust_lambda": 20.0},
+    "robust_l5_eta0": {**_ROBUST, "robust_lambda": 5.0, "robust_entropy": 0.0},
+    "robust_l5_m1": {**_ROBUST, "robust_lambda": 5.0, "robust_views": 1},
+    "robust_l5_worst4": {**_ROBUST, "robust_lambda": 5.0,
+                         "robust_worst_of": 4},
+    "robust_l10_ramp": {**_ROBUST, "robust_lambda": 10.0, "robust_ramp": 0.5},
+    "robust_l5_ratio": {**_ROBUST, "robust_lambda": 5.0,
+                        "robust_ratio_weight": 0.5},
+    "robust_l10_ft4": {**_ROBUST, "robust_lambda": 10.0,
+                       "finetune_epochs": 4},
+}
+
 # Certified beyond composite L2 (the protocol's extra families), as
 # (model, families, level): dense, and csam / magnitude at 90%.
 EXTRA_CERTIFICATES = ((("composite",), "L1"), (("brightness", "rotation"),
@@ -231,7 +257,7 @@ def suite_runs(suite: str, methods: Sequence[str] = (),
                      f"{', '.join(SUITES)}")
   runs = {"main": _main_runs, "ablation": _ablation_runs,
           "structured": _structured_runs, "search": _search_runs,
-          "vit": _vit_runs}[suite]()
+          "vit": _vit_runs, "objective": _objective_runs}[suite]()
   wanted = [r for r in runs if _selected(r, suite, methods, sparsities,
                                          seeds)]
   return _with_sources(wanted, runs)
@@ -292,9 +318,25 @@ def _search_runs():
   return runs
 
 
+def _objective_runs():
+  binomial = lambda run: dataclasses.replace(run, extra_certificates=(
+      ("dense" if run.method == "dense" else "pruned",
+       *BINOMIAL_CERTIFICATE),))
+  runs = [binomial(_run("dense", extra=VALIDATION_FLAGS,
+                        certificates_beyond=False))]
+  for variant, flags in OBJECTIVE_VARIANTS.items():
+    runs.append(binomial(_run(
+        "magnitude", OBJECTIVE_SPARSITY, 0, variant,
+        {"binarize": "global", **flags, **VALIDATION_FLAGS},
+        certificates_beyond=False)))
+  return runs
+
+
 def _selected(run, suite, methods, sparsities, seeds):
   key = run.variant if suite in ("ablation", "search") and (
       run.method == "csam") else run.method
+  if suite == "objective" and run.method == "magnitude":
+    key = run.variant
   if suite == "search" and run.method == "magnitude":
     key = "magnitude" if run.variant == "default" else run.variant
   if suite == "main" and run.variant != "default":
@@ -323,4 +365,6 @@ def selection_keys(suite: str) -> Tuple[str, ...]:
     return ("dense", *SEARCH_BASELINES, *SEARCH_VARIANTS)
   if suite == "vit":
     return ("dense", *VIT_UNSTRUCTURED, *VIT_STRUCTURED)
+  if suite == "objective":
+    return ("dense", *OBJECTIVE_VARIANTS)
   return ("dense", *HEADLINE_METHODS, *OTHER_METHODS, *MAIN_VARIANTS)
