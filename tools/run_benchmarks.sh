@@ -20,13 +20,13 @@ RECORDS=${RECORDS:-docs/bench_records/v2}
 COMMON=(--flagfile=configs/bench_fashion_mnist.cfg --workdir="$WORKDIR"
         --records_dir="$RECORDS" --benchmarks_md= --figures_dir="$WORKDIR/fig")
 status=0
-"$PY" -m csam_tf.experiments --suite=main "${COMMON[@]}" \
+"$PY" -m csam_tf.experiments --suite=main_v2 "${COMMON[@]}" \
   --methods=dense,csam,magnitude,csam-global,magnitude-global \
   --sparsities=0.7,0.9 || status=1
-"$PY" -m csam_tf.experiments --suite=main "${COMMON[@]}" \
+"$PY" -m csam_tf.experiments --suite=main_v2 "${COMMON[@]}" \
   --methods=dense,csam,magnitude,csam-global,magnitude-global \
   --sparsities=0.5 || status=1
-"$PY" -m csam_tf.experiments --suite=main "${COMMON[@]}" || status=1
+"$PY" -m csam_tf.experiments --suite=main_v2 "${COMMON[@]}" || status=1
 "$PY" -m csam_tf.experiments --suite=ablation "${COMMON[@]}" || status=1
 "$PY" -m csam_tf.experiments --suite=structured "${COMMON[@]}" || status=1
 exit $status

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Issue 14's tables from the committed records, no training: each named
-# suite's BENCHMARKS.md section (and, for main, docs/pca_vs_sparsity.png),
+# suite's BENCHMARKS.md section (and, for main_v2, docs/pca_vs_sparsity.png),
 # then docs/bench_results.csv, every recorded run's row. Finished runs are
 # restored from $RECORDS into $WORKDIR; runs not recorded yet are left out
 # of the tables (each section says how many of its planned runs it has).
-#   tools/tabulate_benchmarks.sh main [ablation] [structured]
+#   tools/tabulate_benchmarks.sh main_v2 [ablation] [structured]
 # Name only the suites whose v2 runs have started: a suite named with no
 # recorded run replaces its v1 table by an empty one.
 set -e
@@ -13,7 +13,7 @@ PY=${PY:-.venv/bin/python}
 WORKDIR=${WORKDIR:-runs/bench_v2}
 RECORDS=${RECORDS:-docs/bench_records/v2}
 if [ $# -eq 0 ]; then
-  echo "usage: tools/tabulate_benchmarks.sh main [ablation] [structured]" >&2
+  echo "usage: tools/tabulate_benchmarks.sh main_v2 [ablation] [structured]" >&2
   exit 2
 fi
 for suite in "$@"; do

@@ -1,4 +1,4 @@
-"""`python -m csam_tf.experiments --suite=main|ablation
+"""`python -m csam_tf.experiments --suite=main|main_v2|ablation
 --flagfile=configs/bench_fashion_mnist.cfg --workdir=runs/bench`:
 every run of a benchmark suite, then results.csv and the BENCHMARKS.md
 tables.
@@ -182,6 +182,7 @@ def _commands(run, run_dir):
         f"--nsamples={FLAGS.cert_nsamples}", f"--delta={FLAGS.cert_delta}",
         f"--eps={FLAGS.cert_eps}",
         f"--batch_size={FLAGS.cert_batch_size}", f"--seed={run.seed}",
+        f"--split={run.cert_split(FLAGS.cert_split)}",
         f"--full_bounds={str(FLAGS.cert_full_bounds).lower()}"])
   return commands
 
@@ -321,6 +322,19 @@ def suite_section(rows, planned: int) -> str:
            f"commands = {hours + startup * commands / 3600:.2f} h."
            f"{_cpu_sentence(rows)}", ""]
   if FLAGS.suite == "main":
+    lines.append(experiment_results.v3_tables(
+        rows, tuple(experiment_suites.V3_ROWS),
+        experiment_suites.V3_SPARSITIES))
+    lines.append(experiment_results.comparison_table(
+        rows, experiment_suites.V3_HEADLINE_PAIRS,
+        experiment_suites.V3_SPARSITIES,
+        "The robust pipelines against tfmot as users run it, seed by seed"))
+    lines.append(experiment_results.comparison_table(
+        rows, [pair[:2] for pair in experiment_suites.V3_MASK_PAIRS],
+        experiment_suites.V3_SPARSITIES,
+        "C-SAM's masks against magnitude masks under the same robust "
+        "fine-tuning, seed by seed"))
+  elif FLAGS.suite == "main_v2":
     methods = ("dense", *experiment_suites.HEADLINE_METHODS,
                *experiment_suites.OTHER_METHODS,
                *experiment_suites.MAIN_VARIANTS)

@@ -345,6 +345,111 @@ def paired_table(rows, pairs, sparsities, root: Optional[str] = None) -> str:
   return "\n".join(out + [""])
 
 
+V3_ROW_TEXT = {  # what each v3 row is, for readers
+    "dense": ("CE", "none (dense)", "-"),
+    "dense_robust": ("robust", "none (dense)", "-"),
+    "magnitude": ("CE", "tfmot gradual magnitude, layer-wise", "CE"),
+    "magnitude-global_robust": ("CE", "tfmot gradual magnitude, global",
+                                "robust"),
+    "csam-global_robust": ("CE", "C-SAM, global", "robust"),
+    "magnitude-full": ("robust", "tfmot gradual magnitude, global",
+                       "robust"),
+    "csam-full": ("robust", "C-SAM, global", "robust"),
+}
+
+
+def _cpu_minutes(rows) -> str:
+  """CPU minutes per run (user + system of the run's own commands; the
+  shared dense model's training not counted)."""
+  return mean_spread([r["cpu_seconds"] for r in rows], 1 / 60.0)
+
+
+def v3_tables(rows, labels: Sequence[str], sparsities: Sequence[float]
+              ) -> str:
+  """The v3 main suite: the dense models, then one table per sparsity
+  with every row's dense model, masks and fine-tuning objective, test
+  accuracy, PCA by CC-Cert and by the binomial bound, and PCA's ceiling
+  (all samples correct)."""
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  columns = ("| test acc. (%) | PCA@1e-3 composite L2, CC-Cert (%) | "
+             "PCA, binomial (%) | all samples correct (%) |")
+  out = ["### Dense models", "",
+         "| dense model | seeds " + columns + " CPU min per run |",
+         "|---|---|---|---|---|---|---|"]
+  for label in ("dense", "dense_robust"):
+    group = _group(rows, method=label)
+    if group:
+      out.append(f"| {label} ({V3_ROW_TEXT[label][0]}) | {len(group)} | "
+                 f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
+                 f"{_cell(group, BINOMIAL_COLUMN)} | "
+                 f"{_cell(group, ALL_CORRECT_COLUMN)} | "
+                 f"{_cpu_minutes(group)} |")
+  out.append("")
+  for sparsity in sparsities:
+    table = [f"### {sparsity:.0%} unstructured sparsity", "",
+             "| row | dense model | masks | fine-tuning | seeds | measured "
+             "sparsity, pruned layers (whole model) " + columns +
+             " binary masks before fine-tuning, test acc. (%) | CPU min "
+             "per run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label in labels:
+      group = _label_rows(rows, label, sparsity)
+      if not group:
+        continue
+      source, masks, objective = V3_ROW_TEXT[label]
+      table.append(
+          f"| {label} | {source} | {masks} | {objective} | {len(group)} | "
+          f"{_sparsity(group)} | {_cell(group, 'test_accuracy')} | "
+          f"{_cell(group, pca)} | {_cell(group, BINOMIAL_COLUMN)} | "
+          f"{_cell(group, ALL_CORRECT_COLUMN)} | "
+          f"{_cell(group, 'mask_binary_test_accuracy')} | "
+          f"{_cpu_minutes(group)} |")
+    if len(table) > 4:
+      out += table + [""]
+  return "\n".join(out)
+
+
+def comparison_table(rows, pairs, sparsities, title: str) -> str:
+  """Row A against row B of the same seeds (the same dense model): both
+  PCA ranges over the seeds by CC-Cert and by the binomial bound, whether
+  the CC-Cert ranges are apart, the per-seed differences, and the
+  difference in test accuracy."""
+  out = [f"### {title}", "",
+         "| sparsity | A | B | seeds | A, PCA CC-Cert range (%) | B (%) | "
+         "ranges apart | A minus B per seed, CC-Cert (points) | A minus B per "
+         "seed, binomial (points) | A minus B, test accuracy per seed "
+         "(points) | A / B CPU time per run |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  for sparsity in sparsities:
+    for a_label, b_label in pairs:
+      a = {r["seed"]: r for r in _label_rows(rows, a_label, sparsity)}
+      b = {r["seed"]: r for r in _label_rows(rows, b_label, sparsity)}
+      seeds = sorted(set(a) & set(b), key=int)
+      if not seeds:
+        continue
+      ours = [float(a[s][pca]) * 100 for s in seeds]
+      theirs = [float(b[s][pca]) * 100 for s in seeds]
+      apart = ("-" if len(seeds) < 2 else
+               "no" if max(ours) >= min(theirs) and
+               max(theirs) >= min(ours) else "yes")
+
+      def differences(column, scale=100.0):
+        return ", ".join(
+            "-" if "" in (a[s][column], b[s][column]) else
+            _points(scale * (float(a[s][column]) - float(b[s][column])))
+            for s in seeds)
+
+      cpu = [(a[s]["cpu_seconds"], b[s]["cpu_seconds"]) for s in seeds]
+      cpu = [float(x) / float(y) for x, y in cpu if x != "" and y != ""]
+      ratio = f"{statistics.fmean(cpu):.2f}x" if cpu else "-"
+      out.append(f"| {sparsity:.0%} | {a_label} | {b_label} | {len(seeds)} "
+                 f"| {_seed_range(ours)} | {_seed_range(theirs)} | {apart} | "
+                 f"{differences(pca)} | {differences(BINOMIAL_COLUMN)} | "
+                 f"{differences('test_accuracy')} | {ratio} |")
+  return "\n".join(out + [""])
+
+
 def family_table(rows, methods, sparsity) -> str:
   """PCA@1e-3 on every certified family and level, dense and the methods
   certified on all of them at `sparsity`."""

@@ -11,9 +11,10 @@ import dataclasses
 import math
 from typing import Dict, List, Sequence, Tuple
 
-SUITES = ("main", "ablation", "structured", "search", "vit", "objective")
+SUITES = ("main", "main_v2", "ablation", "structured", "search", "vit",
+          "objective")
 SEEDS = (0, 1, 2)
-MAIN_SPARSITIES = (0.5, 0.7, 0.9)
+MAIN_SPARSITIES = (0.5, 0.7, 0.9)        # the v2 main suite
 HEADLINE_METHODS = ("csam", "magnitude")   # 3 seeds, every sparsity
 OTHER_METHODS = ("random", "score_ce", "sam_then_prune", "prune_then_sam")
 OTHER_SPARSITIES = (0.5, 0.9)              # 1 seed
@@ -42,9 +43,42 @@ VIT_UNSTRUCTURED = ("csam", "magnitude")
 VIT_UNSTRUCTURED_SPARSITY = 0.7
 VIT_STRUCTURED = ("csam_channel", "group_norm", "taylor")
 SAM_RHO = 0.05
+# The v3 main suite (PROTOCOL v3, issue 32): tfmot as users run it against
+# the robust objective on the weights, from the CE-trained dense model (a
+# user who brings their model) and from a robust-pre-trained one (the full
+# pipeline), with global magnitude and C-SAM masks under the same robust
+# fine-tuning; 3 seeds, 70-98%.
+V3_SPARSITIES = (0.7, 0.9, 0.95, 0.98)
+# The robust objective's settings, chosen on validation by the objective
+# suite (BENCHMARKS.md, "Choosing the objective").
+ROBUST_SETTINGS: Dict[str, object] = {"robust_lambda": 5.0}
+ROBUST_FINETUNE = {"finetune_objective": "robust", **ROBUST_SETTINGS}
+CSAM_GLOBAL = {"binarize": "global", "mask_lr": 0.01, "ratio_clip": 10.0}
+# Row label -> (method, flags, dense model's method): the rows of a v3
+# table, in the order they are shown.
+V3_ROWS: Dict[str, Tuple[str, Dict[str, object], str]] = {
+    "magnitude": ("magnitude", {}, "dense"),     # tfmot as users run it
+    "magnitude-global_robust": ("magnitude", {"binarize": "global",
+                                              **ROBUST_FINETUNE}, "dense"),
+    "csam-global_robust": ("csam", {**CSAM_GLOBAL, **ROBUST_FINETUNE},
+                           "dense"),
+    "magnitude-full": ("magnitude", {"binarize": "global",
+                                     **ROBUST_FINETUNE}, "dense_robust"),
+    "csam-full": ("csam", {**CSAM_GLOBAL, **ROBUST_FINETUNE},
+                  "dense_robust"),
+}
+# The shipped candidates against tfmot as users run it (same seed).
+V3_HEADLINE_PAIRS = (("csam-full", "magnitude"),
+                     ("magnitude-full", "magnitude"),
+                     ("csam-global_robust", "magnitude"))
+# The same masks' methods under the same objective and dense model: the
+# mask comparison (C-SAM row, magnitude row, where the dense model is from).
+V3_MASK_PAIRS = (("csam-global_robust", "magnitude-global_robust",
+                  "CE dense model"),
+                 ("csam-full", "magnitude-full", "robust dense model"))
 # Runs that train a dense model (no sparsity; their certificates are the
 # dense model's): one workdir per seed.
-DENSE_METHODS = ("dense", "sam_pretrain")
+DENSE_METHODS = ("dense", "sam_pretrain", "dense_robust")
 # The dense model a pruning run starts from (copied from its dense run).
 PRETRAIN_FILES = ("pretrain/best.weights.h5", "pretrain/model.keras")
 
@@ -64,6 +98,9 @@ METHODS: Dict[str, Tuple[Tuple[str, ...], Dict[str, object], str]] = {
     "prune_then_sam": (_MASK_STAGES, {"mask_method": "magnitude",
                                       "finetune_sam_rho": SAM_RHO}, "dense"),
     "sam_pretrain": (("pretrain",), {"pretrain_sam_rho": SAM_RHO}, ""),
+    "dense_robust": (("pretrain", "certify"),
+                     {"cert_models": "dense", "pretrain_objective": "robust",
+                      **ROBUST_SETTINGS}, ""),
     # Structured: whole channel groups removed, then exported (latency).
     "csam_channel": (_MASK_STAGES[:2] + ("export", "certify"),
                      {"mask_method": "csam", "granularity": "channel"},
@@ -215,6 +252,11 @@ class ExperimentRun:
         f"{self.method}-{self.variant}")
     return f"{label}/sp{round(self.sparsity * 100):d}/seed{self.seed}"
 
+  def cert_split(self, default: str) -> str:
+    """The images every certificate of the run is on (a validation run's
+    extra certificates too): its own --cert_split, else the suite's."""
+    return str(self.flags.get("cert_split", default))
+
   def train_flags(self) -> List[str]:
     """Command-line flags of csam_tf.train beyond the flagfile's."""
     values = {"seed": self.seed, "stages": ",".join(self.stages),
@@ -255,7 +297,8 @@ def suite_runs(suite: str, methods: Sequence[str] = (),
   if suite not in SUITES:
     raise ValueError(f"unknown suite {suite!r}; choose one of "
                      f"{', '.join(SUITES)}")
-  runs = {"main": _main_runs, "ablation": _ablation_runs,
+  runs = {"main": _main_v3_runs, "main_v2": _main_runs,
+          "ablation": _ablation_runs,
           "structured": _structured_runs, "search": _search_runs,
           "vit": _vit_runs, "objective": _objective_runs}[suite]()
   wanted = [r for r in runs if _selected(r, suite, methods, sparsities,
@@ -277,6 +320,30 @@ def _main_runs():
         if seed in seeds:
           runs.append(_run(method, sparsity, seed, label.split("-", 1)[1],
                            flags))
+  return runs
+
+
+def _v3_run(label, sparsity, seed):
+  """A v3 row's run: every one certified with the binomial bound too; the
+  dense model from its row's source."""
+  method, flags, source = V3_ROWS[label]
+  variant = label.split("-", 1)[1] if "-" in label else "default"
+  run = _run(method, sparsity, seed, variant, flags,
+             certificates_beyond=False)
+  return dataclasses.replace(
+      run, pretrain_from=f"{source}/seed{seed}",
+      extra_certificates=(("pruned", *BINOMIAL_CERTIFICATE),))
+
+
+def _main_v3_runs():
+  runs = []
+  for seed in SEEDS:
+    for dense in ("dense", "dense_robust"):
+      runs.append(dataclasses.replace(
+          _run(dense, seed=seed, certificates_beyond=False),
+          extra_certificates=(("dense", *BINOMIAL_CERTIFICATE),)))
+    for sparsity in V3_SPARSITIES:
+      runs += [_v3_run(label, sparsity, seed) for label in V3_ROWS]
   return runs
 
 
@@ -339,7 +406,7 @@ def _selected(run, suite, methods, sparsities, seeds):
     key = run.variant
   if suite == "search" and run.method == "magnitude":
     key = "magnitude" if run.variant == "default" else run.variant
-  if suite == "main" and run.variant != "default":
+  if suite in ("main", "main_v2") and run.variant != "default":
     key = f"{run.method}-{run.variant}"
   return ((not methods or key in methods) and
           (not sparsities or any(abs(run.sparsity - s) < 1e-9
@@ -367,4 +434,6 @@ def selection_keys(suite: str) -> Tuple[str, ...]:
     return ("dense", *VIT_UNSTRUCTURED, *VIT_STRUCTURED)
   if suite == "objective":
     return ("dense", *OBJECTIVE_VARIANTS)
+  if suite == "main":
+    return ("dense", "dense_robust", *V3_ROWS)
   return ("dense", *HEADLINE_METHODS, *OTHER_METHODS, *MAIN_VARIANTS)

@@ -323,3 +323,75 @@ def test_vit_table_rows_for_weights_and_for_heads(tmp_path):
   assert "| magnitude | weights | 70.0% | - | - | 85.0 | 30.0 | - |" in table
   assert ("| taylor | heads + MLP channels | 50.0% | 120,000 | 2.00x | 83.0 "
           "| 25.0 | 0.200 / 0.100 (2.00x) |") in table
+
+
+def _v3_row(method, variant, sparsity, seed, accuracy, pca, binomial,
+            all_correct, cpu):
+  row = {column: "" for column in results.COLUMNS}
+  row.update(method=method, variant=variant, target_sparsity=sparsity,
+             sparsity=sparsity, seed=seed, test_accuracy=accuracy,
+             pca_composite_L2=pca, cpu_seconds=cpu,
+             **{results.BINOMIAL_COLUMN: binomial,
+                results.ALL_CORRECT_COLUMN: all_correct})
+  return row
+
+
+def _v3_rows():
+  return [
+      _v3_row("magnitude", "default", 0.9, 0, 0.90, 0.20, 0.15, 0.30, 600),
+      _v3_row("magnitude", "default", 0.9, 1, 0.91, 0.24, 0.19, 0.32, 660),
+      _v3_row("csam", "full", 0.9, 0, 0.895, 0.50, 0.41, 0.60, 1500),
+      _v3_row("csam", "full", 0.9, 1, 0.90, 0.46, 0.40, 0.58, 1320),
+      _v3_row("dense_robust", "default", 0.0, 0, 0.92, 0.62, 0.55, 0.70,
+              3600),
+  ]
+
+
+def test_v3_tables_give_both_bounds_and_the_ceiling():
+  table = results.v3_tables(_v3_rows(), ("magnitude", "csam-full"), (0.9,
+                                                                      0.95))
+  lines = table.splitlines()
+  assert lines[4] == ("| dense_robust (robust) | 1 | 92.0 | 62.0 | 55.0 | "
+                      "70.0 | 60.0 |")
+  assert lines[10] == ("| magnitude | CE | tfmot gradual magnitude, "
+                       "layer-wise | CE | 2 | 90.0 ± 0.0% | 90.5 ± 0.7 | "
+                       "22.0 ± 2.8 | 17.0 ± 2.8 | 31.0 ± 1.4 | - | "
+                       "10.5 ± 0.7 |")
+  assert lines[11].startswith("| csam-full | robust | C-SAM, global | "
+                              "robust | 2 |")
+  assert "95% unstructured" not in table   # no rows there: no table
+
+
+def test_comparison_table_differences_per_seed_and_cpu_ratio():
+  table = results.comparison_table(_v3_rows(), [("csam-full", "magnitude")],
+                                   (0.9,), "title")
+  assert table.splitlines()[4] == (
+      "| 90% | csam-full | magnitude | 2 | 46.0 - 50.0 | 20.0 - 24.0 | yes | "
+      "+30.0, +22.0 | +26.0, +21.0 | -0.5, -1.0 | 2.25x |")
+
+
+def test_objective_table_reads_validation_numbers(tmp_path):
+  rows = [_v3_row("magnitude", "magnitude_global", 0.9, 0, 0.9, 0.35, 0.3,
+                  0.45, 300),
+          _v3_row("magnitude", "robust_l5", 0.9, 0, 0.9, 0.55, 0.5, 0.62,
+                  900)]
+  rows[0]["validation_accuracy"], rows[1]["validation_accuracy"] = 0.91, 0.89
+  for row in rows:
+    row["wall_seconds"] = 600
+  table = results.objective_table(rows, {"magnitude_global": {},
+                                         "robust_l5": {"robust_lambda": 5}},
+                                  0.9)
+  assert table.splitlines()[-1] == (
+      "| robust_l5 | --robust_lambda=5 | 89.0 | 55.0 | 50.0 | 62.0 | - | "
+      "10.0 | 3.00x |")
+
+
+def test_all_samples_correct_needs_every_sample_of_every_image():
+  from csam_tf.certify import rows as csv_rows
+  rows = [{"prediction": 1, "label": 1, "samples": 4, "correct_transformed": 4},
+          {"prediction": 1, "label": 1, "samples": 4, "correct_transformed": 3},
+          {"prediction": 2, "label": 1, "samples": 4, "correct_transformed": 0},
+          {"prediction": 0, "label": 0, "samples": 4, "correct_transformed": 4}]
+  assert csv_rows.all_samples_correct(rows) == 0.5
+  rows[1]["samples"] = 2   # stopped early: its other samples are unknown
+  assert str(csv_rows.all_samples_correct(rows)) == "nan"

@@ -8,7 +8,7 @@ from csam_tf.experiments import suites
 
 
 def test_main_suite_plan():
-  runs = suites.suite_runs("main")
+  runs = suites.suite_runs("main_v2")
   count = collections.Counter((r.method, r.variant, r.seed) for r in runs)
   for seed in (0, 1, 2):
     assert count[("dense", "default", seed)] == 1
@@ -30,7 +30,7 @@ def test_main_suite_plan():
       by_name["csam-global/sp90/seed2"].train_flags())
   assert "--binarize=global" in by_name[
       "magnitude-global/sp50/seed1"].train_flags()
-  assert [r.name for r in suites.suite_runs("main", ["magnitude-global"],
+  assert [r.name for r in suites.suite_runs("main_v2", ["magnitude-global"],
                                             [0.9], [1])] == [
       "dense/seed1", "magnitude-global/sp90/seed1"]
   assert len({r.name for r in runs}) == len(runs)
@@ -41,7 +41,7 @@ def test_main_suite_plan():
 
 
 def test_methods_map_to_train_flags():
-  by_name = {r.name: r for r in suites.suite_runs("main")}
+  by_name = {r.name: r for r in suites.suite_runs("main_v2")}
   assert by_name["dense/seed1"].train_flags() == [
       "--seed=1", "--stages=pretrain,certify", "--cert_models=dense"]
   assert by_name["magnitude/sp70/seed2"].train_flags() == [
@@ -59,7 +59,7 @@ def test_methods_map_to_train_flags():
 
 
 def test_extra_families_for_dense_and_the_headline_pair_at_90():
-  runs = suites.suite_runs("main")
+  runs = suites.suite_runs("main_v2")
   extra = {r.name for r in runs if any(
       bound == "ccert" for *_, bound in r.extra_certificates)}
   assert extra == {"dense/seed0", "dense/seed1", "dense/seed2",
@@ -74,7 +74,7 @@ def test_extra_families_for_dense_and_the_headline_pair_at_90():
 
 
 def test_binomial_companion_for_the_headline_rows_only():
-  runs = suites.suite_runs("main")
+  runs = suites.suite_runs("main_v2")
   binomial = {r.name for r in runs if any(
       bound == "binomial" for *_, bound in r.extra_certificates)}
   assert binomial == {r.name for r in runs
@@ -87,10 +87,10 @@ def test_binomial_companion_for_the_headline_rows_only():
 
 
 def test_selection_brings_the_dense_model_along():
-  names = [r.name for r in suites.suite_runs("main", ["sam_then_prune"],
+  names = [r.name for r in suites.suite_runs("main_v2", ["sam_then_prune"],
                                              [0.9], [0])]
   assert names == ["sam_pretrain/seed0", "sam_then_prune/sp90/seed0"]
-  names = [r.name for r in suites.suite_runs("main", ["csam"], [], [1])]
+  names = [r.name for r in suites.suite_runs("main_v2", ["csam"], [], [1])]
   assert names == ["dense/seed1", "csam/sp50/seed1", "csam/sp70/seed1",
                    "csam/sp90/seed1"]
 
@@ -141,7 +141,7 @@ def test_vit_suite_prunes_weights_at_70_and_heads_at_50_and_exports():
 
 
 def test_unknown_suite():
-  with pytest.raises(ValueError, match="main, ablation, structured"):
+  with pytest.raises(ValueError, match="main, main_v2, ablation, structured"):
     suites.suite_runs("everything")
 
 
@@ -158,3 +158,59 @@ def test_search_suite_certifies_validation_images_only():
           "csam-v1_frozen_bn/sp90/seed0", "csam-batch_bn/sp70/seed0"} <= names
   picked = [r.name for r in suites.suite_runs("search", ["lr1e-2"], [0.9])]
   assert picked == ["dense/seed0", "csam-lr1e-2/sp90/seed0"]
+
+
+def test_v3_main_suite_plan():
+  runs = suites.suite_runs("main")
+  by_name = {r.name: r for r in runs}
+  assert len(runs) == 3 * (2 + 4 * 5)
+  for seed in (0, 1, 2):
+    assert by_name[f"dense_robust/seed{seed}"].train_flags() == [
+        f"--seed={seed}", "--stages=pretrain,certify", "--cert_models=dense",
+        "--pretrain_objective=robust",
+        *[f"--{k}={v}" for k, v in suites.ROBUST_SETTINGS.items()]]
+  # tfmot as users run it: v2's row (layer-wise, CE), whose records v3 reuses
+  assert by_name["magnitude/sp90/seed1"].train_flags() == suites.suite_runs(
+      "main_v2", ["magnitude"], [0.9], [1])[1].train_flags()
+  full = by_name["csam-full/sp98/seed2"]
+  assert full.pretrain_from == "dense_robust/seed2"
+  assert {"--finetune_objective=robust", "--binarize=global",
+          "--mask_lr=0.01"} <= set(full.train_flags())
+  assert by_name["csam-global_robust/sp95/seed0"].pretrain_from == (
+      "dense/seed0")
+  assert by_name["magnitude-full/sp70/seed1"].pretrain_from == (
+      "dense_robust/seed1")
+  # the same objective on both masks of a pair, only the masks differ
+  for sparsity in (95, 98):
+    csam, magnitude = (set(by_name[f"{label}/sp{sparsity}/seed0"]
+                           .train_flags())
+                       for label in ("csam-full", "magnitude-full"))
+    assert {f for f in csam ^ magnitude if "robust" in f} == set()
+  for run in runs:  # every row with its rigorous companion
+    assert run.extra_certificates[-1][1:] == (("composite",), "L2",
+                                              "binomial")
+  position = {r.name: i for i, r in enumerate(runs)}
+  assert all(position[r.pretrain_from] < position[r.name]
+             for r in runs if r.pretrain_from)
+  assert [r.name for r in suites.suite_runs("main", ["csam-full"], [0.95],
+                                            [1])] == [
+      "dense_robust/seed1", "csam-full/sp95/seed1"]
+
+
+def test_objective_suite_changes_the_fine_tuning_objective_only():
+  runs = suites.suite_runs("objective")
+  assert runs[0].name == "dense/seed0"
+  assert [r.name for r in runs[1:3]] == [
+      "magnitude-magnitude_global/sp90/seed0",
+      "magnitude-robust_l2/sp90/seed0"]
+  base = set(runs[1].train_flags())
+  for run in runs[1:]:
+    assert {"--binarize=global", "--cert_split=validation",
+            "--sparsity=0.9"} <= set(run.train_flags())
+    assert all(f.startswith(("--robust", "--finetune_objective",
+                             "--finetune_epochs"))
+               for f in set(run.train_flags()) - base)
+    assert run.extra_certificates == (("pruned", ("composite",), "L2",
+                                       "binomial"),)
+    assert run.cert_split("test") == "validation"  # the binomial one too
+  assert suites.suite_runs("main")[0].cert_split("test") == "test"

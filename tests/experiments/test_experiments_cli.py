@@ -59,7 +59,7 @@ def dense_run(tmp_path_factory):
   path = folder / "tiny.cfg"
   path.write_text(TINY)
   root = folder / "bench"
-  result = _experiments("--suite=main", f"--flagfile={path}",
+  result = _experiments("--suite=main_v2", f"--flagfile={path}",
                         f"--workdir={root}", "--methods=dense", "--seeds=0",
                         "--benchmarks_md=", f"--figures_dir={folder / 'fig'}")
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -76,7 +76,7 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   records_dir = tmp_path / "records"
   _with_dense(root, dense_run)
   markdown.write_text("# Benchmarks\n\nhand-written part\n")
-  args = ["--suite=main", f"--flagfile={flagfile}", f"--workdir={root}",
+  args = ["--suite=main_v2", f"--flagfile={flagfile}", f"--workdir={root}",
           "--methods=magnitude", "--sparsities=0.9", "--seeds=0",
           f"--benchmarks_md={markdown}", f"--figures_dir={tmp_path / 'fig'}",
           f"--records_dir={records_dir}"]
@@ -99,6 +99,7 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
     spec = json.load(f)
   commands = [c["argv"] for c in spec["commands"]]
   assert [c[0] for c in commands] == ["csam_tf.train", "csam_tf.certify"]
+  assert "--split=test" in commands[1]   # the train command's images
   # each command's own CPU time, at most its wall time on every core
   for command in spec["commands"]:
     assert 1.0 < command["cpu_seconds"] <= (command["seconds"] *
@@ -119,7 +120,7 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
     assert f.read() == dense_weights
   text = markdown.read_text()
   assert text.startswith("# Benchmarks\n\nhand-written part\n")
-  assert "<!-- BEGIN experiments --suite=main -->" in text
+  assert "<!-- BEGIN experiments --suite=main_v2 -->" in text
   assert "| magnitude | 1 |" in text
   assert "own CPU time (user + system" in text and \
       "over the 2 of these runs that recorded it" in text
@@ -187,7 +188,7 @@ def _machine_label():
 
 
 @pytest.mark.parametrize("extra,message", [
-    (["--methods=foo"], "--methods=foo: the main suite has dense, csam"),
+    (["--methods=foo"], "--methods=foo: the main_v2 suite has dense, csam"),
     (["--seed=3"], "--seed is set per run by the suite"),
     (["--sparsities=half"], "--sparsities takes numbers"),
     (["--methods=csam", "--seeds=7"], "the selection leaves no run"),
@@ -195,7 +196,7 @@ def _machine_label():
      "writable"),
 ])
 def test_bad_input_is_one_line(tmp_path, flagfile, extra, message):
-  result = _experiments("--suite=main", f"--flagfile={flagfile}",
+  result = _experiments("--suite=main_v2", f"--flagfile={flagfile}",
                         f"--workdir={tmp_path / 'bench'}", *extra)
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
@@ -225,7 +226,7 @@ def test_a_failing_run_lets_the_others_go_on_and_a_killed_suite_resumes(
   # beyond composite L2, so no search to trace and one process a run
   root = tmp_path / "bench"
   _with_dense(root, dense_run)
-  args = ["--suite=main", f"--flagfile={flagfile}", f"--workdir={root}",
+  args = ["--suite=main_v2", f"--flagfile={flagfile}", f"--workdir={root}",
           "--methods=random,prune_then_sam", "--sparsities=0.5", "--seeds=0",
           "--benchmarks_md=", f"--figures_dir={tmp_path / 'fig'}"]
   # 1. random's copy of the dense weights is corrupt: that run fails, the
