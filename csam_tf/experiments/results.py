@@ -218,11 +218,12 @@ def main_tables(rows: Sequence[Dict[str, object]],
             "| method | seeds | measured sparsity, pruned layers (whole "
             "model) | test accuracy (%) | "
             "PCA@1e-3 composite L2 (%) | PCA@1e-3 (binomial, rigorous) (%) "
+            "| all samples correct (%) "
             "| empirical acc. composite L2 (%) | binary masks before "
             "fine-tuning, test acc. (%) | kept weights shared with "
             "magnitude (%) | certified images | wall time per run "
             f"({_minutes_unit(keys)}) |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label in methods:
       group = dense if label == "dense" else _label_rows(rows, label,
                                                          sparsity)
@@ -232,6 +233,7 @@ def main_tables(rows: Sequence[Dict[str, object]],
           f"| {label} | {len(group)} | {_sparsity(group)} | "
           f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
           f"{_cell(group, BINOMIAL_COLUMN)} | "
+          f"{_cell(group, ALL_CORRECT_COLUMN)} | "
           f"{_cell(group, emp)} | "
           f"{_cell(group, 'mask_binary_test_accuracy')} | "
           f"{_cell(group, 'magnitude_overlap')} | {group[0]['cert_images']} | "

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The v3 main suite (issue 32; configs/bench_fashion_mnist.cfg, test
+# images), most telling runs first: the full robust pipeline and tfmot as
+# users run it at 90% and 70%, seed by seed; then 95% and 98% (where the
+# mask may matter: C-SAM and magnitude masks under the same robust
+# fine-tuning); then the rows that start from the CE-trained dense model.
+# Finished runs are skipped; each finished run's record goes to $RECORDS
+# (committed), so a new machine restores them instead of repeating them.
+# The CE dense models and tfmot's 70%/90% runs are v2's records (the same
+# runs under the same flags).
+#
+# Many hours on 2 CPU cores: run it in the background, in its own process
+# group, from a clone (editing the code a TensorFlow run imports breaks it):
+#   setsid nohup tools/run_benchmarks_v3.sh > bench_v3.log 2>&1 < /dev/null &
+# and commit $RECORDS now and then. Tables: tools/tabulate_benchmarks.sh.
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+WORKDIR=${WORKDIR:-runs/bench_v3}
+RECORDS=${RECORDS:-docs/bench_records/v3}
+COMMON=(--suite=main --flagfile=configs/bench_fashion_mnist.cfg
+        --workdir="$WORKDIR" --records_dir="$RECORDS" --benchmarks_md=
+        --figures_dir="$WORKDIR/fig")
+status=0
+for seed in 0 1 2; do
+  "$PY" -m csam_tf.experiments "${COMMON[@]}" --seeds=$seed \
+    --methods=dense,dense_robust,magnitude,csam-full,magnitude-full \
+    --sparsities=0.9,0.7 || status=1
+done
+"$PY" -m csam_tf.experiments "${COMMON[@]}" \
+  --methods=magnitude,csam-full,magnitude-full --sparsities=0.95,0.98 \
+  || status=1
+"$PY" -m csam_tf.experiments "${COMMON[@]}" || status=1
+exit $status
