@@ -1,12 +1,21 @@
-"""`python -m csam_tf.certify --workdir=W --model=dense|pruned|tflite`:
-certifies a finished run's model, including the exported .tflite (the
-artefact that ships), with the test data and settings the run recorded.
-Several certificates with other bounds or block counts share one process
-with a repeated --certificate=FAMILIES/LEVEL[/BOUND[/NBOUNDS]].
+"""Certifies a classifier's stability under semantic transformations.
 
-Inputs are checked before TensorFlow loads; bad ones give one line and
-exit 2. Results join the `certify` entry of <workdir>/report.json and its
-CSVs, so a killed run continues from the images already written.
+`python -m csam_tf.certify --model=PATH --data=DATA`: any model file (a
+.tflite, a .keras/.h5 file or a SavedModel folder) on a built-in
+dataset's split, an image folder (class/*.png|jpg) or a .npz of `images`
+and `labels`; CSVs, the table and report.json go to --out (default
+model.tflite -> model_tflite_certify).
+
+`python -m csam_tf.certify --workdir=W --model=dense|pruned|tflite`: a
+finished csam_tf.train run's model, including the exported .tflite (the
+artefact that ships), with the data and settings the run recorded;
+results join the `certify` entry of <workdir>/report.json.
+
+Several certificates with other bounds or block counts share one process
+with a repeated --certificate=FAMILIES/LEVEL[/BOUND[/NBOUNDS]]. Inputs are
+checked before TensorFlow loads, and the model against the images before
+any image is certified; bad ones give one line and exit 2. A killed run
+continues from the images its CSVs already hold.
 """
 
 import os
@@ -14,6 +23,7 @@ import os
 from absl import flags
 
 from csam_tf import atomic_io, cli
+from csam_tf.certify import image_source, model_file
 from csam_tf.certify import resume as certify_resume
 from csam_tf.transforms import flags as _transform_flags  # noqa: F401 (--transform)
 from csam_tf.transforms import plugin
@@ -29,10 +39,27 @@ MODEL_FILES = {"dense": "pretrain/model.keras",
                "tflite": "export/model.tflite"}
 MAKES_FILE = {"dense": "pretrain", "pruned": "finetune", "tflite": "export"}
 
-flags.DEFINE_string("workdir", None, "Workdir of a csam_tf.train run.")
-flags.DEFINE_enum("model", "pruned", tuple(MODEL_FILES), "Which model: the "
-                  "dense one of stage 1, the pruned one of stage 3, or the "
-                  "exported float32 .tflite run through ai-edge-litert.")
+flags.DEFINE_string("workdir", None, "Workdir of a csam_tf.train run "
+                    "(or certify a model file: --model=PATH --data=...).")
+flags.DEFINE_string("model", "pruned", "With --workdir: dense (stage 1), "
+                    "pruned (stage 3) or tflite (the exported float32 "
+                    ".tflite through ai-edge-litert). Without: the path of a "
+                    ".tflite, .keras or .h5 file or a SavedModel folder.")
+flags.DEFINE_string("data", "", "With --model=PATH: a dataset name ("
+                    "fashion_mnist, cifar10, ...; its --split), an image "
+                    "folder (class/*.png|jpg, classes numbered in sorted "
+                    "order) or a .npz with arrays images (NHWC, uint8 or "
+                    "float in [0, 1]) and labels.")
+flags.DEFINE_integer("image_size", 0, "With --model=PATH: resize the "
+                     "images to this square size (0 = the model's input "
+                     "size).", lower_bound=0)
+flags.DEFINE_enum("outputs", "auto", model_file.OUTPUTS, "With "
+                  "--model=PATH: whether the model outputs logits or "
+                  "softmax probabilities (auto: read from its outputs).")
+flags.DEFINE_string("out", "", "With --model=PATH: where the CSVs, table "
+                    "and report.json go (default: PATH without its "
+                    "extension, e.g. model_tflite_certify); the same "
+                    "command resumes there.")
 flags.DEFINE_list("families", ["composite"], "Transformation families, or "
                   "your own as package.module:factory (also --transform).")
 flags.DEFINE_list("levels", ["L2"], "Protocol levels (L1, L2).")
@@ -73,12 +100,19 @@ FLAGS = flags.FLAGS
 
 def check_inputs():
   """Everything that can be checked without TensorFlow."""
-  if not FLAGS.workdir:
-    raise UsageError("--workdir is required: the folder of a finished "
-                     "csam_tf.train run")
   if FLAGS.transform and FLAGS["families"].present:
     raise UsageError("--transform and --families both name what to "
                      "certify: keep one")
+  if not FLAGS.workdir:
+    return check_file_inputs()
+  for name in ("data", "image_size", "outputs", "out"):
+    if FLAGS[name].present:
+      raise UsageError(f"--{name} goes with --model=PATH; a --workdir run "
+                       f"certifies on its own data")
+  if FLAGS.model not in MODEL_FILES:
+    raise UsageError(f"--model={FLAGS.model}: with --workdir choose "
+                     f"{', '.join(MODEL_FILES)} (a model file goes without "
+                     f"--workdir)")
   jobs = requested_certificates()
   run_flags = atomic_io.read_json(os.path.join(FLAGS.workdir, "flags.json"))
   if run_flags is None:
@@ -105,6 +139,41 @@ def check_inputs():
                 transform_ranges.family_ranges(family, level), None),
             ignore=(certify_resume.MODEL_KEY,))  # checked once loaded
   return data_config, run_flags, cfgs
+
+
+def check_file_inputs():
+  """--model=PATH --data=...: the file, the data and the certificates,
+  before TensorFlow loads."""
+  if not FLAGS["model"].present:
+    raise UsageError("give --model=PATH (a .tflite, .keras or .h5 file or a "
+                     "SavedModel folder) and --data, or --workdir of a "
+                     "csam_tf.train run")
+  if FLAGS.model in MODEL_FILES and not os.path.exists(FLAGS.model):
+    raise UsageError(f"--model={FLAGS.model} names a run's model: add "
+                     f"--workdir")
+  kind = model_file.check_path(FLAGS.model)
+  if not FLAGS.data:
+    raise UsageError(f"--model={FLAGS.model} needs --data: a dataset name, "
+                     f"an image folder or a .npz file of images and labels")
+  source = image_source.check(FLAGS.data)
+  jobs = requested_certificates()
+  out = FLAGS.out or file_out_dir(FLAGS.model)
+  try:
+    os.makedirs(out, exist_ok=True)
+  except OSError as e:
+    raise UsageError(f"--out={out} cannot be made ({e.strerror}): choose a "
+                     f"folder you can write to") from None
+  if not os.access(out, os.W_OK):
+    raise UsageError(f"--out={out} is not writable: choose a folder you can "
+                     f"write to")
+  return kind, source, out, jobs
+
+
+def file_out_dir(path: str) -> str:
+  """model.tflite -> model_tflite_certify (beside the model; a .keras and
+  its .tflite get a folder each)."""
+  stem, extension = os.path.splitext(os.path.normpath(path))
+  return f"{stem}{extension.replace('.', '_')}_certify"
 
 
 def requested_certificates():
@@ -160,7 +229,8 @@ def recorded_data_config(run_flags) -> DataConfig:
 
 def certify_config(run_flags, families, levels, bound, nbounds
                    ) -> CertifyConfig:
-  seed = FLAGS.seed if FLAGS.seed is not None else run_flags.get("seed", 0)
+  seed = FLAGS.seed if FLAGS.seed is not None else (run_flags or {}).get(
+      "seed", 0)
   return CertifyConfig(
       families=families, levels=levels, num_images=FLAGS.num_images,
       nsamples=FLAGS.nsamples, nbounds=nbounds, delta=FLAGS.delta,
@@ -169,8 +239,43 @@ def certify_config(run_flags, families, levels, bound, nbounds
       split=FLAGS.split)
 
 
+def certify_file(kind, source, out, jobs):
+  """--model=PATH: load, check the model against the images, certify into
+  `out`, write out/report.json."""
+  import keras_cv  # noqa: F401  (Keras 3 before tfmot)
+  from csam_tf.certify import run as certify_run
+  from csam_tf.export import LiteRTModel
+  cfgs = [certify_config(None, *job) for job in jobs]
+  try:
+    predict, shape, classes = model_file.load(FLAGS.model, kind,
+                                              LiteRTModel)
+    target = ((FLAGS.image_size, FLAGS.image_size, shape[-1])
+              if FLAGS.image_size else shape)
+    images, labels = image_source.load(FLAGS.data, source, FLAGS.split,
+                                       FLAGS.num_images, target,
+                                       resize_arrays=FLAGS.image_size > 0)
+    model_file.check_fits(FLAGS.model, shape, classes, images, labels)
+    if model_file.output_kind(FLAGS.model, predict(images[:8]),
+                              FLAGS.outputs) == "probabilities":
+      predict = model_file.FromProbabilities(predict)
+    for cfg in cfgs:
+      plugin.load_checked(cfg.families, images.shape[1:], cfg.levels)
+    results = certify_run.certify_jobs({"model": predict}, images, labels,
+                                       cfgs, out)
+  except (UsageError, plugin.TransformError) as e:
+    cli.fail(PROG, e)
+  atomic_io.write_json(os.path.join(out, "report.json"), {
+      "model": os.path.abspath(FLAGS.model), "data": FLAGS.data,
+      "split": FLAGS.split if source == "dataset" else "",
+      "images": int(len(images)), "certify": results})
+  print(f"\nCSVs, plot and report.json: {out}", flush=True)
+
+
 def main(argv):
   del argv
+  if not FLAGS.workdir:
+    certify_file(*cli.checked_start(PROG, check_inputs))
+    return
   data_config, run_flags, cfgs = cli.checked_start(PROG, check_inputs)
   import keras_cv  # noqa: F401  (Keras 3 before tfmot)
   import tf_keras

@@ -18,7 +18,7 @@ def _run(*args):
 
 
 @pytest.mark.parametrize("args,message", [
-    ([], "--workdir is required"),
+    ([], "give --model=PATH"),
     (["--workdir=/nonexistent"], "holds no csam_tf.train run"),
     (["--workdir={w}", "--families=zoom"], "unknown transformation 'zoom'"),
     (["--workdir={w}", "--levels=L3"], "--levels=L3"),
