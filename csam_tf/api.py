@@ -63,18 +63,19 @@ def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
   the same trainer; it adds checkpoints and validation. Deterministic
   after `tf_keras.utils.set_random_seed(seed)`, as every stage starts.
 
-  >>> import numpy as np, tensorflow as tf, tf_keras, csam_tf
-  >>> L = tf_keras.layers
-  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
-  ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
-  ...     L.Conv2D(16, 3, name="middle"), L.BatchNormalization(), L.ReLU(),
-  ...     L.GlobalAveragePooling2D(), L.Dense(10)])
-  >>> images = np.random.default_rng(0).random((64, 12, 12, 1), np.float32)
-  >>> train_ds = tf.data.Dataset.from_tensor_slices(
-  ...     (images, np.arange(64) % 10)).batch(16).repeat()
-  >>> masks = csam_tf.search_masks(model, train_ds, sparsity=0.75, steps=2)
-  >>> list(masks), int(masks["middle"].sum()), masks["middle"].size
-  (['middle'], 288, 1152)
+  Examples:
+      >>> import numpy as np, tensorflow as tf, tf_keras, csam_tf
+      >>> L = tf_keras.layers
+      >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+      ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
+      ...     L.Conv2D(16, 3, name="middle"), L.BatchNormalization(), L.ReLU(),
+      ...     L.GlobalAveragePooling2D(), L.Dense(10)])
+      >>> images = np.random.default_rng(0).random((64, 12, 12, 1), np.float32)
+      >>> train_ds = tf.data.Dataset.from_tensor_slices(
+      ...     (images, np.arange(64) % 10)).batch(16).repeat()
+      >>> masks = csam_tf.search_masks(model, train_ds, sparsity=0.75, steps=2)
+      >>> list(masks), int(masks["middle"].sum()), masks["middle"].size
+      (['middle'], 288, 1152)
 
   (The first conv and the classifier stay dense, PROTOCOL.md.)
   """
@@ -144,18 +145,19 @@ def prune_with_masks(model: tf_keras.Model, masks: Dict[str, np.ndarray],
   statistics are re-estimated under the masks first (PROTOCOL.md). Then
   `csam_tf.strip_pruning` gives the plain (channel mode: narrower) model.
 
-  >>> import numpy as np, tensorflow as tf, tf_keras, csam_tf
-  >>> L = tf_keras.layers
-  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
-  ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
-  ...     L.Conv2D(16, 3, name="middle"), L.BatchNormalization(), L.ReLU(),
-  ...     L.GlobalAveragePooling2D(), L.Dense(10)])
-  >>> masks = {"middle": np.ones((3, 3, 8, 16), np.float32)}
-  >>> masks["middle"][..., :4] = 0
-  >>> pruned = csam_tf.prune_with_masks(model, masks)
-  >>> kernel = csam_tf.strip_pruning(pruned).get_layer("middle").kernel
-  >>> int(np.sum(kernel.numpy() == 0))
-  288
+  Examples:
+      >>> import numpy as np, tensorflow as tf, tf_keras, csam_tf
+      >>> L = tf_keras.layers
+      >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+      ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
+      ...     L.Conv2D(16, 3, name="middle"), L.BatchNormalization(), L.ReLU(),
+      ...     L.GlobalAveragePooling2D(), L.Dense(10)])
+      >>> masks = {"middle": np.ones((3, 3, 8, 16), np.float32)}
+      >>> masks["middle"][..., :4] = 0
+      >>> pruned = csam_tf.prune_with_masks(model, masks)
+      >>> kernel = csam_tf.strip_pruning(pruned).get_layer("middle").kernel
+      >>> int(np.sum(kernel.numpy() == 0))
+      288
   """
   _check_model(model)
   granularity = _granularity(model, masks)
@@ -189,27 +191,28 @@ def robust_trainer(model: tf_keras.Model, *, transform: str = "composite",
   robust` run this trainer. Compile it with an optimizer only (the loss is
   its own); `model` is trained in place.
 
-  >>> import numpy as np, tf_keras, csam_tf
-  >>> import tensorflow_model_optimization as tfmot
-  >>> L = tf_keras.layers
-  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
-  ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
-  ...     L.Conv2D(16, 3, name="middle"), L.BatchNormalization(), L.ReLU(),
-  ...     L.GlobalAveragePooling2D(), L.Dense(10)])
-  >>> masks = {"middle": np.ones((3, 3, 8, 16), np.float32)}
-  >>> masks["middle"][..., :4] = 0
-  >>> pruned = csam_tf.prune_with_masks(model, masks)
-  >>> trainer = csam_tf.robust_trainer(pruned, weight=2.0, entropy=0.5)
-  >>> trainer.compile(optimizer=tf_keras.optimizers.SGD(0.01))
-  >>> images = np.random.default_rng(0).random((32, 12, 12, 1), np.float32)
-  >>> history = trainer.fit(images, np.arange(32) % 10, batch_size=16,
-  ...     epochs=1, verbose=0,
-  ...     callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-  >>> sorted(history.history)
-  ['accuracy', 'consistency', 'loss']
-  >>> kernel = csam_tf.strip_pruning(pruned).get_layer("middle").kernel
-  >>> int(np.sum(kernel.numpy() == 0))   # the masks held
-  288
+  Examples:
+      >>> import numpy as np, tf_keras, csam_tf
+      >>> import tensorflow_model_optimization as tfmot
+      >>> L = tf_keras.layers
+      >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+      ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
+      ...     L.Conv2D(16, 3, name="middle"), L.BatchNormalization(), L.ReLU(),
+      ...     L.GlobalAveragePooling2D(), L.Dense(10)])
+      >>> masks = {"middle": np.ones((3, 3, 8, 16), np.float32)}
+      >>> masks["middle"][..., :4] = 0
+      >>> pruned = csam_tf.prune_with_masks(model, masks)
+      >>> trainer = csam_tf.robust_trainer(pruned, weight=2.0, entropy=0.5)
+      >>> trainer.compile(optimizer=tf_keras.optimizers.SGD(0.01))
+      >>> images = np.random.default_rng(0).random((32, 12, 12, 1), np.float32)
+      >>> history = trainer.fit(images, np.arange(32) % 10, batch_size=16,
+      ...     epochs=1, verbose=0,
+      ...     callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+      >>> sorted(history.history)
+      ['accuracy', 'consistency', 'loss']
+      >>> kernel = csam_tf.strip_pruning(pruned).get_layer("middle").kernel
+      >>> int(np.sum(kernel.numpy() == 0))   # the masks held
+      288
   """
   return RobustTrainer(model, RobustConfig(family=transform, level=level,
                                            **settings), seed, total_steps)
@@ -225,18 +228,19 @@ def strip_pruning(model: tf_keras.Model,
   parent's logits (within 1e-4) on `check_images`, or on 8 seeded random
   images in [0, 1] when none are given.
 
-  >>> import numpy as np, tf_keras, csam_tf
-  >>> L = tf_keras.layers
-  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
-  ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
-  ...     L.Conv2D(16, 3), L.BatchNormalization(name="gated"), L.ReLU(),
-  ...     L.GlobalAveragePooling2D(), L.Dense(10)])
-  >>> gates = {"gated": np.arange(16) % 4 != 0}   # close 4 of 16 channels
-  >>> narrow = csam_tf.strip_pruning(csam_tf.prune_with_masks(model, gates))
-  >>> narrow.get_layer("gated").gamma.shape
-  TensorShape([12])
-  >>> model.count_params() - narrow.count_params()  # 4 x (72 + 1 + 4 + 10)
-  348
+  Examples:
+      >>> import numpy as np, tf_keras, csam_tf
+      >>> L = tf_keras.layers
+      >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+      ...     L.Conv2D(8, 3), L.BatchNormalization(), L.ReLU(),
+      ...     L.Conv2D(16, 3), L.BatchNormalization(name="gated"), L.ReLU(),
+      ...     L.GlobalAveragePooling2D(), L.Dense(10)])
+      >>> gates = {"gated": np.arange(16) % 4 != 0}   # close 4 of 16 channels
+      >>> narrow = csam_tf.strip_pruning(csam_tf.prune_with_masks(model, gates))
+      >>> narrow.get_layer("gated").gamma.shape
+      TensorShape([12])
+      >>> model.count_params() - narrow.count_params()  # 4 x (72 + 1 + 4 + 10)
+      348
   """
   if any(isinstance(layer, tfmot_bridge.WRAPPER) for layer in model.layers):
     return tfmot_bridge.strip(model)
@@ -271,18 +275,19 @@ def certify_model(model_or_tflite: Union[tf_keras.Model, str],
   prints the CLI's progress line. (Not `csam_tf.certify`: that name is the
   certification package, whose command is `python -m csam_tf.certify`.)
 
-  >>> import numpy as np, tf_keras, csam_tf
-  >>> L = tf_keras.layers
-  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
-  ...     L.Conv2D(8, 3), L.GlobalAveragePooling2D(), L.Dense(10)])
-  >>> images = np.random.default_rng(0).random((4, 12, 12, 1), np.float32)
-  >>> labels = np.argmax(model(images).numpy(), 1)  # all classified right
-  >>> result = csam_tf.certify_model(model, images, labels, family="brightness",
-  ...                                nsamples=20, nbounds=2)
-  >>> result["images"], result["clean_accuracy"], len(result["rows"])
-  (4, 1.0, 4)
-  >>> 0.0 <= result["pca@0.001"] <= 1.0
-  True
+  Examples:
+      >>> import numpy as np, tf_keras, csam_tf
+      >>> L = tf_keras.layers
+      >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+      ...     L.Conv2D(8, 3), L.GlobalAveragePooling2D(), L.Dense(10)])
+      >>> images = np.random.default_rng(0).random((4, 12, 12, 1), np.float32)
+      >>> labels = np.argmax(model(images).numpy(), 1)  # all classified right
+      >>> result = csam_tf.certify_model(model, images, labels, family="brightness",
+      ...                                nsamples=20, nbounds=2)
+      >>> result["images"], result["clean_accuracy"], len(result["rows"])
+      (4, 1.0, 4)
+      >>> 0.0 <= result["pca@0.001"] <= 1.0
+      True
   """
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels)
@@ -314,14 +319,15 @@ def export_tflite(model: tf_keras.Model,
   a hundred or so), or float32 with the zeros stored sparse-encoded; the
   export stage's converter.
 
-  >>> import numpy as np, tf_keras, csam_tf
-  >>> from ai_edge_litert.interpreter import Interpreter
-  >>> L = tf_keras.layers
-  >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
-  ...     L.Conv2D(8, 3), L.GlobalAveragePooling2D(), L.Dense(10)])
-  >>> flatbuffer = csam_tf.export_tflite(model)
-  >>> Interpreter(model_content=flatbuffer).get_input_details()[0]["shape"]
-  array([ 1, 12, 12,  1], dtype=int32)
+  Examples:
+      >>> import numpy as np, tf_keras, csam_tf
+      >>> from ai_edge_litert.interpreter import Interpreter
+      >>> L = tf_keras.layers
+      >>> model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),
+      ...     L.Conv2D(8, 3), L.GlobalAveragePooling2D(), L.Dense(10)])
+      >>> flatbuffer = csam_tf.export_tflite(model)
+      >>> Interpreter(model_content=flatbuffer).get_input_details()[0]["shape"]
+      array([ 1, 12, 12,  1], dtype=int32)
   """
   if int8 and sparse:
     raise ValueError("choose int8 or sparse, not both")

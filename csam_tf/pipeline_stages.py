@@ -10,7 +10,6 @@ import os
 import time
 from typing import Any, Dict, Sequence, Tuple
 
-import keras_cv  # noqa: F401  (Keras 3 before tfmot; see DEVELOPERS.md)
 import tensorflow as tf
 import tf_keras
 

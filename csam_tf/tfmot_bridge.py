@@ -10,7 +10,6 @@ pruned weights are exactly zero.
 
 from typing import Dict
 
-import keras_cv  # noqa: F401  (Keras 3 before tfmot: tfmot sets TF_USE_LEGACY_KERAS)
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_optimization as tfmot

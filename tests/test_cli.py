@@ -77,3 +77,25 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
   assert stderr.strip().splitlines()[-1] == (
       "csam_tf.train: interrupted (Ctrl-C); what finished is kept, and the "
       "same command goes on from there")
+
+
+def test_the_api_loads_after_tfmot_was_imported_first():
+  """A user script that imports tfmot before csam_tf's API loads (tfmot
+  switches tf.keras to Keras 2) still gets keras_cv's transformations,
+  and tfmot still wraps tf_keras layers."""
+  code = ("import tensorflow_model_optimization as tfmot\n"
+          "import numpy as np, tf_keras, csam_tf\n"
+          "from csam_tf.transforms import semantic\n"
+          "model = tf_keras.Sequential([tf_keras.Input((12, 12, 1)),\n"
+          "    tf_keras.layers.Conv2D(4, 3), tf_keras.layers.Conv2D(4, 3),\n"
+          "    tf_keras.layers.GlobalAveragePooling2D(),\n"
+          "    tf_keras.layers.Dense(3)])\n"
+          "masks = {model.layers[1].name: np.zeros((3, 3, 4, 4), 'float32')}\n"
+          "pruned = csam_tf.prune_with_masks(model, masks)\n"
+          "print(type(semantic.keras_cv.layers.RandomBrightness(0.1)).__name__,"
+          " type(pruned.layers[1]).__name__)\n")
+  result = subprocess.run([sys.executable, "-c", code], cwd=REPO,
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.split() == ["RandomBrightness", "PruneLowMagnitude"]

@@ -18,7 +18,7 @@ from conftest import REPO
 LAYERS = [
     ("base", ["csam_tf.errors", "csam_tf.atomic_io",
               "csam_tf.native_stderr", "csam_tf.progress", "csam_tf.machine",
-              "csam_tf.cli", "csam_tf.report"]),
+              "csam_tf.cli", "csam_tf.report", "csam_tf.keras_cv_loader"]),
     ("data", ["csam_tf.data"]),
     ("transforms", ["csam_tf.transforms"]),
     ("models", ["csam_tf.models"]),

@@ -15,12 +15,14 @@ fill) and the reflect-padded blur are written here as plain TF ops.
 import math
 from typing import Dict, Mapping
 
-import keras_cv  # Keras 3; import before tensorflow_model_optimization.
 import tensorflow as tf
 
+from csam_tf import keras_cv_loader
 from csam_tf.transforms.ranges import (ANGLE, BLUR_KERNEL_SIZE, BRIGHTNESS,
                                       CONTRAST, DX, DY, IDENTITY, SIGMA,
                                       Ranges)
+
+keras_cv = keras_cv_loader.load()  # Keras 3, whatever tfmot did first
 
 
 def sample_params(ranges: Ranges, batch_size, seed) -> Dict[str, tf.Tensor]:
