@@ -21,7 +21,7 @@ FAST_TESTS := tests/test_losses.py tests/masking/test_binarize.py \
 	tests/test_bazel_targets.py \
 	tests/test_train_cli.py::test_all_stages_end_to_end
 
-.PHONY: demo test test-fast setup data clean-venv
+.PHONY: demo test test-fast docs setup data clean-venv
 
 demo: setup
 	$(PY) -m csam_tf.train --flagfile=configs/demo.cfg $(DEMO_FLAGS)
@@ -32,6 +32,10 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -n auto --dist loadgroup $(FAST_TESTS)
+
+# The docs site, offline, into site/ (not committed).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
 
 setup: $(VENV)/.installed data
 

@@ -32,7 +32,10 @@ setup(
     install_requires=STACK,
     # pytest-xdist: `make test` runs two test processes, one per core (most
     # tests spend their time in single-threaded Python: imports, tracing).
-    extras_require={"test": ["pytest==9.2.0", "pytest-xdist==3.8.0"]},
+    # mkdocs: `make docs`, and tests/test_docs.py builds the site strictly.
+    extras_require={"test": ["pytest==9.2.0", "pytest-xdist==3.8.0",
+                             "mkdocs==1.6.1", "mkdocs-material==9.8.2",
+                             "mkdocstrings-python==2.0.11"]},
     entry_points={"console_scripts": [
         "csam-train=csam_tf.train:entry_point"]},
 )
