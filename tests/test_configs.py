@@ -37,7 +37,7 @@ def test_config_parses(config):
   if name in ("demo", "demo_channel", "bench_fashion_mnist",
               "fashion_mnist_full"):
     assert values["dataset"] == "fashion_mnist"
-    # the demo is sized for a slow 2-core machine (README, "Measured")
+    # the demo is sized for a slow 2-core machine (README, "The two commands")
     assert values["width_multiplier"] == (0.125 if name == "demo" else 0.25)
     assert values["granularity"] == (
         "channel" if name == "demo_channel" else "unstructured")

@@ -83,10 +83,10 @@ def test_the_jpeg_example_passes_the_checks():
   assert transform.ranges("L2") == {"quality": (10.0, 100.0)}
 
 
-def test_the_readme_example_is_a_working_plugin(tmp_path, monkeypatch):
+def test_the_guide_example_is_a_working_plugin(tmp_path, monkeypatch):
   import re  # pylint: disable=import-outside-toplevel
   from conftest import REPO  # pylint: disable=import-outside-toplevel
-  with open(f"{REPO}/README.md") as f:
+  with open(f"{REPO}/docs/guides/your-transformation.md") as f:
     code = re.search(r"# mytransforms\.py.*?```", f.read(), re.S)[0][:-3]
   (tmp_path / "mytransforms.py").write_text(code)
   monkeypatch.syspath_prepend(str(tmp_path))
