@@ -146,7 +146,9 @@ def share_pretrain(root: str, run: experiment_suites.ExperimentRun) -> None:
   source, target = (os.path.join(root, run.pretrain_from),
                     os.path.join(root, run.name))
   for relative in experiment_suites.PRETRAIN_FILES:
-    if not os.path.exists(os.path.join(target, relative)):
+    # (a dense run restored from its record has the weights file only)
+    if (os.path.exists(os.path.join(source, relative)) and
+        not os.path.exists(os.path.join(target, relative))):
       os.makedirs(os.path.dirname(os.path.join(target, relative)),
                   exist_ok=True)
       atomic_io.write_atomically(

@@ -34,7 +34,7 @@ def record_files(run_dir: str, method: str) -> List[str]:
     files += [os.path.join(CERTIFY_DIR, name),
               os.path.join(CERTIFY_DIR, certify_resume.settings_path(name))]
   if method in experiment_suites.DENSE_METHODS:
-    files += [f for f in experiment_suites.PRETRAIN_FILES
+    files += [f for f in experiment_suites.PRETRAIN_RECORD_FILES
               if os.path.exists(os.path.join(run_dir, f))]
   return files
 

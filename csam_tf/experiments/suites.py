@@ -81,6 +81,9 @@ V3_MASK_PAIRS = (("csam-global_robust", "magnitude-global_robust",
 DENSE_METHODS = ("dense", "sam_pretrain", "dense_robust")
 # The dense model a pruning run starts from (copied from its dense run).
 PRETRAIN_FILES = ("pretrain/best.weights.h5", "pretrain/model.keras")
+# What a dense run's committed record keeps of them: the weights, which
+# every later stage loads (model.keras holds the same weights again).
+PRETRAIN_RECORD_FILES = ("pretrain/best.weights.h5",)
 
 _MASK_STAGES = ("mask", "finetune", "certify")
 _DECAY_STAGES = ("finetune", "certify")

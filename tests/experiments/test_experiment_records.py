@@ -40,12 +40,13 @@ def test_record_holds_what_the_tables_read(tmp_path):
       "experiment.json", "report.json", "run.cfg",
       "certify/pruned_composite_L2.csv",
       "certify/pruned_composite_L2.csv.settings.json"])
-  # a dense run's model too: the suite's other runs start from it
+  # a dense run's weights too (the suite's other runs start from them),
+  # once: not model.keras, the same weights again
   assert sorted(records.record_files(run_dir, "dense")) == sorted([
       "experiment.json", "report.json", "run.cfg",
       "certify/pruned_composite_L2.csv",
       "certify/pruned_composite_L2.csv.settings.json",
-      "pretrain/best.weights.h5", "pretrain/model.keras"])
+      "pretrain/best.weights.h5"])
 
 
 def test_save_replaces_the_record_and_restore_copies_it_back(tmp_path):
@@ -86,7 +87,7 @@ def test_the_benchmark_records_are_not_ignored_by_git():
     pytest.skip("not a git checkout")
   script = open(os.path.join(REPO, "tools", "run_benchmarks.sh")).read()
   folder = re.search(r"RECORDS=\$\{RECORDS:-([^}]+)\}", script).group(1)
-  for relative in ("dense/seed0/pretrain/model.keras",
+  for relative in ("dense/seed0/pretrain/best.weights.h5",
                    "csam/sp90/seed0/certify/pruned_composite_L2.csv",
                    "csam/sp90/seed0/experiment.json"):
     checked = subprocess.run(["git", "check-ignore", "-q",

@@ -158,7 +158,6 @@ def _check_records_let_a_new_machine_go_on(args, root, records_dir,
       # the dense run finished before this command: saved at the start
       "dense/seed0/experiment.json", "dense/seed0/report.json",
       "dense/seed0/run.cfg", "dense/seed0/pretrain/best.weights.h5",
-      "dense/seed0/pretrain/model.keras",
       *[f"dense/seed0/certify/dense_{c}" for c in certificates],
       "magnitude/sp90/seed0/experiment.json",
       "magnitude/sp90/seed0/report.json", "magnitude/sp90/seed0/run.cfg",
