@@ -3,6 +3,8 @@ made with; anything else is refused before an image is certified."""
 
 import dataclasses
 import os
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -21,9 +23,11 @@ class Model:
     self.fingerprint = fingerprint
     self.scale = scale
     self.calls = 0
+    self.images = 0   # images passed through the model, over all calls
 
   def __call__(self, images):
     self.calls += 1
+    self.images += len(images)
     mean = images.reshape(len(images), -1).mean(1)
     return np.stack([self.scale * mean, self.scale * (1 - mean)], 1)
 
@@ -86,12 +90,26 @@ def test_a_csv_without_recorded_settings_is_refused(tmp_path):
 
 
 def test_the_same_settings_resume_and_a_faster_batch_is_fine(tmp_path):
-  path = _half_done(tmp_path)
+  first = Model()
+  path = tmp_path / "pruned_brightness_L2.csv"
+  _certify(path, dataclasses.replace(CFG, num_images=2), first)
+  slow = tmp_path / "slow.csv"
+  shutil.copy(path, slow)
+  shutil.copy(certify_resume.settings_path(str(path)),
+              certify_resume.settings_path(str(slow)))
+  _certify(slow, dataclasses.replace(CFG, batch_size=7))
   model = Model()
-  _certify(path, dataclasses.replace(CFG, batch_size=7), model)
-  whole = tmp_path / "whole.csv"
-  _certify(whole)
+  _certify(path, model=model)
+  whole, every = tmp_path / "whole.csv", Model()
+  _certify(whole, model=every)
   assert csv_rows.read_rows(str(path)) == csv_rows.read_rows(str(whole))
+  assert csv_rows.read_rows(str(slow)) == csv_rows.read_rows(str(whole))
+  # the resumed run certified the 4 images not yet written, and only them:
+  # the images it passed through the model are the whole run's less those
+  # of the 2 rows it found (each image's clean pass and its samples)
+  assert first.images > 2 and model.images == every.images - first.images
+  assert _certify(path, model=model)["images"] == 6  # nothing left to do
+  assert model.images == every.images - first.images
 
 
 def test_restart_keeps_the_old_csv_and_starts_again(tmp_path):
@@ -105,3 +123,37 @@ def test_restart_keeps_the_old_csv_and_starts_again(tmp_path):
   # the new settings are the ones recorded: resuming with them is fine
   _certify(path, dataclasses.replace(changed, restart=False),
            Model("model-b"))
+
+
+def _settings(**change):
+  from csam_tf.transforms import ranges as transform_ranges
+  cfg = dataclasses.replace(CFG, **{k: v for k, v in change.items()
+                                    if k in ("split",)})
+  ranges = change.get("ranges") or transform_ranges.family_ranges(
+      "brightness", "L2")
+  return certify_resume.csv_settings(cfg, change.get("family", "brightness"),
+                                     "L2", ranges, "model-a")
+
+
+def test_the_settings_name_everything_that_decides_the_rows():
+  assert set(_settings()) == {
+      "draws_version", "family", "level", "ranges", "nsamples", "nbounds",
+      "delta", "bound", "eps", "seed", "split", certify_resume.MODEL_KEY}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"split": "validation"}, "split='test', not 'validation'"),
+    ({"family": "contrast"}, "family='brightness', not 'contrast'"),
+    ({"ranges": {"brightness": (-0.1, 0.1)}}, "ranges="),
+])
+def test_split_family_and_ranges_each_alone_are_refused(tmp_path, change,
+                                                        message):
+  path = tmp_path / "rows.csv"
+  path.write_text("index\n0\n")
+  certify_resume.start(str(path), _settings(), restart=False)
+  changed = _settings(**change)
+  assert [k for k in changed if changed[k] != _settings()[k]] == [
+      next(iter(change))]   # only that setting differs
+  with pytest.raises(UsageError, match=re.escape(message)):
+    certify_resume.check_resumable(str(path), changed)
+  certify_resume.check_resumable(str(path), _settings())  # the same: fine
