@@ -146,3 +146,20 @@ def custom_model(input_shape=(28, 28, 1), classes=10, softmax=False):
   x = L.GlobalAveragePooling2D()(x)
   return tf_keras.Model(inputs, L.Dense(
       classes, activation="softmax" if softmax else None, name="head")(x))
+
+
+def losses_by_step(trainer, variables, images, labels, steps):
+  """The loss `trainer.train_on_batch` reports at each optimizer step of
+  `steps`, every time from the same `variables` values (restored before
+  each call): what a step draws from (seed, step) is the only thing that
+  differs, so equal steps must give equal losses (a resumed step draws
+  what the uninterrupted one did) and different steps different ones."""
+  start = [v.numpy() for v in variables]
+  losses = []
+  for step in steps:
+    for variable, value in zip(variables, start):
+      variable.assign(value)
+    trainer.optimizer.iterations.assign(step)
+    losses.append(trainer.train_on_batch(images, labels,
+                                         return_dict=True)["loss"])
+  return losses

@@ -271,3 +271,18 @@ def test_the_users_layers_and_transformation_are_converted_by_autograph():
   history = trainer.fit(images, labels, batch_size=16, epochs=1, verbose=0)
   assert np.isfinite(history.history["loss"][0])
   assert len(masked_model.mask_variables(model)) == 1  # conv's
+
+
+def test_each_step_draws_its_own_noise_and_t_and_a_resumed_step_the_same():
+  from conftest import losses_by_step  # pylint: disable=import-outside-toplevel
+  tf_keras.utils.set_random_seed(0)
+  model = masked_model.to_masked_model(custom_model((12, 12, 1), 4),
+                                       "unstructured")
+  trainer = MaskSearchTrainer(model, MaskSearchConfig(), seed=3)
+  trainer.compile(optimizer=tf_keras.optimizers.Adam(0.05))
+  images, labels = _tiny_problem()
+  first, again, other, later = losses_by_step(
+      trainer, masked_model.mask_variables(model), images[:16], labels[:16],
+      (5, 5, 6, 7))
+  assert first == again
+  assert len({first, other, later}) == 3

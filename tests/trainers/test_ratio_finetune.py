@@ -111,3 +111,17 @@ def test_a_run_fine_tunes_magnitude_pruning_with_the_ratio_term(
   assert finetune["ratio_weight"] == 1.0
   assert finetune["sparsity"] == pytest.approx(0.5, abs=1e-3)
   assert finetune["last_epoch_logs"]["ratio"] > 0.0
+
+
+def test_each_step_draws_its_own_t_and_a_resumed_step_the_same():
+  from conftest import losses_by_step  # pylint: disable=import-outside-toplevel
+  network, kernel, images, labels = _problem()
+  trainer = RatioFinetuneTrainer(network, 2.0, 1.0, 10.0, "composite", "L2",
+                                 SEED)
+  compile_trainer(trainer, tf_keras.optimizers.SGD(0.5))
+  losses = losses_by_step(trainer, network.trainable_variables, images,
+                          labels, (3, 3, 4))
+  assert losses[0] == losses[1] != losses[2]
+  assert losses[2] == pytest.approx(_hand_loss(
+      kernel, images, _transformed(images, 4), labels, 2.0, 1.0, 10.0),
+      rel=1e-5)

@@ -213,3 +213,16 @@ def test_fine_tuning_tfmot_pruning_on_the_robust_objective(
   assert finetune["robust"]["worst_of"] == 2
   assert finetune["sparsity"] == pytest.approx(0.5, abs=1e-3)
   assert finetune["last_epoch_logs"]["consistency"] > 0.0
+
+
+def test_each_step_draws_its_own_views_and_a_resumed_step_the_same():
+  from conftest import losses_by_step  # pylint: disable=import-outside-toplevel
+  network, kernel, images, labels = _problem()
+  trainer = RobustTrainer(network, RobustConfig(weight=5.0, views=2), SEED)
+  compile_trainer(trainer, tf_keras.optimizers.SGD(0.5))
+  losses = losses_by_step(trainer, network.trainable_variables, images,
+                          labels, (3, 3, 4))
+  assert losses[0] == losses[1] != losses[2]
+  views = [images, _view(images, 4, 0), _view(images, 4, 1)]
+  assert losses[2] == pytest.approx(
+      _hand_loss(kernel, views, labels, 5.0, 0.5), rel=1e-5)
