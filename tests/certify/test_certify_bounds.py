@@ -53,15 +53,34 @@ def test_extreme_values_never_overflow_or_nan():
   assert bound[2] == 0.0  # exp(-5e5) underflows: certified at any eps
 
 
-def test_bound_is_monotone_in_y():
+def _direct_bound(y, a, nbounds, nsamples, delta=0.9):
+  """min(1, max_k min_t mean_j exp(t (Y_j - a)) / delta), written out
+  (float64, t on the protocol's grid), for one image."""
+  t = np.linspace(1e-4, 1e4, 500)[:, None]
+  blocks = y.reshape(nbounds, nsamples)
+  with np.errstate(over="ignore"):
+    b = [np.min(np.mean(np.exp(t * (block - a)), axis=1)) for block in blocks]
+  return min(1.0, max(b) / delta)
+
+
+def test_bound_grows_with_y_from_certified_to_one():
+  """Shifting every Y up moves the bound from far below eps to 1, strictly
+  in between, with the values the direct formula gives (a bound stuck at
+  any constant fails this)."""
   rng = np.random.default_rng(1)
   y = rng.uniform(0, 0.2, (1, 2 * 50))
-  a = np.array([0.15])
-  previous = 0.0
-  for shift in np.linspace(0, 0.2, 9):
-    bound = certify_bounds.cc_cert_bound(np.clip(y + shift, 0, 1), a, 2, 50)
-    assert bound[0] >= previous
-    previous = bound[0]
+  a = np.array([0.25])
+  bounds = []
+  for shift in np.linspace(0, 0.3, 13):
+    shifted = np.clip(y + shift, 0, 1)
+    bound = certify_bounds.cc_cert_bound(shifted, a, 2, 50)[0]
+    assert bound == pytest.approx(_direct_bound(shifted[0], a[0], 2, 50),
+                                  rel=1e-6, abs=1e-300)
+    bounds.append(bound)
+  assert bounds[0] < 1e-3 and bounds[-1] == 1.0
+  below_one = [b for b in bounds if b < 1.0]
+  assert len(below_one) >= 3
+  assert all(x < y_ for x, y_ in zip(below_one, below_one[1:]))
 
 
 def test_the_worst_block_decides():

@@ -30,4 +30,18 @@ def test_table_plot_and_tensorboard(tmp_path):
        "pruned_composite_L2": certify_report.pca_curve(ROWS[:2])}, str(path))
   assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   certify_report.write_tensorboard(results, 1e-3, str(tmp_path / "tb"))
-  assert os.listdir(tmp_path / "tb")
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  (events,) = os.listdir(tmp_path / "tb")
+  written = {}
+  for event in tf.compat.v1.train.summary_iterator(
+      str(tmp_path / "tb" / events)):
+    for value in event.summary.value:
+      written[value.tag] = value
+  assert sorted(written) == ["certification",
+                             "dense_composite_L2/clean_accuracy",
+                             "dense_composite_L2/empirical_accuracy",
+                             "dense_composite_L2/pca@0.001"]
+  scalar = tf.make_ndarray(written["dense_composite_L2/pca@0.001"].tensor)
+  assert float(scalar) == 0.25
+  text = tf.make_ndarray(written["certification"].tensor).item().decode()
+  assert "dense_composite_L2" in text and "0.2500" in text
