@@ -52,19 +52,25 @@ def _masks(workdir):
 
 
 def _kill_when(workdir, ready, timeout=300):
-  """Starts the run, SIGKILLs it as soon as `ready(workdir)` holds."""
+  """Starts the run, SIGKILLs it as soon as `ready(workdir)` holds;
+  returns what the run printed until then."""
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  process = subprocess.Popen(
-      [sys.executable, "-m", "csam_tf.train", f"--workdir={workdir}",
-       *FLAGS], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-      stderr=subprocess.DEVNULL, start_new_session=True)
-  deadline = time.time() + timeout
-  while not ready(workdir):
-    assert process.poll() is None, "the run ended before the kill point"
-    assert time.time() < deadline
-    time.sleep(0.02)
-  os.killpg(process.pid, signal.SIGKILL)
-  process.wait()
+  os.makedirs(os.path.dirname(workdir), exist_ok=True)
+  output = f"{workdir}.out"
+  with open(output, "w") as out:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "csam_tf.train", f"--workdir={workdir}",
+         *FLAGS], cwd=REPO, env=env, stdout=out,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    while not ready(workdir):
+      assert process.poll() is None, "the run ended before the kill point"
+      assert time.time() < deadline
+      time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+  with open(output) as out:
+    return out.read()
 
 
 def _error_lines(stderr):
@@ -104,15 +110,20 @@ def test_sigkill_in_mask_search_and_certification(tmp_path, uninterrupted):
     with open(dense_csv) as f:
       return len(f.readlines()) > 1
 
-  _kill_when(workdir, some_rows_written)
+  printed = _kill_when(workdir, some_rows_written)
+  # (it went on from the search's checkpoint, not from the start)
+  assert "mask: resuming after epoch 1 from" in printed, printed
   assert _stage_complete(workdir, "mask")
   assert not _stage_complete(workdir, "certify")
   with open(dense_csv) as f:
-    assert 1 < len(f.readlines()) <= 32  # header + a part of the images
-  # 3. the same command finishes the run
+    written = len(f.readlines()) - 1   # header
+  assert written >= 1
+  # 3. the same command finishes the run, certifying only what was left
   result = run_cli(f"--workdir={workdir}", *FLAGS)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "mask: finished earlier" in result.stdout
+  left = 32 - written
+  assert f"dense_composite_L2.csv: {left}/{left} images" in result.stdout
 
   expected, got = _masks(uninterrupted), _masks(workdir)
   assert expected.keys() == got.keys()
