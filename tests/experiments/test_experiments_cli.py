@@ -100,9 +100,10 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   commands = [c["argv"] for c in spec["commands"]]
   assert [c[0] for c in commands] == ["csam_tf.train", "csam_tf.certify"]
   assert "--split=test" in commands[1]   # the train command's images
-  # each command's own CPU time, at most its wall time on every core
+  # each command's own CPU time (the measure is tests/performance/
+  # test_child_usage's), at most its wall time on every core
   for command in spec["commands"]:
-    assert 1.0 < command["cpu_seconds"] <= (command["seconds"] *
+    assert 0.0 < command["cpu_seconds"] <= (command["seconds"] *
                                             os.cpu_count())
   assert float(row["cpu_seconds"]) == pytest.approx(
       sum(c["cpu_seconds"] for c in spec["commands"]), abs=0.11)

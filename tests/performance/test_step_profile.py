@@ -32,14 +32,11 @@ def test_profile_writes_a_labelled_section(tmp_path, tiny_dense_workdir):
   assert "### Profile: after" in text
   parts = dict(re.findall(
       r"^\| ([\w ()]+) \| [\d.]+ \| [\d.]+ \| ([\d.]+)% \|$", text, re.M))
-  # The large parts of the step show up, the forwards the method needs
-  # dominate, and the parts account for all op time.
+  # The step's parts are named by its name scopes and account for all op
+  # time (how the time splits depends on the machine, so it is not
+  # checked; only that every part the step always runs is measured).
   for part in ("noisy_forward", "soft_binary_forward", "transform"):
     assert part in parts, (part, text)
-  # binarisation (one top-k per layer) is small enough to fall below the
-  # profiler's listing of a tiny model's ops; when listed, it is small
-  assert float(parts["noisy_forward"]) > 10 * float(parts.get("binarize",
-                                                              0.0))
   assert abs(sum(float(v) for v in parts.values()) - 100.0) < 0.5
   shares = [float(s) for s in re.findall(
       r"^\| (?:model forward|transformation batches|CC-Cert bound|rest "
