@@ -47,7 +47,8 @@ def group_scores(model: tf_keras.Model, group: ChannelGroup,
     total += _out_channels(np.moveaxis(
         model.get_layer(name).get_weights()[0], -2, -1), power)
   for name in group.batchnorms:
-    total += np.abs(model.get_layer(name).get_weights()[0]) ** power
+    total += np.abs(np.asarray(model.get_layer(name).get_weights()[0],
+                               np.float64)) ** power
   for name, offset in group.consumers:
     total += _in_channels(model.get_layer(name).get_weights()[0], offset,
                           group.size, power)
