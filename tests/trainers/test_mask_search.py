@@ -25,7 +25,7 @@ def _tiny_problem():
 
 @pytest.mark.parametrize("arch,granularity", [
     ("resnet18", "unstructured"), ("resnet18", "channel"),
-    ("vit", "unstructured")])
+    ("vit", "unstructured"), ("vit", "channel")])
 def test_only_masks_change(arch, granularity):
   tf_keras.utils.set_random_seed(0)
   network = build_model(arch, (12, 12, 1), 4, 0.125, ViTConfig(
@@ -51,6 +51,16 @@ def test_only_masks_change(arch, granularity):
                "mask_mean", "flip_fraction", "agreement"):
     assert np.all(np.isfinite(history.history[term])), term
   assert len(backbone) > (50 if arch == "resnet18" else 12)
+  if arch == "vit" and granularity == "channel":
+    # C-SAM's channel search on a ViT: one gate per head and per MLP
+    # channel, and the search moved both kinds
+    gated = {type(layer).__name__: layer for layer in masked_layers(model)}
+    assert set(gated) == {"GatedDotProductAttention", "GatedActivation"}
+    assert gated["GatedDotProductAttention"].soft_mask.shape == (2,)
+    for layer in gated.values():
+      start = before[[m.ref() for m in masked_model.mask_variables(
+          model)].index(layer.soft_mask.ref())]
+      assert not np.array_equal(layer.soft_mask.numpy(), start), layer.name
 
 
 def test_batch_affine_learns_gamma_and_beta_beside_the_masks():
