@@ -104,7 +104,8 @@ def test_two_workers_on_localhost_match_one_process(tmp_path, single):
   reference = _report(single)
   assert abs(stages["pretrain"]["last_epoch_logs"]["accuracy"] -
              reference["pretrain"]["last_epoch_logs"]["accuracy"]) <= 0.08
-  assert _mask_agreement(workdir, single) >= 0.85
+  _assert_the_search_moved_the_masks(stages["mask"])
+  _assert_search_moved_the_masks_alike(workdir, single, 0.98)
   # The binary masks' accuracy is over the whole test set, not the two
   # workers' shares summed (1.59 before the fix): recomputed here in one
   # process from the run's own dense weights and binary masks (BatchNorm
@@ -176,7 +177,28 @@ def test_mirrored_on_two_cpu_replicas(tmp_path, single):
   stages = _report(workdir)
   assert stages["mask"]["replicas"] == 2 and stages["mask"]["workers"] == 1
   _assert_search_logs_are_global(stages["mask"])
-  assert _mask_agreement(workdir, single) >= 0.85
+  _assert_the_search_moved_the_masks(stages["mask"])
+  _assert_search_moved_the_masks_alike(workdir, single, 0.99)
+
+
+def _assert_the_search_moved_the_masks(mask):
+  """The search did something: the soft masks left their initialisation
+  and the binary masks are no longer magnitude pruning's."""
+  assert mask["mask_moved"] > 1e-3
+  assert mask["magnitude_overlap"] < 1.0
+
+
+def _assert_search_moved_the_masks_alike(workdir, single, agreement):
+  """Both searches moved their masks, by about as much (replicas
+  normalise BatchNorm over their share of the batch and draw their own
+  noise, so the trajectories differ: at 4 steps the soft masks of the two
+  runs differ about as much as either moved), and the binary masks agree
+  on at least `agreement` of their entries (measured on the AMD EPYC:
+  99.94% two CPU replicas, 98.2-99.9% two workers)."""
+  mine, reference = _report(workdir)["mask"], _report(single)["mask"]
+  _assert_the_search_moved_the_masks(reference)
+  assert 0.5 < mine["mask_moved"] / reference["mask_moved"] < 2.0
+  assert _mask_agreement(workdir, single) >= agreement
 
 
 @pytest.mark.parametrize("tf_config,message", [
