@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tf_keras
 
-from conftest import (FASHION_MNIST_DIR, REPO, TINY_NETWORK, TINY_RUN,
+from conftest import (BENCH_TINY, FASHION_MNIST_DIR, REPO, TINY_NETWORK,
+                      TINY_RUN,
                       assert_same_checkpoint, checkpoint_values,
                       copy_pretrained_workdir, cut_checkpoints_back,
                       drop_stage_from_report, run_cli)
@@ -577,3 +578,34 @@ def test_a_plugin_transformation_in_every_stage(tiny_flags):
   assert (settings["family"], settings["ranges"]) == (
       "jpeg", {"quality": [10.0, 100.0]})
   assert "Traceback" not in result.stderr
+
+
+@pytest.mark.xdist_group("tiny_dense")
+@pytest.mark.parametrize("stage,flags", [
+    ("pretrain", ["--augment_prob=0.5"]),
+    ("mask", ["--mask_steps_per_epoch=2"]),
+    ("finetune", ["--finetune_steps_per_epoch=2",
+                  "--finetune_pruning=polynomial_decay"]),
+    ("finetune", ["--finetune_steps_per_epoch=2",
+                  "--finetune_pruning=polynomial_decay",
+                  "--finetune_objective=robust"]),
+])
+def test_the_plugin_is_what_each_training_stage_applies(
+    tmp_path, tiny_dense_workdir, stage, flags):
+  """--transform with a plug-in that marks every training-size batch it
+  transforms (its Python `if` on a tensor needs autograph): the stage
+  named trains on it, stage 1's augmentation, the search's T, the
+  fine-tuning's augmentation or its robust views."""
+  sys.path.insert(0, os.path.join(REPO, "tests", "transforms"))
+  import sample_plugins  # pylint: disable=import-outside-toplevel
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+             PYTHONPATH=os.path.join(REPO, "tests", "transforms"))
+  workdir = str(tmp_path / "run")
+  if stage == "pretrain":
+    args = [f"--workdir={workdir}", "--pretrain_epochs=1"]
+  else:
+    args = [f"--workdir={copy_pretrained_workdir(tiny_dense_workdir, workdir)}"]
+  result = run_cli(*args, *BENCH_TINY, f"--stages={stage}",
+                   "--transform=sample_plugins:marked", *flags, env=env)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stderr.count(sample_plugins.MARK) >= 2

@@ -39,7 +39,7 @@ def augment_from_config(cfg: PretrainConfig):
   transform = plugin.load(cfg.augment_family, cfg.augment_ranges)
   return transforms.augmenter(
       plugin.level_ranges(transform, cfg.augment_level), cfg.augment_prob,
-      transform.apply)
+      plugin.graph_apply(cfg.augment_family, transform))
 
 
 def objective_record(objective: str, robust) -> Dict[str, Any]:

@@ -149,22 +149,30 @@ def level_ranges(transform, level: str, spec: str = "") -> protocol.Ranges:
   return checked
 
 
+def graph_apply(spec: str, transform):
+  """`transform.apply`, ready to be traced into any graph: a plug-in's in
+  a tf.function of its own, which autograph converts (its Python control
+  flow on tensors would otherwise fail where the caller traces without
+  autograph: tf_keras' train_step, the training pipeline's epoch map)."""
+  if not is_plugin(spec):
+    return transform.apply
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.function(transform.apply)
+
+
 def train_step_drawer(spec: str, level: str):
   """`draw(images, seed)`: the transformation `spec` names applied with
-  parameters drawn from `seed` (stateless), for a tf_keras train_step.
-  tf_keras traces train_step without autograph; a plug-in's apply may use
-  Python control flow on tensors (autograph converts it in augmentation
-  and certification), so a plug-in's draw is traced in a tf.function of
-  its own, which converts it."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  parameters drawn from `seed` (stateless), for a tf_keras train_step
+  (which traces without autograph: `graph_apply`)."""
   from csam_tf.transforms import semantic  # pylint: disable=import-outside-toplevel
   transform = load(spec)
   ranges = level_ranges(transform, level)
+  apply = graph_apply(spec, transform)
 
   def draw(images, seed):
-    return semantic.random_transform(images, ranges, seed, transform.apply)
+    return semantic.random_transform(images, ranges, seed, apply)
 
-  return tf.function(draw) if is_plugin(spec) else draw
+  return draw
 
 
 def check(transform, image_shape, level: str, spec: str = "") -> None:

@@ -71,3 +71,22 @@ def family_name():
 
 NOT_CALLABLE = 3
 UNUSED = np.zeros(1)
+
+
+MARK = "csam-test: marked transformation applied to a training-size batch"
+
+
+class _Marked(_Brightness):
+  """The protocol's brightness that prints MARK to stderr each time it
+  runs on a batch larger than plugin.check's 4 probe images: a test sees
+  which stages really applied it."""
+  name = "marked"
+
+  def apply(self, images, params):
+    if tf.shape(images)[0] > 4:
+      tf.print(MARK, output_stream="file:///dev/stderr")
+    return semantic.apply_params(images, params)
+
+
+def marked():
+  return _Marked()
