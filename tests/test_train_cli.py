@@ -222,7 +222,6 @@ def test_tiny_run_writes_report_checkpoints_logs_and_model(tiny_pretrain):
   stage = report["stages"]["pretrain"]
   assert stage["complete"] and stage["epochs"] == 1
   assert stage["steps_per_epoch"] == 4  # 256 images / batch 64
-  assert 0.0 <= stage["test_accuracy"] <= 1.0
   assert stage["wall_seconds"] > 0
   assert report["flags"]["train_subset"] == 256
   assert report["flags"]["seed"] == 0 and report["flags"]["workdir"] == workdir
@@ -397,10 +396,16 @@ def test_all_stages_end_to_end(tiny_flags):
   for model in ("dense", "pruned"):
     summary = stages["certify"][f"{model}_composite_L2"]
     assert summary["images"] == 6 and summary["nsamples"] == 10
-    assert 0 <= summary["pca@0.001"] <= summary["clean_accuracy"]
     rows = open(os.path.join(workdir, "certify",
                              f"{model}_composite_L2.csv")).read().split()
     assert len(rows) == 7 and rows[0].startswith("index,label,prediction")
+    from csam_tf.certify.rows import read_rows  # pylint: disable=import-outside-toplevel
+    written = read_rows(os.path.join(workdir, "certify",
+                                     f"{model}_composite_L2.csv"))
+    assert summary["pca@0.001"] == pytest.approx(
+        np.mean([r["certified"] for r in written]))
+    assert summary["clean_accuracy"] == pytest.approx(
+        np.mean([r["prediction"] == r["label"] for r in written]))
 
   # the shipped .tflite, certified by the stand-alone command with the same
   # settings, gives the pruned Keras model's verdicts (logits agree to 1e-5)
