@@ -3,6 +3,7 @@ re-running, resuming and determinism."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -585,32 +586,27 @@ def test_a_plugin_transformation_in_every_stage(tiny_flags):
   assert "Traceback" not in result.stderr
 
 
-@pytest.mark.xdist_group("tiny_dense")
-@pytest.mark.parametrize("stage,flags", [
-    ("pretrain", ["--augment_prob=0.5"]),
-    ("mask", ["--mask_steps_per_epoch=2"]),
-    ("finetune", ["--finetune_steps_per_epoch=2",
-                  "--finetune_pruning=polynomial_decay"]),
-    ("finetune", ["--finetune_steps_per_epoch=2",
-                  "--finetune_pruning=polynomial_decay",
-                  "--finetune_objective=robust"]),
-])
-def test_the_plugin_is_what_each_training_stage_applies(
-    tmp_path, tiny_dense_workdir, stage, flags):
+def test_the_plugin_is_what_each_training_stage_applies(tmp_path):
   """--transform with a plug-in that marks every training-size batch it
-  transforms (its Python `if` on a tensor needs autograph): the stage
-  named trains on it, stage 1's augmentation, the search's T, the
-  fine-tuning's augmentation or its robust views."""
+  transforms (its Python `if` on a tensor needs autograph): stage 1's
+  augmentation, the search's T and the fine-tuning's robust views each
+  apply it (one run; its output and the plug-in's marks in one stream,
+  cut at each stage's 'starting' line)."""
   sys.path.insert(0, os.path.join(REPO, "tests", "transforms"))
   import sample_plugins  # pylint: disable=import-outside-toplevel
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=os.path.join(REPO, "tests", "transforms"))
-  workdir = str(tmp_path / "run")
-  if stage == "pretrain":
-    args = [f"--workdir={workdir}", "--pretrain_epochs=1"]
-  else:
-    args = [f"--workdir={copy_pretrained_workdir(tiny_dense_workdir, workdir)}"]
-  result = run_cli(*args, *BENCH_TINY, f"--stages={stage}",
-                   "--transform=sample_plugins:marked", *flags, env=env)
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert result.stderr.count(sample_plugins.MARK) >= 2
+  result = subprocess.run(
+      [sys.executable, "-m", "csam_tf.train", f"--workdir={tmp_path / 'r'}",
+       *TINY_RUN, "--stages=pretrain,mask,finetune",
+       "--transform=sample_plugins:marked", "--mask_steps_per_epoch=2",
+       "--finetune_steps_per_epoch=2", "--finetune_objective=robust"],
+      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+      text=True, timeout=600)
+  assert result.returncode == 0, result.stdout[-3000:]
+  marks = {}
+  pieces = re.split(r"^(\w+): starting$", result.stdout, flags=re.M)
+  for stage, text in zip(pieces[1::2], pieces[2::2]):
+    marks[stage] = text.count(sample_plugins.MARK)
+  assert set(marks) == {"pretrain", "mask", "finetune"}, result.stdout[-2000:]
+  assert all(count >= 2 for count in marks.values()), marks
