@@ -5,6 +5,8 @@
 # restored from $RECORDS into $WORKDIR; runs not recorded yet are left out
 # of the tables (each section says how many of its planned runs it has).
 #   tools/tabulate_benchmarks.sh main_v2 [ablation] [structured]
+#   RECORDS=docs/bench_records/v3 WORKDIR=runs/bench_v3 tools/tabulate_benchmarks.sh main
+#   RECORDS=docs/bench_records/objective_v3 WORKDIR=runs/objective tools/tabulate_benchmarks.sh objective
 # Name only the suites whose v2 runs have started: a suite named with no
 # recorded run replaces its v1 table by an empty one.
 set -e
@@ -13,7 +15,7 @@ PY=${PY:-.venv/bin/python}
 WORKDIR=${WORKDIR:-runs/bench_v2}
 RECORDS=${RECORDS:-docs/bench_records/v2}
 if [ $# -eq 0 ]; then
-  echo "usage: tools/tabulate_benchmarks.sh main_v2 [ablation] [structured]" >&2
+  echo "usage: [RECORDS=... WORKDIR=...] tools/tabulate_benchmarks.sh SUITE ..." >&2
   exit 2
 fi
 for suite in "$@"; do
@@ -22,5 +24,12 @@ for suite in "$@"; do
     --records_dir="$RECORDS" --tables_only --benchmarks_md=BENCHMARKS.md \
     --figures_dir=docs > /dev/null
 done
-cp "$WORKDIR/results.csv" docs/bench_results.csv
-echo "BENCHMARKS.md ($*), docs/bench_results.csv: $(($(wc -l < docs/bench_results.csv) - 1)) runs"
+# v2's rows are docs/bench_results.csv; other records' rows are named after
+# their folder (docs/bench_results_v3.csv, ..._objective_v3.csv).
+if [ "$RECORDS" = docs/bench_records/v2 ]; then
+  RESULTS=docs/bench_results.csv
+else
+  RESULTS="docs/bench_results_$(basename "$RECORDS").csv"
+fi
+cp "$WORKDIR/results.csv" "$RESULTS"
+echo "BENCHMARKS.md ($*), $RESULTS: $(($(wc -l < "$RESULTS") - 1)) runs"
