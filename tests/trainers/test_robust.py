@@ -226,3 +226,19 @@ def test_each_step_draws_its_own_views_and_a_resumed_step_the_same():
   views = [images, _view(images, 4, 0), _view(images, 4, 1)]
   assert losses[2] == pytest.approx(
       _hand_loss(kernel, views, labels, 5.0, 0.5), rel=1e-5)
+
+
+def test_pre_training_on_the_robust_objective(tmp_path):
+  workdir = str(tmp_path / "run")
+  result = run_cli(f"--workdir={workdir}", "--stages=pretrain",
+                   "--pretrain_epochs=1", "--pretrain_objective=robust",
+                   "--robust_views=1", *BENCH_TINY)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "pretrain 1 epochs x 8 steps (robust, 2 views)" in result.stdout
+  with open(os.path.join(workdir, "report.json")) as f:
+    pretrain = json.load(f)["stages"]["pretrain"]
+  assert pretrain["objective"] == "robust"
+  assert pretrain["robust"]["views"] == 1
+  logs = pretrain["last_epoch_logs"]
+  # the loss is the views' cross-entropy plus the consistency term
+  assert logs["consistency"] > 0 and logs["loss"] > logs["consistency"]
