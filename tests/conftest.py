@@ -163,3 +163,26 @@ def losses_by_step(trainer, variables, images, labels, steps):
     losses.append(trainer.train_on_batch(images, labels,
                                          return_dict=True)["loss"])
   return losses
+
+
+def linear_problem():
+  """(model, kernel, images, labels): a linear classifier of 6x6 images
+  with no BatchNorm, so a forward pass on several views stacked is
+  exactly one forward per view; the trainers' hand-computed losses use it."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tf_keras  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  kernel = rng.normal(0, 0.3, (36, 3)).astype(np.float32)
+  inputs = tf_keras.Input((6, 6, 1))
+  outputs = tf_keras.layers.Dense(
+      3, use_bias=False, kernel_initializer=tf_keras.initializers.Constant(
+          kernel))(tf_keras.layers.Flatten()(inputs))
+  images = rng.uniform(0, 1, (4, 6, 6, 1)).astype(np.float32)
+  labels = np.array([0, 1, 2, 1], np.int32)
+  return tf_keras.Model(inputs, outputs), kernel, images, labels
+
+
+def softmax(logits):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  e = np.exp(logits - logits.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)

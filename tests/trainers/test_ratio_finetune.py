@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import BENCH_TINY, copy_pretrained_workdir, run_cli
+from conftest import (BENCH_TINY, copy_pretrained_workdir, linear_problem,
+                      run_cli, softmax)
 from csam_tf.transforms import plugin
 from csam_tf.transforms import semantic as transforms
 from trainers.cross_entropy import compile_trainer
@@ -20,23 +21,10 @@ from trainers.ratio_finetune import RatioFinetuneTrainer
 SEED = 7
 
 
-def _problem():
-  """A linear classifier of 6x6 images (no BatchNorm: the forward on
-  [x, T(x)] is then exactly two forwards)."""
-  rng = np.random.default_rng(0)
-  kernel = rng.normal(0, 0.3, (36, 3)).astype(np.float32)
-  inputs = tf_keras.Input((6, 6, 1))
-  outputs = tf_keras.layers.Dense(
-      3, use_bias=False, kernel_initializer=tf_keras.initializers.Constant(
-          kernel))(tf_keras.layers.Flatten()(inputs))
-  images = rng.uniform(0, 1, (4, 6, 6, 1)).astype(np.float32)
-  labels = np.array([0, 1, 2, 1], np.int32)
-  return tf_keras.Model(inputs, outputs), kernel, images, labels
+_problem = linear_problem
 
 
-def _softmax(logits):
-  e = np.exp(logits - logits.max(1, keepdims=True))
-  return e / e.sum(1, keepdims=True)
+_softmax = softmax
 
 
 def _hand_loss(kernel, images, transformed, labels, weight, eta, clip):

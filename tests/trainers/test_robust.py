@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import BENCH_TINY, copy_pretrained_workdir, run_cli
+from conftest import (BENCH_TINY, copy_pretrained_workdir, linear_problem,
+                      run_cli, softmax)
 from csam_tf import losses
 from csam_tf.transforms import plugin
 from csam_tf.transforms import semantic as transforms
@@ -23,9 +24,7 @@ from trainers.robust_config import RobustConfig
 SEED = 7
 
 
-def _softmax(logits):
-  e = np.exp(logits - logits.max(-1, keepdims=True))
-  return e / e.sum(-1, keepdims=True)
+_softmax = softmax
 
 
 def _hand_consistency(logits, weight, entropy):
@@ -52,18 +51,7 @@ def test_view_consistency_is_the_hand_computed_one():
       pytest.approx(0.5 * np.mean(-np.sum(p * np.log(p), -1)), rel=1e-5))
 
 
-def _problem():
-  """A linear classifier of 6x6 images (no BatchNorm: one forward on all
-  views is then exactly one forward per view)."""
-  rng = np.random.default_rng(0)
-  kernel = rng.normal(0, 0.3, (36, 3)).astype(np.float32)
-  inputs = tf_keras.Input((6, 6, 1))
-  outputs = tf_keras.layers.Dense(
-      3, use_bias=False, kernel_initializer=tf_keras.initializers.Constant(
-          kernel))(tf_keras.layers.Flatten()(inputs))
-  images = rng.uniform(0, 1, (4, 6, 6, 1)).astype(np.float32)
-  labels = np.array([0, 1, 2, 1], np.int32)
-  return tf_keras.Model(inputs, outputs), kernel, images, labels
+_problem = linear_problem
 
 
 def _view(images, step, view, draw=None):
