@@ -637,8 +637,10 @@ def vit_table(rows, methods: Sequence[str]) -> str:
       pruned = {"dense": "-", "unstructured": "weights"}.get(
           row["granularity"], "heads + MLP channels")
       parameters, reduction, speed = _size_and_speed(row)
+      label = method if row["variant"] in ("default", "") else (
+          f"{method} ({row['variant']} fine-tuning)")
       out.append(
-          f"| {method} | {pruned} | {_cell([row], 'sparsity')}% | "
+          f"| {label} | {pruned} | {_cell([row], 'sparsity')}% | "
           f"{parameters} | {reduction} | {_cell([row], 'test_accuracy')} | "
           f"{_cell([row], pca)} | {speed} | {_minutes([row], keys)} |")
   return "\n".join(out + [""])

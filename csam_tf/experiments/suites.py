@@ -368,8 +368,16 @@ def _vit_runs():
                certificates_beyond=False)
     runs.append(dataclasses.replace(
         run, stages=run.stages[:-1] + ("export", "certify")))
-  return runs + [_run(m, STRUCTURED_SPARSITY, 0, certificates_beyond=False)
-                 for m in VIT_STRUCTURED]
+  runs += [_run(m, STRUCTURED_SPARSITY, 0, certificates_beyond=False)
+           for m in VIT_STRUCTURED]
+  # v3: the same weights-pruning rows fine-tuned on the robust objective
+  # (the new default), beside v2's cross-entropy rows
+  for method in VIT_UNSTRUCTURED:
+    run = _run(method, VIT_UNSTRUCTURED_SPARSITY, 0, "robust",
+               ROBUST_FINETUNE, certificates_beyond=False)
+    runs.append(dataclasses.replace(
+        run, stages=run.stages[:-1] + ("export", "certify")))
+  return runs
 
 
 def _search_runs():
@@ -407,6 +415,8 @@ def _selected(run, suite, methods, sparsities, seeds):
       run.method == "csam") else run.method
   if suite == "objective" and run.method == "magnitude":
     key = run.variant
+  if suite == "vit" and run.variant != "default":
+    key = f"{run.method}-{run.variant}"
   if suite == "search" and run.method == "magnitude":
     key = "magnitude" if run.variant == "default" else run.variant
   if suite in ("main", "main_v2") and run.variant != "default":
@@ -434,7 +444,8 @@ def selection_keys(suite: str) -> Tuple[str, ...]:
   if suite == "search":
     return ("dense", *SEARCH_BASELINES, *SEARCH_VARIANTS)
   if suite == "vit":
-    return ("dense", *VIT_UNSTRUCTURED, *VIT_STRUCTURED)
+    return ("dense", *VIT_UNSTRUCTURED, *VIT_STRUCTURED,
+            *(f"{m}-robust" for m in VIT_UNSTRUCTURED))
   if suite == "objective":
     return ("dense", *OBJECTIVE_VARIANTS)
   if suite == "main":

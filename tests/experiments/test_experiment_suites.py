@@ -128,16 +128,23 @@ def test_vit_suite_prunes_weights_at_70_and_heads_at_50_and_exports():
   assert [r.name for r in runs] == [
       "dense/seed0", "csam/sp70/seed0", "magnitude/sp70/seed0",
       "csam_channel/sp50/seed0", "group_norm/sp50/seed0",
-      "taylor/sp50/seed0"]
+      "taylor/sp50/seed0", "csam-robust/sp70/seed0",
+      "magnitude-robust/sp70/seed0"]
   assert "--stages=mask,finetune,export,certify" in runs[1].train_flags()
   assert "--stages=finetune,export,certify" in runs[2].train_flags()
-  for run in runs[3:]:
+  for run in runs[3:6]:
     assert "--granularity=channel" in run.train_flags()
     assert "--stages=mask,finetune,export,certify" in run.train_flags()
   assert "--mask_method=taylor" in runs[5].train_flags()
+  # v3: v2's weight rows again, fine-tuned on the robust objective
+  for plain, robust in ((runs[1], runs[6]), (runs[2], runs[7])):
+    assert set(robust.train_flags()) - set(plain.train_flags()) == {
+        "--finetune_objective=robust",
+        *(f"--{k}={v}" for k, v in suites.ROBUST_SETTINGS.items())}
   assert all(r.extra_certificates == () for r in runs)
   assert suites.selection_keys("vit") == (
-      "dense", "csam", "magnitude", "csam_channel", "group_norm", "taylor")
+      "dense", "csam", "magnitude", "csam_channel", "group_norm", "taylor",
+      "csam-robust", "magnitude-robust")
 
 
 def test_unknown_suite():
