@@ -43,9 +43,9 @@ def load(spec: str, kind: str, split: str, count: int,
   if kind == "dataset":
     from csam_tf.certify import sampler as certify_sampler  # pylint: disable=import-outside-toplevel
     from csam_tf.data import pipeline  # pylint: disable=import-outside-toplevel
-    data = pipeline.load(data_config.DataConfig(
-        dataset=spec, image_size=image_shape[0]
-        if image_shape[0] != _native_size(spec) else 0))
+    # (at the native size the pipeline leaves the images as they are)
+    data = pipeline.load(data_config.DataConfig(dataset=spec,
+                                                image_size=image_shape[0]))
     return certify_sampler.first_images(data, count, split)
   if kind == "npz":
     images, labels = _npz(spec, count)
@@ -55,11 +55,6 @@ def load(spec: str, kind: str, split: str, count: int,
                                 0.0, 1.0).numpy()
     return images, labels
   return _folder(spec, count, image_shape)
-
-
-def _native_size(spec):
-  return {"fashion_mnist": 28, "cifar10": 32, "cifar10_corrupted": 32}.get(
-      spec, 0)
 
 
 def _npz(path, count):

@@ -134,7 +134,7 @@ def _keras_model(path):
       return None
     if path.endswith(".keras"):
       from csam_tf.models import init_model  # pylint: disable=import-outside-toplevel
-      if init_model._saved_by_keras_3(path):  # pylint: disable=protected-access
+      if init_model.saved_by_keras_3(path):
         raise UsageError(f"--model={path} was saved by Keras 3 (tf.keras "
                          f"in TensorFlow >= 2.16): convert it to .tflite "
                          f"and certify that, or save it with tf_keras"

@@ -332,7 +332,7 @@ def suite_section(rows, planned: int) -> str:
         experiment_suites.V3_SPARSITIES,
         "The robust pipelines against tfmot as users run it, seed by seed"))
     lines.append(experiment_results.comparison_table(
-        rows, [pair[:2] for pair in experiment_suites.V3_MASK_PAIRS],
+        rows, experiment_suites.V3_MASK_PAIRS,
         experiment_suites.V3_SPARSITIES,
         "C-SAM's masks against magnitude masks under the same robust "
         "fine-tuning, seed by seed"))

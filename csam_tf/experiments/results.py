@@ -267,6 +267,11 @@ def _seed_range(values):
           f"{min(values):.1f} - {max(values):.1f}")
 
 
+def _ranges_overlap(ours, theirs) -> bool:
+  """Whether the seed ranges [min, max] of two rows share a value."""
+  return max(ours) >= min(theirs) and max(theirs) >= min(ours)
+
+
 def _points(difference):
   """'+1.5', '-0.5', and '0.0' rather than '-0.0'."""
   text = f"{difference:+.1f}"
@@ -331,8 +336,7 @@ def paired_table(rows, pairs, sparsities, root: Optional[str] = None) -> str:
       ours = [float(csam[s][pca]) * 100 for s in seeds]
       theirs = [float(magnitude[s][pca]) * 100 for s in seeds]
       overlap = ("-" if len(seeds) < 2 else  # (one seed has no range)
-                 "yes" if max(ours) >= min(theirs) and
-                 max(theirs) >= min(ours) else "no")
+                 "yes" if _ranges_overlap(ours, theirs) else "no")
       differences = ", ".join(_points(a - b) for a, b in zip(ours, theirs))
       accuracy = ", ".join(_points(100 * (
           float(csam[s]["test_accuracy"]) -
@@ -433,8 +437,7 @@ def comparison_table(rows, pairs, sparsities, title: str) -> str:
       ours = [float(a[s][pca]) * 100 for s in seeds]
       theirs = [float(b[s][pca]) * 100 for s in seeds]
       apart = ("-" if len(seeds) < 2 else
-               "no" if max(ours) >= min(theirs) and
-               max(theirs) >= min(ours) else "yes")
+               "no" if _ranges_overlap(ours, theirs) else "yes")
 
       def differences(column, scale=100.0):
         return ", ".join(

@@ -32,7 +32,7 @@ def check_path(path: str) -> None:
                      f"model.save('model.keras'))")
 
 
-def _saved_by_keras_3(path: str) -> bool:
+def saved_by_keras_3(path: str) -> bool:
   """A .keras zip whose metadata names Keras 3 (tf.keras in TF >= 2.16)."""
   try:
     with zipfile.ZipFile(path) as archive:
@@ -47,7 +47,7 @@ def load(path: str):
   import tf_keras  # pylint: disable=import-outside-toplevel
   from csam_tf.models import vit  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
   # (registers the ViT's layers, so a saved csam_tf ViT loads)
-  if path.endswith(".keras") and _saved_by_keras_3(path):
+  if path.endswith(".keras") and saved_by_keras_3(path):
     raise UsageError(
         f"--init_model={path} was saved by Keras 3 (tf.keras in TensorFlow "
         f">= 2.16); tfmot's pruning wrappers need tf_keras: build the same "
