@@ -46,9 +46,6 @@ class RobustTrainer(CrossEntropyTrainer):
         cfg.ratio_weight > 0 and cfg.ratio_start > 0)):
       raise ValueError("a ramp or a delayed ratio term needs total_steps, "
                        "the steps fit will take")
-    if cfg.ratio_weight > 0 and not cfg.clean_view:
-      raise ValueError("the ratio term compares p(x) with p(T(x)): keep "
-                       "the clean view")
     self.cfg, self.seed, self.total_steps = cfg, seed, total_steps
     self.consistency_tracker = tf_keras.metrics.Mean(name="consistency")
     self.ratio_tracker = tf_keras.metrics.Mean(name="ratio")

@@ -31,6 +31,9 @@ class RobustConfig:
     if self.views + int(self.clean_view) < 2 and self.weight > 0:
       raise ValueError("the KL term needs two views at least: raise views "
                        "or keep the clean view")
+    if self.ratio_weight > 0 and not self.clean_view:
+      raise ValueError("the ratio term compares p(x) with p(T(x)): keep "
+                       "the clean view")
     if self.worst_of < 1:
       raise ValueError(f"worst_of must be at least 1 (got {self.worst_of})")
     for name in ("ramp", "ratio_start"):

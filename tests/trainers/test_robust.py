@@ -176,6 +176,7 @@ def test_the_bounded_ratio_counts_right_images_only_and_waits_to_start():
     ({"views": 0}, "views must be at least 1"),
     ({"views": 1, "clean_view": False}, "needs two views"),
     ({"worst_of": 0}, "worst_of must be at least 1"),
+    ({"ratio_weight": 0.5, "clean_view": False}, "keep the clean view"),
     ({"ramp": 1.5}, "ramp is a fraction"),
     ({"entropy": -1.0}, "entropy must be >= 0"),
 ])
