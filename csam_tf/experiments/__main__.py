@@ -293,6 +293,15 @@ def _cpu_sentence(rows) -> str:
           f"runs that recorded it.")
 
 
+def _epochs_overrides_clause() -> str:
+  """" (csam-full, ...: 4)" for the rows of the suite whose own flags set
+  the fine-tuning epochs (empty when every row gets the flagfile's)."""
+  overrides = experiment_suites.finetune_epochs_overrides(
+      experiment_suites.suite_runs(FLAGS.suite))
+  return "".join(f" ({', '.join(labels)}: {epochs})"
+                 for epochs, labels in sorted(overrides.items()))
+
+
 def suite_section(rows, planned: int) -> str:
   """The suite's BENCHMARKS.md section: command, date, machine, tables."""
   command = " ".join(["python -m csam_tf.experiments"] + [
@@ -316,7 +325,8 @@ def suite_section(rows, planned: int) -> str:
            f"{FLAGS.cert_delta:g}, eps {FLAGS.cert_eps:g}. Values are mean ± "
            f"sample sd over the seeds shown. Every pruning run starts from "
            f"the dense model of its seed (shared, trained once) and gets "
-           f"{FLAGS.finetune_epochs} fine-tuning epochs. Per-run numbers: "
+           f"{FLAGS.finetune_epochs} fine-tuning epochs"
+           f"{_epochs_overrides_clause()}. Per-run numbers: "
            f"`{os.path.join(FLAGS.workdir, 'results.csv')}`. Compute: the "
            f"stage wall times these runs recorded sum to {hours:.2f} h on "
            f"the CPU (shared pre-training counted once), plus process "

@@ -139,8 +139,8 @@ def test_vit_suite_prunes_weights_at_70_and_heads_at_50_and_exports():
   # v3: v2's weight rows again, fine-tuned on the robust objective
   for plain, robust in ((runs[1], runs[6]), (runs[2], runs[7])):
     assert set(robust.train_flags()) - set(plain.train_flags()) == {
-        "--finetune_objective=robust",
-        *(f"--{k}={v}" for k, v in suites.ROBUST_SETTINGS.items())}
+        "--finetune_objective=robust", "--robust_lambda=10.0",
+        "--finetune_epochs=4"}
   assert all(r.extra_certificates == () for r in runs)
   assert suites.selection_keys("vit") == (
       "dense", "csam", "magnitude", "csam_channel", "group_norm", "taylor",
@@ -182,7 +182,11 @@ def test_v3_main_suite_plan():
   full = by_name["csam-full/sp98/seed2"]
   assert full.pretrain_from == "dense_robust/seed2"
   assert {"--finetune_objective=robust", "--binarize=global",
-          "--mask_lr=0.01"} <= set(full.train_flags())
+          "--mask_lr=0.01", "--robust_lambda=10.0",
+          "--finetune_epochs=4"} <= set(full.train_flags())
+  # tfmot as users run it keeps the flagfile's fine-tuning budget
+  assert not any(f.startswith(("--finetune_epochs", "--robust")) for f in
+                 by_name["magnitude/sp95/seed0"].train_flags())
   assert by_name["csam-global_robust/sp95/seed0"].pretrain_from == (
       "dense/seed0")
   assert by_name["magnitude-full/sp70/seed1"].pretrain_from == (
@@ -202,6 +206,15 @@ def test_v3_main_suite_plan():
   assert [r.name for r in suites.suite_runs("main", ["csam-full"], [0.95],
                                             [1])] == [
       "dense_robust/seed1", "csam-full/sp95/seed1"]
+
+
+def test_finetune_epochs_overrides_name_the_rows_that_set_their_own():
+  assert suites.finetune_epochs_overrides(suites.suite_runs("main")) == {
+      4: ["magnitude-global_robust", "csam-global_robust", "magnitude-full",
+          "csam-full"]}
+  assert suites.finetune_epochs_overrides(
+      suites.suite_runs("objective")) == {4: ["magnitude-robust_l10_ft4"]}
+  assert suites.finetune_epochs_overrides(suites.suite_runs("main_v2")) == {}
 
 
 def test_objective_suite_changes_the_fine_tuning_objective_only():

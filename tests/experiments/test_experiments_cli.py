@@ -142,6 +142,16 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   assert "finished earlier" not in tables.stdout
   assert "done in" not in tables.stdout
   assert "2 of 51 planned runs finished" in markdown.read_text()
+  assert "gets 1 fine-tuning epochs. Per-run numbers" in markdown.read_text()
+  # v3's robust rows set their own budget, and its header says so
+  v3_markdown = tmp_path / "V3.md"
+  v3 = _experiments("--suite=main", f"--flagfile={flagfile}",
+                    f"--workdir={root}", f"--benchmarks_md={v3_markdown}",
+                    f"--figures_dir={tmp_path / 'fig3'}", "--tables_only")
+  assert v3.returncode == 0, v3.stderr[-2000:]
+  assert ("gets 1 fine-tuning epochs (magnitude-global_robust, "
+          "csam-global_robust, magnitude-full, csam-full: 4). Per-run "
+          "numbers") in v3_markdown.read_text()
   _check_records_let_a_new_machine_go_on(args, root, records_dir, dense_run)
 
 
