@@ -9,17 +9,19 @@ DEMO_FLAGS ?=
 
 # The quick tier: unit tests and one tiny end-to-end run (a check before
 # the full suite; .ci/run runs the full `make test`).
-FAST_TESTS := tests/test_losses.py tests/masking/test_binarize.py \
+FAST_TESTS := tests/masking/test_losses.py tests/masking/test_binarize.py \
 	tests/masking/test_mask_init.py tests/trainers/test_mask_objective.py \
 	tests/masking/test_recalibrate.py tests/transforms/test_transform_ranges.py \
 	tests/certify/test_certify_bounds.py tests/certify/test_certify_sampler.py \
 	tests/certify/test_certify_resume.py tests/certify/test_certify_config.py \
 	tests/certify/test_certify_run.py tests/experiments/test_experiment_suites.py \
-	tests/experiments/test_experiment_results.py tests/test_machine.py \
-	tests/test_cli.py::test_a_broken_pipe_sends_stdout_to_devnull \
-	tests/test_cli.py::test_a_program_whose_reader_left_finishes_quietly \
+	tests/experiments/test_experiment_rows.py \
+	tests/experiments/test_experiment_tables.py \
+	tests/experiments/test_seed_statistics.py tests/core/test_machine.py \
+	tests/core/test_cli.py::test_a_broken_pipe_sends_stdout_to_devnull \
+	tests/core/test_cli.py::test_a_program_whose_reader_left_finishes_quietly \
 	tests/test_bazel_targets.py \
-	tests/test_train_cli.py::test_all_stages_end_to_end
+	tests/pipeline/test_train_cli.py::test_all_stages_end_to_end
 
 .PHONY: demo test test-fast docs setup data clean-venv
 

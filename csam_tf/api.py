@@ -24,11 +24,13 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import export, tfmot_bridge
+from csam_tf import export
+from csam_tf.masking import tfmot_bridge
 from csam_tf.certify import rows as csv_rows
-from csam_tf.certify import sampler as certify_sampler
+from csam_tf.certify import certificate as certify_certificate
+from csam_tf.certify import predictors as certify_predictors
 from csam_tf.certify.config import CertifyConfig
-from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.mask_layers import masked_layers
 from csam_tf.masking import masked_model
 from csam_tf.models import init_model
 from csam_tf.models.vit import DotProductAttention
@@ -295,7 +297,7 @@ def certify_model(model_or_tflite: Union[tf_keras.Model, str],
   if isinstance(model_or_tflite, str):
     predict = export.LiteRTModel(model_or_tflite)
   else:
-    predict = certify_sampler.KerasPredictor(model_or_tflite,
+    predict = certify_predictors.KerasPredictor(model_or_tflite,
                                              images.shape[1:])
   cfg = CertifyConfig(families=(family,), levels=(level,),
                       num_images=len(images), nsamples=nsamples,
@@ -306,7 +308,7 @@ def certify_model(model_or_tflite: Union[tf_keras.Model, str],
     with contextlib.ExitStack() as quiet:
       if not verbose:
         quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
-      summary = certify_sampler.certify_model(predict, images, labels,
+      summary = certify_certificate.certify_model(predict, images, labels,
                                               family, level, cfg, path)
     summary["rows"] = csv_rows.read_rows(path)
   return summary

@@ -1,7 +1,7 @@
 """`python -m csam_tf.bench`: the command keeps its name; the code is
 csam_tf.performance.bench."""
 
-from csam_tf import cli
+from csam_tf.core import cli
 from csam_tf.performance import bench
 
 if __name__ == "__main__":

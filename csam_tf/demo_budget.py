@@ -1,7 +1,7 @@
 """`python -m csam_tf.demo_budget`: the command keeps its name; the code is
 csam_tf.performance.demo_budget."""
 
-from csam_tf import cli
+from csam_tf.core import cli
 from csam_tf.performance import demo_budget
 
 if __name__ == "__main__":

@@ -13,12 +13,11 @@ import tensorflow as tf
 import tf_keras
 from ai_edge_litert.interpreter import Interpreter
 
-from csam_tf import atomic_io, native_stderr, progress
-from csam_tf.certify import resume as certify_resume
+from csam_tf.core import atomic_io, fingerprints, native_stderr, progress
+from csam_tf.core import workdir as workdir_lib
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.structured import flops
 
-STAGE = "export"
 LATENCY_RUNS = 50
 PAIRED_LATENCY_RUNS = 200
 REPRESENTATIVE_BATCHES = 4
@@ -90,7 +89,7 @@ class LiteRTModel:
     """The .tflite's bytes, hashed: what a resumed certification CSV
     checks (read only when certification asks)."""
     with open(self._path, "rb") as f:
-      return certify_resume.fingerprint_bytes([f.read()])
+      return fingerprints.fingerprint_bytes([f.read()])
 
   def __call__(self, images: np.ndarray) -> np.ndarray:
     images = np.asarray(images, np.float32)
@@ -186,9 +185,9 @@ def compare_with_dense(dense: tf_keras.Model, pruned: tf_keras.Model,
     flatbuffers = {variant: convert(dense_saved_model, variant,
                                     representative)
                    for variant in ("float32", "int8")}
-  for variant, pruned_name in (("float32", "model.tflite"),
-                               ("int8", "model_int8.tflite")):
-    dense_path = os.path.join(folder, f"dense{pruned_name[5:]}")
+  for variant in ("float32", "int8"):
+    pruned_name = os.path.basename(workdir_lib.TFLITE[variant])
+    dense_path = os.path.join(folder, "dense" + pruned_name[len("model"):])
     flatbuffer = flatbuffers[variant]
     atomic_io.write_atomically(dense_path,
                                lambda p: _write_bytes(p, flatbuffer),
@@ -211,21 +210,19 @@ def run_export(model: tf_keras.Model, data: DataBundle, workdir: str,
   """Writes <workdir>/export/ and returns the figures for report.json;
   with the `dense` model also the dense-vs-pruned comparison."""
   start = time.time()
-  folder = os.path.join(workdir, STAGE)
+  folder = os.path.join(workdir, workdir_lib.EXPORT_DIR)
   os.makedirs(folder, exist_ok=True)
-  saved_model = os.path.join(folder, "saved_model")
+  saved_model = os.path.join(workdir, workdir_lib.SAVED_MODEL)
   atomic_io.write_dir_atomically(saved_model,
                                  lambda path: save_savedmodel(model, path))
   representative = [x for images, _ in data.train(
       seed=0, max_steps=REPRESENTATIVE_BATCHES) for x in images.numpy()]
-  variants = {"float32": "model.tflite", "int8": "model_int8.tflite"}
-  if sparse:
-    variants["sparse"] = "model_sparse.tflite"
+  variants = [v for v in workdir_lib.TFLITE if sparse or v != "sparse"]
   test_image = next(iter(data.evaluation("test")))[0].numpy()[0]
   results = {"saved_model": os.path.relpath(saved_model, workdir)}
   keras_logits = keras_test_logits(model, data)
-  for variant, name in variants.items():
-    path = os.path.join(folder, name)
+  for variant in variants:
+    path = os.path.join(workdir, workdir_lib.TFLITE[variant])
     flatbuffer = convert(saved_model, variant, representative)
     atomic_io.write_atomically(path, lambda p: _write_bytes(p, flatbuffer),
                                suffix=".tflite")

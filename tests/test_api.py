@@ -15,7 +15,7 @@ import csam_tf
 from conftest import custom_model, run_cli
 from csam_tf import export
 from csam_tf.certify import rows as csv_rows
-from csam_tf.certify import sampler as certify_sampler
+from csam_tf.certify import certificate as certify_certificate
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
 from csam_tf.masking.recalibrate import recalibrate_batchnorm
@@ -104,7 +104,7 @@ def test_search_masks_gives_the_mask_stages_masks(certified_by_the_cli):
 def test_certify_gives_the_clis_rows(certified_by_the_cli):
   model, workdir = certified_by_the_cli
   data = pipeline.load(DataConfig(eval_subset=128))
-  images, labels = certify_sampler.first_images(data, 6)
+  images, labels = certify_certificate.first_images(data, 6)
   result = csam_tf.certify_model(model, images, labels, family="composite",
                            level="L2", nsamples=10, nbounds=2)
   cli_rows = csv_rows.read_rows(str(workdir / "certify/dense_composite_L2.csv"))

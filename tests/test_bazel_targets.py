@@ -29,7 +29,7 @@ def test_bazel_query_lists_library_trainers_and_tests():
 EXPECTED = {"//csam_tf:csam_tf", "//csam_tf:pipeline", "//csam_tf:train",
           "//csam_tf:certify", "//csam_tf:experiments",
           "//trainers:trainers", "//tests:transforms/test_transforms",
-          "//tests:test_train_cli"}
+          "//tests:pipeline/test_train_cli"}
 
 
 def _read_build_files():

@@ -11,9 +11,9 @@ import pytest
 from conftest import REPO
 
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.cfg")))
-_PARSE = ("import json, sys; from csam_tf import train; "
-          "train.FLAGS(['train', '--flagfile=' + sys.argv[1]]); "
-          "print(json.dumps(train.run_flags()))")
+_PARSE = ("import json, sys; from csam_tf.pipeline import pipeline_flags; "
+          "pipeline_flags.FLAGS(['train', '--flagfile=' + sys.argv[1]]); "
+          "print(json.dumps(pipeline_flags.run_flags()))")
 
 
 def test_a_config_per_paper_setting():

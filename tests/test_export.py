@@ -96,7 +96,8 @@ BOUND_LOG10_TOLERANCE = 0.01
 
 def test_certified_tflite_gives_the_keras_bounds_and_verdicts(tmp_path):
   from csam_tf.certify import rows as csv_rows
-  from csam_tf.certify import sampler as certify_sampler
+  from csam_tf.certify import certificate as certify_certificate
+  from csam_tf.certify import predictors as certify_predictors
   from csam_tf.certify.config import CertifyConfig
   model = _brightness_classifier()
   path = tmp_path / "model.tflite"
@@ -109,10 +110,10 @@ def test_certified_tflite_gives_the_keras_bounds_and_verdicts(tmp_path):
   cfg = CertifyConfig(nsamples=50, nbounds=4, batch_size=64, num_images=16,
                       full_bounds=True)
   rows = {}
-  for name, predict in (("keras", certify_sampler.KerasPredictor(
+  for name, predict in (("keras", certify_predictors.KerasPredictor(
       model, (12, 12, 1))), ("tflite", export.LiteRTModel(str(path)))):
-    certify_sampler.certify_model(predict, images, labels, "composite", "L2",
-                                  cfg, str(tmp_path / f"{name}.csv"))
+    certify_certificate.certify_model(predict, images, labels, "composite",
+                                      "L2", cfg, str(tmp_path / f"{name}.csv"))
     rows[name] = csv_rows.read_rows(str(tmp_path / f"{name}.csv"))
   verdicts = [r["certified"] for r in rows["keras"]]
   assert 4 <= sum(verdicts) <= 12, verdicts  # some certified, some not

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras_cv  # noqa: E402,F401  (Keras 3 before tfmot)
 
 import csam_tf  # noqa: E402
-from csam_tf.certify import sampler as certify_sampler  # noqa: E402
+from csam_tf.certify import certificate as certify_certificate  # noqa: E402
 from csam_tf.data import pipeline  # noqa: E402
 from csam_tf.data.config import DataConfig  # noqa: E402
 from csam_tf.masking.recalibrate import recalibrate_batchnorm  # noqa: E402
@@ -39,7 +39,7 @@ def main(argv):
   count = int(options.get("images", 200))
   split = options.get("split", "validation")
   data = pipeline.load(DataConfig(dataset="fashion_mnist", batch_size=128))
-  images, labels = certify_sampler.first_images(data, count, split)
+  images, labels = certify_certificate.first_images(data, count, split)
   model_path = paths[0]
   print(f"| masks | {split} accuracy, first {count} (%) | PCA@1e-3 "
         f"composite L2 (%) |\n|---|---|---|")

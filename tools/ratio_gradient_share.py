@@ -23,7 +23,7 @@ import keras_cv  # noqa: E402,F401  (Keras 3 before tfmot)
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from csam_tf import losses
+from csam_tf.masking import losses
 from csam_tf.transforms import semantic as transforms  # noqa: E402
 from csam_tf.data import pipeline  # noqa: E402
 from csam_tf.data.config import DataConfig  # noqa: E402

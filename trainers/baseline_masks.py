@@ -22,15 +22,15 @@ All share C-SAM's masked model, initialisation, binarisation and budget, so
 the comparison isolates the objective.
 """
 
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import losses
+from csam_tf.masking import losses
 from csam_tf.masking import binarize as binarize_lib
-from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.mask_layers import masked_layers
 from trainers.mask_search import MaskSearchTrainer
 
 ONE_SHOT_METHODS = ("random", "magnitude", "l1_filter", "group_norm",
@@ -90,6 +90,17 @@ def taylor_scores(model, data, batches: int) -> List[np.ndarray]:
     raise ValueError("the taylor scores need training batches; the data "
                      "gave none")
   return [total / used for total in totals]
+
+
+class FixedMaskTrainer(MaskSearchTrainer):
+  """A one-shot baseline's masks, already binary at the target count:
+  evaluated, recalibrated and compared with magnitude pruning the way a
+  search's are, never trained. Binarising returns them as they are."""
+
+  def binarize(self, soft: List[tf.Tensor],
+               sparsity: Optional[tf.Tensor] = None) -> List[tf.Tensor]:
+    del sparsity  # the one-shot masks hold the target already
+    return [tf.convert_to_tensor(s) for s in soft]
 
 
 class ScoreCrossEntropyTrainer(MaskSearchTrainer):

@@ -11,7 +11,7 @@ re-implementation.
 import tensorflow as tf
 import tf_keras
 
-from csam_tf.losses import cross_entropy
+from csam_tf.masking.losses import cross_entropy
 
 
 class CrossEntropyTrainer(tf_keras.Model):

@@ -1,8 +1,8 @@
 """Stage 3: fine-tune the weights under the binary masks of stage 2.
 
 Unstructured masks go into tfmot `PruneLowMagnitude` wrappers that never
-recompute them (csam_tf.tfmot_bridge), trained with stage 1's cross-entropy
-trainer and tfmot's step callback, then `strip_pruning`. Channel gates have
+recompute them (csam_tf.masking.tfmot_bridge), trained with stage 1's
+cross-entropy trainer and tfmot's step callback, then `strip_pruning`. Channel gates have
 no tfmot wrapper: they stay fixed in the gated BatchNorms while every weight
 trains, and are folded into plain BatchNorms at the end, then the closed
 channels are removed: the saved model is physically narrower (its gated
@@ -21,11 +21,13 @@ from typing import Any, Dict, Tuple
 import numpy as np
 import tf_keras
 
-from csam_tf import atomic_io, tfmot_bridge
+from csam_tf.core import atomic_io
+from csam_tf.masking import tfmot_bridge
 from csam_tf.data.pipeline import Augment, DataBundle
-from csam_tf.errors import RunError
+from csam_tf.core.errors import RunError
+from csam_tf.core import workdir as workdir_lib
 from csam_tf.masking import masked_model
-from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.mask_layers import masked_layers
 from csam_tf.models import copy_model
 from csam_tf.masking.recalibrate import (batchnorm_layers,
                                          recalibrate_batchnorm)
@@ -41,9 +43,6 @@ from trainers.resumable_fit import resumable_fit
 from trainers.robust import RobustTrainer
 
 STAGE = "finetune"
-BEST_WEIGHTS = os.path.join(STAGE, "best.weights.h5")
-MODEL_FILE = os.path.join(STAGE, "model.keras")
-GATED_MODEL_FILE = os.path.join(STAGE, "gated_model.keras")
 NARROW_TOLERANCE = 1e-4   # max |logit difference| narrow vs gated
 
 
@@ -135,7 +134,7 @@ def _narrow_figures(dense, narrow, difference) -> Dict[str, Any]:
       "flops_dense": flops.model_flops(dense),
       "flops_pruned": flops.model_flops(narrow),
       "narrow_vs_gated_max_abs_logit_diff": difference,
-      "gated_model": GATED_MODEL_FILE,
+      "gated_model": workdir_lib.FINETUNE_GATED_MODEL,
   }
 
 
@@ -184,7 +183,7 @@ def _pruned_model(network, masks, cfg, total_steps):
       raise ValueError("polynomial_decay prunes weights, not channels: use "
                        "--granularity=unstructured")
     targets = {name: cfg.sparsity for name in masks}
-    if cfg.allocation == "global":  # the same allocation as the masks
+    if cfg.binarize == "global":  # the same allocation as the masks
       targets = tfmot_bridge.global_magnitude_sparsities(network, masks,
                                                          cfg.sparsity)
     pruned = tfmot_bridge.prune_low_magnitude(network, masks, {
@@ -228,7 +227,7 @@ def finetune_trainer(pruned: tf_keras.Model, cfg: FinetuneConfig, seed: int,
   if cfg.objective == "robust":
     return RobustTrainer(pruned, cfg.robust, seed, total_steps)
   if cfg.ratio_weight > 0:
-    return RatioFinetuneTrainer(pruned, cfg.ratio_weight, cfg.ratio_eta,
+    return RatioFinetuneTrainer(pruned, cfg.ratio_weight, cfg.eta,
                                 cfg.ratio_clip, cfg.family, cfg.level, seed)
   return cross_entropy_trainer(pruned, cfg.sam_rho)
 
@@ -262,7 +261,7 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
       weight_decay=cfg.weight_decay), steps_per_epoch)
   compile_trainer(trainer, optimizer)
   optimizer.build(pruned.trainable_variables)
-  best_path = os.path.join(workdir, BEST_WEIGHTS)
+  best_path = os.path.join(workdir, workdir_lib.FINETUNE_WEIGHTS)
   best = resumable_fit(
       STAGE, trainer, {"network": pruned, "optimizer": optimizer}, data,
       seed, cfg.epochs, workdir, save_best=pruned.save_weights,
@@ -273,11 +272,13 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
   sparsity = measured_sparsity(stripped, masks, cfg.granularity)
   removal = {}
   if cfg.granularity == "channel":
-    atomic_io.write_atomically(os.path.join(workdir, GATED_MODEL_FILE),
-                               stripped.save, suffix=".keras")
+    atomic_io.write_atomically(
+        os.path.join(workdir, workdir_lib.FINETUNE_GATED_MODEL),
+        stripped.save,
+        suffix=".keras")
     stripped, removal = remove_closed_channels(
         stripped, masks, network, next(iter(data.evaluation("validation")))[0])
-  atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE),
+  atomic_io.write_atomically(os.path.join(workdir, workdir_lib.FINETUNE_MODEL),
                              stripped.save, suffix=".keras")
   evaluator = CrossEntropyTrainer(stripped)
   evaluator.compile()
@@ -299,7 +300,7 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
       "sparsity_per_layer": sparsity["per_layer"],
       "zero_weights": sparsity["zero_weights"],
       "prunable_weights": sparsity["prunable_weights"],
-      "model": MODEL_FILE,
+      "model": workdir_lib.FINETUNE_MODEL,
       **removal,
       "wall_seconds_this_invocation": round(time.time() - start, 1),
   }

@@ -19,13 +19,13 @@ class FinetuneConfig:
   polynomial_decay_end: float = 0.5  # fraction of steps to reach sparsity
   polynomial_decay_frequency: int = 50  # steps between mask updates
   sam_rho: float = 0.0              # > 0: SAM updates (prune_then_sam)
-  allocation: str = "layerwise"     # or "global" (polynomial_decay)
+  binarize: str = "layerwise"       # allocation: or "global" (the search's)
   recalibration_batches: int = 50   # BatchNorm re-estimated under the
                                     # fixed masks before fine-tuning
   # > 0: cross-entropy + ratio_weight * L_ratio on the weights
   # (trainers/ratio_finetune.py), T drawn from family/level
   ratio_weight: float = 0.0
-  ratio_eta: float = 1.0
+  eta: float = 1.0                  # the search's ratio margin
   ratio_clip: float = 10.0
   family: str = "composite"
   level: str = "L2"

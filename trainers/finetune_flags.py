@@ -2,11 +2,9 @@
 
 from absl import flags
 
-from csam_tf.transforms import flags as transform_flags
-from trainers import mask_search_flags  # noqa: F401 (--sparsity, --granularity,
-                                        # --eta, --mask_family, --mask_level)
 from trainers import robust_flags
 from trainers.finetune_config import FinetuneConfig
+from trainers.mask_search_config import MaskSearchConfig
 from trainers.pretrain_config import OPTIMIZERS
 
 flags.DEFINE_integer("finetune_epochs", 2, "Epochs of fine-tuning.",
@@ -58,35 +56,28 @@ def _one_finetune_objective(values):
               values["finetune_objective"] == "robust")) <= 1
 
 
-@flags.multi_flags_validator(
-    ["finetune_pruning", "granularity"],
-    message="--finetune_pruning=polynomial_decay prunes single weights: use "
-    "it with --granularity=unstructured")
-def _decay_prunes_weights(values):
-  return (values["finetune_pruning"] != "polynomial_decay" or
-          values["granularity"] == "unstructured")
-
-
-def finetune_config() -> FinetuneConfig:
-  """The FinetuneConfig the flags describe."""
+def finetune_config(search: MaskSearchConfig) -> FinetuneConfig:
+  """The FinetuneConfig the flags describe. What fine-tuning shares with
+  the mask search (the target sparsity, granularity and allocation, and
+  the ratio term's eta and transformation) comes from the search's config,
+  whose flags own them."""
   return FinetuneConfig(epochs=FLAGS.finetune_epochs,
                         steps_per_epoch=FLAGS.finetune_steps_per_epoch,
                         optimizer=FLAGS.finetune_optimizer,
                         learning_rate=FLAGS.finetune_lr,
                         weight_decay=FLAGS.finetune_weight_decay,
-                        sparsity=FLAGS.sparsity,
-                        granularity=FLAGS.granularity,
+                        sparsity=search.sparsity,
+                        granularity=search.granularity,
                         pruning=FLAGS.finetune_pruning,
                         polynomial_decay_end=FLAGS.polynomial_decay_end,
                         polynomial_decay_frequency=(
                             FLAGS.polynomial_decay_frequency),
                         sam_rho=FLAGS.finetune_sam_rho,
-                        recalibration_batches=FLAGS.recalibration_batches,
-                        allocation=FLAGS.binarize,
+                        recalibration_batches=search.recalibration_batches,
+                        binarize=search.binarize,
                         ratio_weight=FLAGS.finetune_ratio_weight,
-                        ratio_eta=FLAGS.eta,
+                        eta=search.eta,
                         ratio_clip=FLAGS.finetune_ratio_clip,
-                        family=transform_flags.chosen(FLAGS.mask_family),
-                        level=FLAGS.mask_level,
+                        family=search.family, level=search.level,
                         objective=FLAGS.finetune_objective,
                         robust=robust_flags.robust_config())

@@ -28,9 +28,9 @@ from typing import Callable, Dict, Iterable, List, Optional
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import losses
+from csam_tf.masking import losses
 from csam_tf.masking import binarize as binarize_lib
-from csam_tf.masking.layers import (masked_layers, use_batch_statistics,
+from csam_tf.masking.mask_layers import (masked_layers, use_batch_statistics,
                                     use_masks)
 from csam_tf.masking.masked_model import (mask_variables, raw_magnitudes,
                                           tie_break_scores)

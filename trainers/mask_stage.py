@@ -5,7 +5,6 @@ The algorithms live elsewhere: C-SAM's `train_step` in
 trainers/mask_search.py, the baselines in trainers/baseline_masks.py.
 """
 
-import dataclasses
 import os
 import time
 from typing import Any, Dict
@@ -14,9 +13,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import atomic_io
+from csam_tf.core import atomic_io
+from csam_tf.core import workdir as workdir_lib
 from csam_tf.data.pipeline import DataBundle
-from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.mask_layers import masked_layers
 from csam_tf.models import copy_model
 from csam_tf.masking.masked_model import (channel_group_scores,
                                           mask_variables, raw_magnitudes,
@@ -35,7 +35,6 @@ _TRAINERS = {"csam": MaskSearchTrainer,
 
 STAGE = "mask"
 SOFT_MASKS = os.path.join(STAGE, "soft_masks.npz")
-BINARY_MASKS = os.path.join(STAGE, "binary_masks.npz")
 # --search_bn=batch_affine: gamma and beta learned with the best soft masks
 BATCHNORM_AFFINE = os.path.join(STAGE, "batchnorm_affine.npz")
 
@@ -106,9 +105,7 @@ def mask_search_trainer(network: tf_keras.Model, cfg: MaskSearchConfig,
         cfg.method, scores, cfg.sparsity, cfg.binarize, seed)
     for mask, binary in zip(masks, hard):
       mask.assign(binary)
-    # Top-k of a binary mask with the same count returns it unchanged.
-    trainer = MaskSearchTrainer(model, dataclasses.replace(
-        cfg, binarize_score="mask"), seed)
+    trainer = baseline_masks.FixedMaskTrainer(model, cfg, seed)
     trainer.compile()
     return model, trainer, None
   trainer = _TRAINERS[cfg.method](model, cfg, seed, total_steps)
@@ -156,12 +153,24 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
       save_masks(path, layers, masks)
 
     best = resumable_fit(
-        STAGE, trainer, {"network": model, "optimizer": optimizer}, data,
-        seed, cfg.epochs, workdir, save_best=save_best,
-        best_path=best_path, max_steps=cfg.steps_per_epoch,
-        callbacks=[RecalibrateBeforeValidation(trainer, calibration),
-                   SearchSummaries(os.path.join(workdir, "tb", STAGE),
-                                   cfg.log_every, layers), *callbacks])
+        STAGE,
+        trainer, {
+            "network": model,
+            "optimizer": optimizer
+        },
+        data,
+        seed,
+        cfg.epochs,
+        workdir,
+        save_best=save_best,
+        best_path=best_path,
+        max_steps=cfg.steps_per_epoch,
+        callbacks=[
+            RecalibrateBeforeValidation(trainer, calibration),
+            SearchSummaries(
+                os.path.join(workdir, workdir_lib.TENSORBOARD, STAGE),
+                cfg.log_every, layers), *callbacks
+        ])
     soft = load_masks(best_path)
     for layer, mask in zip(layers, masks):
       mask.assign(soft[layer.name])
@@ -169,7 +178,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
       assign_batchnorm_affine(model, affine_path)
     hard = trainer.binarize([tf.convert_to_tensor(m) for m in masks])
   atomic_io.write_atomically(
-      os.path.join(workdir, BINARY_MASKS),
+      os.path.join(workdir, workdir_lib.BINARY_MASKS),
       lambda path: save_masks(path, layers, [h.numpy() for h in hard]),
       suffix=".npz")
   calibrated = trainer.recalibrate(calibration())
@@ -203,6 +212,6 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
       "masked_layers": len(layers),
       "mask_entries": total,
       "soft_masks": SOFT_MASKS,
-      "binary_masks": BINARY_MASKS,
+      "binary_masks": workdir_lib.BINARY_MASKS,
       "wall_seconds_this_invocation": round(time.time() - start, 1),
   }

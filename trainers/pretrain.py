@@ -15,7 +15,8 @@ from typing import Any, Dict
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import atomic_io
+from csam_tf.core import atomic_io
+from csam_tf.core import workdir as workdir_lib
 from csam_tf.transforms import semantic as transforms
 from csam_tf.data.pipeline import DataBundle
 from csam_tf.transforms import plugin
@@ -26,8 +27,6 @@ from trainers.resumable_fit import resumable_fit
 from trainers.robust import RobustTrainer
 
 STAGE = "pretrain"
-BEST_WEIGHTS = os.path.join(STAGE, "best.weights.h5")
-MODEL_FILE = os.path.join(STAGE, "model.keras")
 NUM_SAMPLE_IMAGES = 8
 
 
@@ -106,15 +105,30 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
   compile_trainer(trainer, optimizer)
   optimizer.build(network.trainable_variables)
   best = resumable_fit(
-      STAGE, trainer, {"network": network, "optimizer": optimizer}, data,
-      seed, cfg.epochs, workdir, save_best=network.save_weights,
-      best_path=os.path.join(workdir, BEST_WEIGHTS), augment=augment,
-      callbacks=[_SampleImages(data, seed, augment, os.path.join(
-          workdir, "tb", STAGE, "samples")), *callbacks])
+      STAGE,
+      trainer, {
+          "network": network,
+          "optimizer": optimizer
+      },
+      data,
+      seed,
+      cfg.epochs,
+      workdir,
+      save_best=network.save_weights,
+      best_path=os.path.join(workdir, workdir_lib.PRETRAIN_WEIGHTS),
+      augment=augment,
+      callbacks=[
+          _SampleImages(
+              data, seed, augment,
+              os.path.join(workdir, workdir_lib.TENSORBOARD, STAGE, "samples")),
+          *callbacks
+      ])
 
-  network.load_weights(os.path.join(workdir, BEST_WEIGHTS))
-  atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE), network.save,
-                             suffix=".keras")
+  network.load_weights(os.path.join(workdir, workdir_lib.PRETRAIN_WEIGHTS))
+  atomic_io.write_atomically(
+      os.path.join(workdir, workdir_lib.PRETRAIN_MODEL),
+      network.save,
+      suffix=".keras")
   return {
       "epochs": cfg.epochs,
       "best_epoch": best["best_epoch"],
@@ -125,8 +139,8 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
       "sam_rho": cfg.sam_rho,
       **objective_record(cfg.objective, cfg.robust),
       "wall_seconds_this_invocation": round(time.time() - start, 1),
-      "best_weights": BEST_WEIGHTS,
-      "model": MODEL_FILE,
+      "best_weights": workdir_lib.PRETRAIN_WEIGHTS,
+      "model": workdir_lib.PRETRAIN_MODEL,
   }
 
 
@@ -136,10 +150,14 @@ def import_model(network: tf_keras.Model, data: DataBundle, workdir: str,
   the stage's outputs (so every later stage, and a resumed run, reads them
   as it reads a trained network's) and are evaluated like them."""
   start = time.time()
-  atomic_io.write_atomically(os.path.join(workdir, BEST_WEIGHTS),
-                             network.save_weights, suffix=".weights.h5")
-  atomic_io.write_atomically(os.path.join(workdir, MODEL_FILE), network.save,
-                             suffix=".keras")
+  atomic_io.write_atomically(
+      os.path.join(workdir, workdir_lib.PRETRAIN_WEIGHTS),
+      network.save_weights,
+      suffix=".weights.h5")
+  atomic_io.write_atomically(
+      os.path.join(workdir, workdir_lib.PRETRAIN_MODEL),
+      network.save,
+      suffix=".keras")
   trainer = cross_entropy_trainer(network, 0.0)
   compile_trainer(trainer, tf_keras.optimizers.SGD())
   return {
@@ -148,8 +166,8 @@ def import_model(network: tf_keras.Model, data: DataBundle, workdir: str,
       **evaluate_splits(trainer, data),
       "parameters": int(network.count_params()),
       "wall_seconds_this_invocation": round(time.time() - start, 1),
-      "best_weights": BEST_WEIGHTS,
-      "model": MODEL_FILE,
+      "best_weights": workdir_lib.PRETRAIN_WEIGHTS,
+      "model": workdir_lib.PRETRAIN_MODEL,
   }
 
 

@@ -18,7 +18,7 @@ passes do (trainers/mask_search.py says why); the cross-entropy is on x.
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import losses
+from csam_tf.masking import losses
 from csam_tf.transforms import plugin
 from trainers.cross_entropy import CrossEntropyTrainer
 from trainers.step_seed import replica_step_seed

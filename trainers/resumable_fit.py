@@ -10,9 +10,10 @@ from typing import Callable, Dict, Optional, Sequence
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import atomic_io
+from csam_tf.core import atomic_io
+from csam_tf.core import workdir as workdir_lib
 from csam_tf.data.pipeline import Augment, DataBundle
-from csam_tf.errors import RunError
+from csam_tf.core.errors import RunError
 
 
 class _StopOnNonFinite(tf_keras.callbacks.Callback):
@@ -91,7 +92,7 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
   guard = _StopOnNonFinite(data.steps_per_epoch(max_steps))
   epoch_end = _EpochEnd(state, manager, save_best, best_path, monitor, guard)
   if first_epoch < epochs:
-    tb_dir = os.path.join(workdir, "tb", stage)
+    tb_dir = os.path.join(workdir, workdir_lib.TENSORBOARD, stage)
     trainer.fit(
         data.train(seed, augment, first_epoch, epochs - first_epoch,
                    max_steps),

@@ -26,7 +26,7 @@ together, as the ratio fine-tuning and the mask search's noisy passes do.
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import losses
+from csam_tf.masking import losses
 from csam_tf.transforms import plugin
 from trainers.cross_entropy import CrossEntropyTrainer
 from trainers.robust_config import RobustConfig

@@ -4,8 +4,8 @@ fine-tuning's T).
 
 Why a module of its own: both trainers must draw the same way on one
 process and on several replicas; it lives with the trainers (not in
-csam_tf.distribute, which is pipeline-level and may not be imported from
-here: tests/test_layers.py)."""
+csam_tf.pipeline.distribute, which is pipeline-level and may not be
+imported from here: tests/test_package_map.py)."""
 
 import tensorflow as tf
 

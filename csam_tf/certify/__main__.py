@@ -22,21 +22,20 @@ import os
 
 from absl import flags
 
-from csam_tf import atomic_io, cli
-from csam_tf.certify import image_source, model_file
+from csam_tf.core import atomic_io, cli
+from csam_tf.certify import image_source, model_file, setting_flags
 from csam_tf.certify import resume as certify_resume
 from csam_tf.transforms import flags as _transform_flags  # noqa: F401 (--transform)
 from csam_tf.transforms import plugin
 from csam_tf.transforms import ranges as transform_ranges
-from csam_tf.certify.config import (BOUNDS, CERTIFICATE_SPELLING,
-                                    CertifyConfig, parse_certificate)
+from csam_tf.certify.config import (CERTIFICATE_SPELLING, CertifyConfig,
+                                    parse_certificate)
 from csam_tf.data.config import DataConfig, check_data_available
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
+from csam_tf.core import workdir as workdir_lib
 
 PROG = "csam_tf.certify"
-MODEL_FILES = {"dense": "pretrain/model.keras",
-               "pruned": "finetune/model.keras",
-               "tflite": "export/model.tflite"}
+MODEL_FILES = workdir_lib.MODEL_FILES
 MAKES_FILE = {"dense": "pretrain", "pruned": "finetune", "tflite": "export"}
 
 flags.DEFINE_string("workdir", None, "Workdir of a csam_tf.train run "
@@ -60,25 +59,7 @@ flags.DEFINE_string("out", "", "With --model=PATH: where the CSVs, table "
                     "and report.json go (default: PATH without its "
                     "extension, e.g. model_tflite_certify); the same "
                     "command resumes there.")
-flags.DEFINE_list("families", ["composite"], "Transformation families, or "
-                  "your own as package.module:factory (also --transform).")
-flags.DEFINE_list("levels", ["L2"], "Protocol levels (L1, L2).")
-flags.DEFINE_integer("num_images", 1000, "Certify the first N images of "
-                     "--split.", lower_bound=1)
-flags.DEFINE_enum("split", "test", ("test", "validation"), "Test images "
-                  "(final tables) or validation images (choosing settings).")
-flags.DEFINE_float("eps", 1e-3, "Certified when the bound is below eps.",
-                   lower_bound=0.0, upper_bound=1.0)
-flags.DEFINE_integer("nsamples", 100, "Samples per CC-Cert block.",
-                     lower_bound=2)
-flags.DEFINE_integer("nbounds", 10, "CC-Cert blocks.", lower_bound=1)
-flags.DEFINE_float("delta", 0.9, "CC-Cert delta.", lower_bound=1e-6,
-                   upper_bound=1.0)
-flags.DEFINE_enum("bound", "ccert", BOUNDS,
-                  "ccert: the paper's CC-Cert bound on P(Y >= a); binomial: "
-                  "the rigorous Clopper-Pearson bound on P(Y >= a) (needs "
-                  "nsamples * nbounds >= 2,302 to reach 1e-3 at delta 0.9); "
-                  "clopper_pearson: the same on prediction flips.")
+setting_flags.define("", num_images=1000)
 flags.DEFINE_multi_string("certificate", [], "Several certificates in one "
                           "process (TensorFlow starts once), each "
                           f"{CERTIFICATE_SPELLING}; BOUND and NBOUNDS "
@@ -87,13 +68,6 @@ flags.DEFINE_multi_string("certificate", [], "Several certificates in one "
 flags.DEFINE_integer("seed", None, "Seed of the sampled transformations "
                      "(default: the run's --seed, from its flags.json).",
                      lower_bound=0)
-flags.DEFINE_boolean("restart", False, "Start new CSVs (an existing one is "
-                     "kept as <name>.csv.old) instead of resuming them; "
-                     "needed when the settings or the model changed.")
-flags.DEFINE_boolean("full_bounds", False, "Every CC-Cert block of every "
-                     "image (no early exit; same PCA, slower).")
-flags.DEFINE_integer("batch_size", 1000, "Transformed images per forward "
-                     "pass (lower it to fit a small machine).", lower_bound=1)
 
 FLAGS = flags.FLAGS
 
@@ -114,7 +88,8 @@ def check_inputs():
                      f"{', '.join(MODEL_FILES)} (a model file goes without "
                      f"--workdir)")
   jobs = requested_certificates()
-  run_flags = atomic_io.read_json(os.path.join(FLAGS.workdir, "flags.json"))
+  run_flags = atomic_io.read_json(
+      os.path.join(FLAGS.workdir, workdir_lib.FLAGS_FILE))
   if run_flags is None:
     raise UsageError(f"--workdir={FLAGS.workdir} holds no csam_tf.train run "
                      f"(no flags.json)")
@@ -132,8 +107,8 @@ def check_inputs():
       for level in cfg.levels:
         certify_resume.check_resumable(
             certify_resume.certificate_csv(
-                os.path.join(FLAGS.workdir, "certify"), FLAGS.model, family,
-                level, cfg.bound),
+                os.path.join(FLAGS.workdir, workdir_lib.CERTIFY_DIR),
+                FLAGS.model, family, level, cfg.bound),
             certify_resume.csv_settings(
                 cfg, family, level,
                 transform_ranges.family_ranges(family, level), None),
@@ -231,12 +206,8 @@ def certify_config(run_flags, families, levels, bound, nbounds
                    ) -> CertifyConfig:
   seed = FLAGS.seed if FLAGS.seed is not None else (run_flags or {}).get(
       "seed", 0)
-  return CertifyConfig(
-      families=families, levels=levels, num_images=FLAGS.num_images,
-      nsamples=FLAGS.nsamples, nbounds=nbounds, delta=FLAGS.delta,
-      eps=FLAGS.eps, bound=bound, seed=seed, batch_size=FLAGS.batch_size,
-      full_bounds=FLAGS.full_bounds, restart=FLAGS.restart,
-      split=FLAGS.split)
+  return setting_flags.config("", seed, families=families, levels=levels,
+                              bound=bound, nbounds=nbounds)
 
 
 def certify_file(kind, source, out, jobs):
@@ -279,13 +250,14 @@ def main(argv):
   data_config, run_flags, cfgs = cli.checked_start(PROG, check_inputs)
   import keras_cv  # noqa: F401  (Keras 3 before tfmot)
   import tf_keras
-  from csam_tf import report
+  from csam_tf.core import run_report
   from csam_tf.certify import run as certify_run
-  from csam_tf.certify import sampler as certify_sampler
+  from csam_tf.certify import certificate as certify_certificate
+  from csam_tf.certify import predictors as certify_predictors
   from csam_tf.data import pipeline
   from csam_tf.export import LiteRTModel
   data = pipeline.load(data_config)
-  images, labels = certify_sampler.first_images(data, FLAGS.num_images,
+  images, labels = certify_certificate.first_images(data, FLAGS.num_images,
                                                  FLAGS.split)
   try:
     for cfg in cfgs:
@@ -296,17 +268,17 @@ def main(argv):
   if FLAGS.model == "tflite":
     predict = LiteRTModel(path)
   else:
-    predict = certify_sampler.KerasPredictor(
+    predict = certify_predictors.KerasPredictor(
         tf_keras.models.load_model(path, compile=False), images.shape[1:])
   try:
     results = certify_run.certify_jobs(
         {FLAGS.model: predict}, images, labels, cfgs,
-        os.path.join(FLAGS.workdir, "certify"))
+        os.path.join(FLAGS.workdir, workdir_lib.CERTIFY_DIR))
   except UsageError as e:  # a CSV of another model: before any image
     cli.fail(PROG, e)
-  merged = dict(report.stage_metrics(FLAGS.workdir, "certify") or {})
+  merged = dict(run_report.stage_metrics(FLAGS.workdir, "certify") or {})
   merged.update(results)
-  report.update_stage(FLAGS.workdir, "certify", merged, run_flags)
+  run_report.update_stage(FLAGS.workdir, "certify", merged, run_flags)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import numpy as np
 
 from csam_tf.data import config as data_config
 from csam_tf.data import image_folder
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 _ORDER_SEED = 1234
 
@@ -41,12 +41,12 @@ def load(spec: str, kind: str, split: str, count: int,
   a folder's images are resized to `image_shape` (H, W, C) and given its
   channels, a .npz's resized only when `resize_arrays` (--image_size)."""
   if kind == "dataset":
-    from csam_tf.certify import sampler as certify_sampler  # pylint: disable=import-outside-toplevel
+    from csam_tf.certify import certificate as certify_certificate  # pylint: disable=import-outside-toplevel
     from csam_tf.data import pipeline  # pylint: disable=import-outside-toplevel
     # (at the native size the pipeline leaves the images as they are)
     data = pipeline.load(data_config.DataConfig(dataset=spec,
                                                 image_size=image_shape[0]))
-    return certify_sampler.first_images(data, count, split)
+    return certify_certificate.first_images(data, count, split)
   if kind == "npz":
     images, labels = _npz(spec, count)
     if resize_arrays and images.shape[1:3] != tuple(image_shape[:2]):

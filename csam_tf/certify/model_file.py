@@ -14,8 +14,8 @@ from typing import Tuple
 
 import numpy as np
 
-from csam_tf.certify import resume as certify_resume
-from csam_tf.errors import UsageError
+from csam_tf.core import fingerprints
+from csam_tf.core.errors import UsageError
 
 OUTPUTS = ("auto", "logits", "probabilities")
 KERAS_SUFFIXES = (".keras", ".h5")
@@ -74,7 +74,7 @@ class _SavedModelPredictor:
       for name in sorted(files):
         with open(os.path.join(folder, name), "rb") as f:
           chunks.append(f.read())
-    return certify_resume.fingerprint_bytes(chunks)
+    return fingerprints.fingerprint_bytes(chunks)
 
   def __call__(self, images):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
@@ -89,7 +89,7 @@ def load(path: str, kind: str, tflite_model):
   `tflite_model(path)` is the LiteRT runner (csam_tf.export.LiteRTModel,
   which the export layer owns)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from csam_tf.certify import sampler as certify_sampler  # pylint: disable=import-outside-toplevel
+  from csam_tf.certify import predictors as certify_predictors  # pylint: disable=import-outside-toplevel
   try:
     if kind == "tflite":
       predict = tflite_model(path)
@@ -116,7 +116,7 @@ def load(path: str, kind: str, tflite_model):
   if None in shape:
     raise UsageError(f"--model={path} takes images of any size "
                      f"{shape}; rebuild it with a fixed input size")
-  return (certify_sampler.KerasPredictor(model, shape), shape,
+  return (certify_predictors.KerasPredictor(model, shape), shape,
           int(model.output_shape[-1]))
 
 

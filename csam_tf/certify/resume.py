@@ -6,13 +6,12 @@ fingerprint before TensorFlow loads; the fingerprint is compared once the
 model is loaded, before any image is certified.
 """
 
-import hashlib
 import os
 import re
 from typing import Any, Dict, Iterable, Mapping, Optional
 
-from csam_tf import atomic_io
-from csam_tf.errors import UsageError
+from csam_tf.core import atomic_io
+from csam_tf.core.errors import UsageError
 
 SUFFIX = ".settings.json"
 # Bumped when the same settings would draw other transformations: 2 is
@@ -100,11 +99,3 @@ def start(csv_path: str, settings: Mapping[str, Any], restart: bool) -> None:
   if restart and os.path.exists(csv_path):
     os.replace(csv_path, csv_path + ".old")
   atomic_io.write_json(settings_path(csv_path), dict(settings))
-
-
-def fingerprint_bytes(chunks: Iterable[bytes]) -> str:
-  """sha256 of the model's bytes (weights in order, or the .tflite)."""
-  digest = hashlib.sha256()
-  for chunk in chunks:
-    digest.update(chunk)
-  return digest.hexdigest()[:16]

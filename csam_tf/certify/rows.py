@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from csam_tf import atomic_io
+from csam_tf.core import atomic_io
 from csam_tf.certify.config import CertifyConfig
 
 CSV_FIELDS = ("index", "label", "prediction", "margin", "bound", "flips",

@@ -7,9 +7,13 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from csam_tf.core import workdir as workdir_lib
 from csam_tf.certify import resume as certify_resume
 from csam_tf.certify import rows as csv_rows
 from csam_tf.certify import sampler as certify_sampler
+from csam_tf.certify import certificate as certify_certificate
+from csam_tf.certify import predictors as certify_predictors
+from csam_tf.certify import shards as certify_shards
 from csam_tf.certify.config import CertifyConfig
 from csam_tf.transforms import plugin
 
@@ -44,17 +48,17 @@ def certify_jobs(predictors: Dict[str, certify_sampler.Predict],
                  shard=(0, 1)) -> Dict[str, Dict[str, float]]:
   """certify_models for several settings (families, levels, bound, blocks)
   in one pass over the models: one plot, one table, one summary for all."""
-  from csam_tf.certify import report as certify_report  # matplotlib, late
+  from csam_tf.certify import pca_report  # matplotlib, late
   # protocol families and plug-ins (family = transformation.name)
   jobs = [(cfg, [plugin.load(spec) for spec in cfg.families])
           for cfg in cfgs]
   if shard[1] > 1:
-    return {key: certify_sampler.certify_model(
+    return {key: certify_certificate.certify_model(
                 predict, images, labels, transform, level, cfg,
-                certify_sampler.shard_csv(out_dir, key, shard), shard)
+                certify_shards.shard_csv(out_dir, key, shard), shard)
             for _, key, predict, cfg, transform, level
             in _certificates(predictors, jobs)}
-  plain = {name: certify_sampler.plain_throughput(predict, images,
+  plain = {name: certify_predictors.plain_throughput(predict, images,
                                                   cfgs[0].batch_size)
            for name, predict in predictors.items()}
   results, curves = {}, {}
@@ -62,25 +66,25 @@ def certify_jobs(predictors: Dict[str, certify_sampler.Predict],
       predictors, jobs):
     csv_path = certify_resume.certificate_csv(out_dir, name, transform.name,
                                               level, cfg.bound)
-    summary = certify_sampler.certify_model(predict, images, labels,
+    summary = certify_certificate.certify_model(predict, images, labels,
                                             transform, level, cfg, csv_path)
     summary["plain_inference_per_second"] = round(plain[name], 1)
     if summary["forward_passes_per_second"] > 0:
       summary["throughput_ratio"] = round(
           summary["forward_passes_per_second"] / plain[name], 3)
     results[key] = summary
-    curves[key] = certify_report.pca_curve(
+    curves[key] = pca_report.pca_curve(
         csv_rows.read_rows(csv_path)[:cfg.num_images])
   # the plot shows every certificate in out_dir side by side: also the
   # ones earlier commands made (the run's dense and pruned models beside a
   # .tflite certified afterwards)
   for key, path in certify_resume.certificate_csvs(out_dir).items():
     if key not in curves:
-      curves[key] = certify_report.pca_curve(csv_rows.read_rows(path))
-  certify_report.plot_pca_vs_eps(curves, os.path.join(out_dir,
+      curves[key] = pca_report.pca_curve(csv_rows.read_rows(path))
+  pca_report.plot_pca_vs_eps(curves, os.path.join(out_dir,
                                                       "pca_vs_eps.png"))
-  certify_report.write_tensorboard(
-      results, cfgs[0].eps, os.path.join(os.path.dirname(out_dir), "tb",
-                                         "certify"))
-  print(certify_report.table(results, cfgs[0].eps), flush=True)
+  pca_report.write_tensorboard(
+      results, cfgs[0].eps, os.path.join(
+          os.path.dirname(out_dir), workdir_lib.TENSORBOARD, "certify"))
+  print(pca_report.table(results, cfgs[0].eps), flush=True)
   return results

@@ -9,24 +9,20 @@ needs: Y_j = ||p0 - p(T_j(x))||_inf, the prediction flips and the correct
 predictions. The statistics live in `certify_bounds`; this module does not
 know which transformation it certifies.
 
-Rows (one per image) are written through `certify.rows`.
+One image group's rows come from `certify_rows`; a model's whole,
+resumable certificate is `certify.certificate`'s.
 """
 
 import functools
-import os
-import time
 from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from csam_tf import atomic_io, progress
 from csam_tf.certify import bounds as certify_bounds
-from csam_tf.certify import resume as certify_resume
 from csam_tf.certify import rows as csv_rows
 from csam_tf.transforms import semantic as transforms
 from csam_tf.certify.config import CertifyConfig
-from csam_tf.transforms import plugin
 
 # Maps a float32 batch of images in [0, 1] to logits (numpy or tensor).
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -153,47 +149,6 @@ def certify_rows(predict: Predict, images: np.ndarray, indices, labels,
   return rows
 
 
-def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
-                  family, level: str, cfg: CertifyConfig,
-                  csv_path: str, shard=(0, 1)) -> Dict[str, float]:
-  """Certifies the first cfg.num_images images (of them, every shard[1]-th
-  from shard[0] when sharded across workers), resuming from csv_path when
-  it was made with the same settings and model (certify_resume), else
-  refusing with a UsageError before any image is certified. `family`: a
-  protocol family's name, a plug-in spec, or a loaded transformation."""
-  start = time.time()
-  transform = plugin.load(family) if isinstance(family, str) else family
-  ranges = plugin.level_ranges(transform, level)
-  apply = None if isinstance(transform, plugin.ProtocolFamily) else (
-      transform.apply)
-  settings = certify_resume.csv_settings(
-      cfg, transform.name, level, ranges,
-      getattr(predict, "fingerprint", None))
-  if not cfg.restart:
-    certify_resume.check_resumable(csv_path, settings)
-  certify_resume.start(csv_path, settings, cfg.restart)
-  rows = csv_rows.read_rows(csv_path)
-  wanted = list(range(shard[0], min(cfg.num_images, len(images)), shard[1]))
-  n = len(wanted)
-  done_before = len(rows)
-  for first in range(len(rows), n, cfg.images_per_group):
-    group = wanted[first:first + cfg.images_per_group]
-    rows += certify_rows(predict, images[group], group, labels[group],
-                         ranges, cfg, apply)
-    csv_rows.write_rows(csv_path, rows)
-    progress.report(os.path.basename(csv_path), len(rows) - done_before,
-                    n - done_before, start, " images")
-  progress.report(os.path.basename(csv_path), len(rows) - done_before,
-                  n - done_before, start, " images", final=True)
-  summary = csv_rows.summarize(rows[:n], cfg)
-  summary["seconds_this_invocation"] = round(time.time() - start, 1)
-  spent = max(time.time() - start, 1e-9)
-  summary["forward_passes_per_second"] = round(
-      sum(r["samples"] for r in rows[done_before:]) / spent, 1)
-  summary["images_per_second"] = round((len(rows) - done_before) / spent, 3)
-  return summary
-
-
 def image_draws(ranges, seed: int, index: int, total: int):
   """The parameters of draws 0..total-1 of image `index`.
 
@@ -272,70 +227,3 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
   logits = logits - logits.max(axis=1, keepdims=True)
   e = np.exp(logits)
   return e / e.sum(axis=1, keepdims=True)
-
-
-def first_images(data, count: int, split: str = "test"):
-  """The first `count` images and labels of `split` as numpy arrays
-  (validation: for choosing settings; test: for the final tables)."""
-  images, labels = [], []
-  for batch_images, batch_labels in data.evaluation(split):
-    images.append(batch_images.numpy())
-    labels.append(batch_labels.numpy())
-    if sum(len(x) for x in images) >= count:
-      break
-  return (np.concatenate(images)[:count], np.concatenate(labels)[:count])
-
-
-def plain_throughput(predict: Predict, images: np.ndarray, batch_size: int,
-                     repeats: int = 3) -> float:
-  """Images per second of plain batched inference at `batch_size` (median
-  of `repeats` after a warm-up): the yardstick of certification speed."""
-  batch = np.resize(images, (batch_size, *images.shape[1:]))
-  predict(batch)
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    predict(batch)
-    times.append(time.perf_counter() - start)
-  return batch_size / float(np.median(times))
-
-
-def shard_csv(out_dir: str, key: str, shard) -> str:
-  """The CSV of one worker's share of the images."""
-  return os.path.join(out_dir, f"{key}.shard{shard[0]}of{shard[1]}.csv")
-
-
-def merge_shards(shard_dirs: Sequence[str], out_dir: str, keys) -> None:
-  """Joins the workers' shard CSVs (worker k's in shard_dirs[k]) into one
-  CSV per key, rows in image order."""
-  count = len(shard_dirs)
-  for key in keys:
-    rows = [row for k, folder in enumerate(shard_dirs)
-            for row in csv_rows.read_rows(shard_csv(folder, key, (k, count)))]
-    merged = os.path.join(out_dir, f"{key}.csv")
-    csv_rows.write_rows(merged, sorted(rows, key=lambda row: row["index"]))
-    # the shards share their settings: the merged CSV resumes with them
-    settings = atomic_io.read_json(certify_resume.settings_path(
-        shard_csv(shard_dirs[0], key, (0, count))))
-    if settings is not None:
-      atomic_io.write_json(certify_resume.settings_path(merged), settings)
-
-
-class KerasPredictor:
-  """A traced, retracing-free `images -> logits` of a tf_keras model, with
-  the fingerprint of its weights (what a resumed CSV must have been made
-  with)."""
-
-  def __init__(self, model, input_shape):
-    self._model = model
-    self._traced = tf.function(
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
-
-  @functools.cached_property
-  def fingerprint(self) -> str:
-    return certify_resume.fingerprint_bytes(
-        np.ascontiguousarray(w).tobytes() for w in self._model.get_weights())
-
-  def __call__(self, images):
-    return self._traced(images).numpy()

@@ -5,7 +5,7 @@ import os
 from typing import Optional
 
 from csam_tf.data import fashion_mnist, image_folder
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar10_corrupted",
             "oxford_flowers102", "celeb_a_hq", "image_folder")

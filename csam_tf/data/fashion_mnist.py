@@ -10,7 +10,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 NUM_VALIDATION = 5000

@@ -10,7 +10,7 @@ import os
 import random
 from typing import Dict, List, Sequence, Tuple
 
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")

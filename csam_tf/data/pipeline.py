@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from csam_tf.data import fashion_mnist, image_folder
 from csam_tf.data.config import DataConfig
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 SHUFFLE_BUFFER = 10_000
 # augment(images [B,H,W,C] float32 in [0,1], stateless seed [2]) -> images

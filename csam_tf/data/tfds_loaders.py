@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 TFDS_DATASETS = ("cifar10", "cifar10_corrupted", "oxford_flowers102",
                  "celeb_a_hq")

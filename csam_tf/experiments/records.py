@@ -14,12 +14,13 @@ import os
 import shutil
 from typing import List
 
-from csam_tf import atomic_io
+from csam_tf.core import atomic_io
+from csam_tf.core import workdir as workdir_lib
 from csam_tf.certify import resume as certify_resume
 from csam_tf.experiments import suites as experiment_suites
-from csam_tf.experiments.results import EXPERIMENT_FILE
+from csam_tf.experiments.rows import EXPERIMENT_FILE
 
-RECORD_FILES = (EXPERIMENT_FILE, "report.json", "run.cfg")
+RECORD_FILES = (EXPERIMENT_FILE, workdir_lib.REPORT, "run.cfg")
 CERTIFY_DIR = "certify"
 
 

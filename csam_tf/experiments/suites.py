@@ -13,6 +13,8 @@ import dataclasses
 import math
 from typing import Dict, List, Sequence, Tuple
 
+from csam_tf.core import workdir as workdir_lib
+
 SUITES = ("main", "main_v2", "ablation", "structured", "search", "vit",
           "objective")
 SEEDS = (0, 1, 2)
@@ -87,10 +89,10 @@ V3_MASK_PAIRS = (("csam-global_robust", "magnitude-global_robust"),
 # dense model's): one workdir per seed.
 DENSE_METHODS = ("dense", "sam_pretrain", "dense_robust")
 # The dense model a pruning run starts from (copied from its dense run).
-PRETRAIN_FILES = ("pretrain/best.weights.h5", "pretrain/model.keras")
+PRETRAIN_FILES = (workdir_lib.PRETRAIN_WEIGHTS, workdir_lib.PRETRAIN_MODEL)
 # What a dense run's committed record keeps of them: the weights, which
 # every later stage loads (model.keras holds the same weights again).
-PRETRAIN_RECORD_FILES = ("pretrain/best.weights.h5",)
+PRETRAIN_RECORD_FILES = (workdir_lib.PRETRAIN_WEIGHTS,)
 
 _MASK_STAGES = ("mask", "finetune", "certify")
 _DECAY_STAGES = ("finetune", "certify")

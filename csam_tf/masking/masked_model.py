@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from csam_tf.masking import layers as masked
+from csam_tf.masking import mask_layers as masked
 from csam_tf.masking.mask_init import importance, initial_mask
 from csam_tf.structured import dependency_graph, group_importance, transformer
 

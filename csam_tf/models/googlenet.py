@@ -3,7 +3,7 @@
 
 import tf_keras
 
-from csam_tf.models.layers import classifier_head, conv_bn, scaled
+from csam_tf.models.building_blocks import classifier_head, conv_bn, scaled
 
 # (name, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj); "pool" = max-pool.
 INCEPTION_CONFIG = (

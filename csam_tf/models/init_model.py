@@ -11,7 +11,7 @@ import json
 import os
 import zipfile
 
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 SUFFIXES = (".keras", ".h5")
 

@@ -4,7 +4,8 @@ Sandler et al., channels rounded to multiples of 8 after the multiplier."""
 
 import tf_keras
 
-from csam_tf.models.layers import HE_INIT, classifier_head, conv_bn, scaled
+from csam_tf.models.building_blocks import (HE_INIT, classifier_head,
+                                            conv_bn, scaled)
 
 # (expansion, output channels, blocks, first stride)
 BLOCK_CONFIG = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),

@@ -8,7 +8,7 @@ time.
 
 import tf_keras
 
-from csam_tf.models.layers import classifier_head, conv_bn, scaled
+from csam_tf.models.building_blocks import classifier_head, conv_bn, scaled
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 BLOCKS_PER_STAGE = {"resnet10": (1, 1, 1, 1), "resnet18": (2, 2, 2, 2)}

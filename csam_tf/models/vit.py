@@ -14,7 +14,7 @@ classifier: PROTOCOL.md keeps both whole.
 import tensorflow as tf
 import tf_keras
 
-from csam_tf.models.layers import scaled
+from csam_tf.models.building_blocks import scaled
 from csam_tf.models.vit_config import ViTConfig
 
 _L = tf_keras.layers

@@ -24,13 +24,14 @@ import time
 
 from absl import flags
 
-from csam_tf import cli
-from csam_tf.experiments import results as experiment_results
-from csam_tf.machine import cpu_peak, machine_label
-from csam_tf.performance import child_usage
+from csam_tf.core import cli
+from csam_tf.core import markdown_sections
+from csam_tf.core.machine import cpu_peak, machine_label
+from csam_tf.core import child_usage
 from csam_tf.performance.pipeline_cost import pipeline_figures, pipeline_line
-from csam_tf import train  # noqa: F401  (defines the pipeline's flags)
-from csam_tf.errors import UsageError
+from csam_tf.pipeline import pipeline_flags  # noqa: F401 (its flagfiles)
+from csam_tf.core.errors import UsageError
+from csam_tf.core import workdir as workdir_lib
 
 PROG = "csam_tf.bench"
 MASK_FORWARD_EQUIVALENTS = 6  # noisy x2 on [x, T(x)], soft and binary on x
@@ -77,7 +78,7 @@ def bench_network(data):
   network = build_model(FLAGS.arch, data.input_shape, data.num_classes,
                         FLAGS.width_multiplier)
   network.load_weights(os.path.join(FLAGS.model_workdir,
-                                    "pretrain/best.weights.h5"))
+                                    workdir_lib.PRETRAIN_WEIGHTS))
   return network, (images, labels)
 
 
@@ -130,28 +131,30 @@ def training_figures(data, cfg_mask, repeats):
 def bench_certification_inputs(data, images_count):
   """The bench model's traced predictor and the first test images."""
   import tf_keras
-  from csam_tf.certify import sampler as certify_sampler
+  from csam_tf.certify import certificate as certify_certificate
+  from csam_tf.certify import predictors as certify_predictors
   model = tf_keras.models.load_model(
-      os.path.join(FLAGS.model_workdir, "pretrain/model.keras"),
+      os.path.join(FLAGS.model_workdir, workdir_lib.PRETRAIN_MODEL),
       compile=False)
-  images, labels = certify_sampler.first_images(data, images_count)
-  return (certify_sampler.KerasPredictor(model, images.shape[1:]), images,
+  images, labels = certify_certificate.first_images(data, images_count)
+  return (certify_predictors.KerasPredictor(model, images.shape[1:]), images,
           labels)
 
 
 def certification_figures(data, cert_cfg, images_count):
   """Figure 2: throughput ratio, and early exit's speed-up at equal PCA."""
   import dataclasses
-  from csam_tf.certify import sampler as certify_sampler
+  from csam_tf.certify import certificate as certify_certificate
+  from csam_tf.certify import predictors as certify_predictors
   predict, images, labels = bench_certification_inputs(data, images_count)
-  plain = certify_sampler.plain_throughput(predict, images,
-                                           cert_cfg.batch_size)
+  plain = certify_predictors.plain_throughput(predict, images,
+                                              cert_cfg.batch_size)
   out = {"plain_inference_per_second": plain}
   with tempfile.TemporaryDirectory() as folder:
     for full in (True, False):
       cfg = dataclasses.replace(cert_cfg, num_images=images_count,
                                 full_bounds=full)
-      summary = certify_sampler.certify_model(
+      summary = certify_certificate.certify_model(
           predict, images, labels, "composite", "L2", cfg,
           os.path.join(folder, f"full{full}.csv"))
       out["full" if full else "early_exit"] = summary
@@ -176,7 +179,7 @@ def tflite_figures(data):
   from csam_tf.masking.masked_model import prunable_layer_names
   from csam_tf.performance import structured_latency as latency
   dense = tf_keras.models.load_model(
-      os.path.join(FLAGS.model_workdir, "pretrain/model.keras"),
+      os.path.join(FLAGS.model_workdir, workdir_lib.PRETRAIN_MODEL),
       compile=False)
   unstructured = copy_model(dense)
   for name in prunable_layer_names(unstructured):
@@ -293,11 +296,11 @@ def section(figures, command) -> str:
 
 
 def check_inputs():
-  weights = os.path.join(FLAGS.model_workdir, "pretrain/best.weights.h5")
+  weights = os.path.join(FLAGS.model_workdir, workdir_lib.PRETRAIN_WEIGHTS)
   if not os.path.exists(weights):
     raise UsageError(f"--model_workdir={FLAGS.model_workdir} has no "
-                     f"pretrain/best.weights.h5: run the experiments' main "
-                     f"suite (or csam_tf.train --stages=pretrain) first")
+                     f"{workdir_lib.PRETRAIN_WEIGHTS}: run the experiments' "
+                     f"main suite (or csam_tf.train --stages=pretrain) first")
 
 
 def main(argv):
@@ -313,7 +316,7 @@ def main(argv):
   figures["training"] = training_figures(
       data, mask_search_flags.mask_search_config(), FLAGS.repeats)
   figures["certification"] = certification_figures(
-      data, certify_flags.certify_config(), FLAGS.bench_cert_images)
+      data, certify_flags.certify_config(FLAGS.seed), FLAGS.bench_cert_images)
   figures["tflite"] = tflite_figures(data)
   figures["pipeline"] = pipeline_figures(FLAGS.results)
   if FLAGS.run_demo:
@@ -322,4 +325,4 @@ def main(argv):
   text = section(figures, command)
   print(text)
   if FLAGS.bench_markdown:
-    experiment_results.update_section(FLAGS.bench_markdown, PROG, text)
+    markdown_sections.update_section(FLAGS.bench_markdown, PROG, text)

@@ -16,15 +16,16 @@ from typing import Dict, List, Sequence
 
 from absl import flags
 
-from csam_tf import atomic_io, cli, machine
+from csam_tf.core import atomic_io, cli, machine
 from csam_tf.certify import resume as certify_resume
-from csam_tf.experiments import results as experiment_results
-from csam_tf.errors import UsageError
-from csam_tf.performance.child_usage import run_measured
-from csam_tf.summary import percent
+from csam_tf.core import markdown_sections
+from csam_tf.core.errors import UsageError
+from csam_tf.core.child_usage import run_measured
+from csam_tf.core import workdir as workdir_lib
+from csam_tf.pipeline.run_summary import percent
 
 PROG = "csam_tf.demo_budget"
-STAGES = ("pretrain", "mask", "finetune", "export", "certify")
+STAGES = workdir_lib.STAGES
 
 flags.DEFINE_list("budget_configs",
                   ["configs/demo.cfg", "configs/fashion_mnist_full.cfg"],
@@ -42,7 +43,7 @@ FLAGS = flags.FLAGS
 
 def run_outcome(workdir: str) -> Dict[str, object]:
   """What the run made (report.json): accuracies, PCA, stage wall times."""
-  report = atomic_io.read_json(os.path.join(workdir, "report.json")) or {}
+  report = atomic_io.read_json(os.path.join(workdir, workdir_lib.REPORT)) or {}
   stages, run_flags = report.get("stages", {}), report.get("flags", {})
   eps = run_flags.get("cert_eps", 1e-3)
   certified = stages.get("certify", {})
@@ -139,6 +140,6 @@ def main(argv):
   text = section(results, command, machine.machine_label())
   print(text)
   if FLAGS.bench_markdown:
-    experiment_results.update_section(FLAGS.bench_markdown, PROG, text)
+    markdown_sections.update_section(FLAGS.bench_markdown, PROG, text)
   if any(r["exit_code"] for r in results):
     sys.exit(1)

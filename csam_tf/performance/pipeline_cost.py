@@ -8,7 +8,7 @@ import csv
 import os
 import statistics
 
-from csam_tf.experiments.results import machine_of
+from csam_tf.core.machine import machine_of
 
 
 def pipeline_figures(path):

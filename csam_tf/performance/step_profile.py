@@ -22,9 +22,9 @@ from unittest import mock
 
 from absl import flags
 
-from csam_tf import cli
+from csam_tf.core import cli
 from csam_tf.performance import bench
-from csam_tf.experiments import results as experiment_results
+from csam_tf.core import markdown_sections
 
 PROG = "csam_tf.step_profile"
 STEP_PARTS = ("transform", "mask_noise", "noisy_forward", "binarize",
@@ -91,6 +91,7 @@ def certification_profile(data, cert_cfg, images_count):
   import dataclasses
   from csam_tf.certify import bounds as certify_bounds
   from csam_tf.certify import sampler as certify_sampler
+  from csam_tf.certify import certificate as certify_certificate
   predict, images, labels = bench.bench_certification_inputs(data,
                                                              images_count)
   watch = _Stopwatch()
@@ -101,7 +102,7 @@ def certification_profile(data, cert_cfg, images_count):
                             full_bounds=True)
   with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as s:
     # Warm-up (tracing) outside the timed run.
-    certify_sampler.certify_model(predict, images[:1], labels[:1],
+    certify_certificate.certify_model(predict, images[:1], labels[:1],
                                   "composite", "L2",
                                   dataclasses.replace(cfg, num_images=1),
                                   os.path.join(folder, "warm.csv"))
@@ -116,7 +117,7 @@ def certification_profile(data, cert_cfg, images_count):
         certify_bounds, "cc_cert_bound",
         watch.wrap("CC-Cert bound", certify_bounds.cc_cert_bound)))
     start = time.perf_counter()
-    summary = certify_sampler.certify_model(
+    summary = certify_certificate.certify_model(
         predict, images, labels, "composite", "L2", cfg,
         os.path.join(folder, "profile.csv"))
     wall = time.perf_counter() - start
@@ -176,12 +177,13 @@ def main(argv):
   data = pipeline.load(data_flags.data_config())
   step = mask_step_profile(data, mask_search_flags.mask_search_config(),
                            FLAGS.profile_steps, FLAGS.profile_logdir)
-  cert = certification_profile(data, certify_flags.certify_config(),
-                               FLAGS.profile_cert_images)
+  cert = certification_profile(
+      data, certify_flags.certify_config(FLAGS.seed),
+      FLAGS.profile_cert_images)
   command = " ".join([f"python -m {PROG}"] + sys.argv[1:])
   text = section(FLAGS.profile_label, step, cert, command)
   print(text)
   print(f"TensorBoard trace: {', '.join(step['trace'])}")
   if FLAGS.bench_markdown:
-    experiment_results.update_section(
+    markdown_sections.update_section(
         FLAGS.bench_markdown, f"{PROG} {FLAGS.profile_label}", text)

@@ -11,7 +11,7 @@ def narrow_pair(arch, width, input_shape, sparsity, seed=0):
   import numpy as np
   import tf_keras
   from csam_tf.masking import binarize, masked_model
-  from csam_tf.masking.layers import masked_layers
+  from csam_tf.masking.mask_layers import masked_layers
   from csam_tf.models import build_model
   from csam_tf.structured import surgery
   from csam_tf.structured.dependency_graph import channel_graph

@@ -18,7 +18,7 @@ import time
 
 from absl import flags, logging
 
-from csam_tf import cli
+from csam_tf.core import cli
 from csam_tf.models import names as model_names
 from csam_tf.performance.structured_latency import measure, table
 

@@ -1,7 +1,7 @@
 """`python -m csam_tf.structured.speed`: the command keeps its name; the
 code is csam_tf.performance.structured_speed."""
 
-from csam_tf import cli
+from csam_tf.core import cli
 from csam_tf.performance import structured_speed
 
 if __name__ == "__main__":

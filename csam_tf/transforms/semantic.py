@@ -17,7 +17,7 @@ from typing import Dict, Mapping
 
 import tensorflow as tf
 
-from csam_tf import keras_cv_loader
+from csam_tf.core import keras_cv_loader
 from csam_tf.transforms.ranges import (ANGLE, BLUR_KERNEL_SIZE, BRIGHTNESS,
                                       CONTRAST, DX, DY, IDENTITY, SIGMA,
                                       Ranges)

@@ -17,7 +17,7 @@ import tf_keras
 import csam_tf
 from conftest import REPO
 from csam_tf.certify import image_source, model_file
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 CERT = ["--nsamples=10", "--nbounds=2", "--families=brightness"]
 pytestmark = pytest.mark.xdist_group("certify_model_file")

@@ -11,9 +11,9 @@ import pytest
 
 from csam_tf.certify import resume as certify_resume
 from csam_tf.certify import rows as csv_rows
-from csam_tf.certify import sampler as certify
+from csam_tf.certify import certificate as certify_certificate
 from csam_tf.certify.config import CertifyConfig
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 
 class Model:
@@ -40,8 +40,8 @@ LABELS = (IMAGES.reshape(6, -1).mean(1) <= 0.5).astype(np.int64)
 
 
 def _certify(path, cfg=CFG, model=None, level="L2", family="brightness"):
-  return certify.certify_model(model or Model(), IMAGES, LABELS, family,
-                               level, cfg, str(path))
+  return certify_certificate.certify_model(model or Model(), IMAGES, LABELS,
+                                           family, level, cfg, str(path))
 
 
 def _half_done(tmp_path):

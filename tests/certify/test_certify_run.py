@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from csam_tf.certify import report as certify_report
+from csam_tf.certify import pca_report
 from csam_tf.certify import resume as certify_resume
 from csam_tf.certify import rows as csv_rows
 from csam_tf.certify import run as certify_run
@@ -26,7 +26,7 @@ def bright_or_dark(images):
 def _plotted(monkeypatch):
   """The curves' keys each plot_pca_vs_eps call receives."""
   calls = []
-  monkeypatch.setattr(certify_report, "plot_pca_vs_eps",
+  monkeypatch.setattr(pca_report, "plot_pca_vs_eps",
                       lambda curves, path: calls.append(sorted(curves)))
   return calls
 

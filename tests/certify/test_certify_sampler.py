@@ -6,6 +6,8 @@ import pytest
 
 from csam_tf.certify import rows as csv_rows
 from csam_tf.certify import sampler as certify
+from csam_tf.certify import certificate as certify_certificate
+from csam_tf.certify import predictors as certify_predictors
 from csam_tf.certify.config import CertifyConfig
 from csam_tf.transforms.ranges import family_ranges
 
@@ -72,14 +74,14 @@ def test_resumed_certification_equals_one_run(tmp_path):
   cfg = CertifyConfig(nsamples=10, nbounds=3, batch_size=15,
                       images_per_group=3, num_images=10)
   whole = tmp_path / "whole.csv"
-  certify.certify_model(bright_or_dark, images, labels, "brightness", "L2",
-                        cfg, str(whole))
+  certify_certificate.certify_model(bright_or_dark, images, labels,
+                                    "brightness", "L2", cfg, str(whole))
   part = tmp_path / "part.csv"
   first = CertifyConfig(**{**cfg.__dict__, "num_images": 4})
-  certify.certify_model(bright_or_dark, images, labels, "brightness", "L2",
-                        first, str(part))
+  certify_certificate.certify_model(bright_or_dark, images, labels,
+                                    "brightness", "L2", first, str(part))
   assert len(csv_rows.read_rows(str(part))) == 4  # stops at num_images
-  summary = certify.certify_model(bright_or_dark, images, labels,
+  summary = certify_certificate.certify_model(bright_or_dark, images, labels,
                                   "brightness", "L2", cfg, str(part))
   assert csv_rows.read_rows(str(part)) == csv_rows.read_rows(str(whole))
   assert summary["images"] == 10
@@ -108,7 +110,7 @@ def test_early_exit_gives_the_same_pca_with_fewer_passes(tmp_path):
                         images_per_group=4, num_images=len(images),
                         full_bounds=full)
     path = tmp_path / f"full{full}.csv"
-    results[full] = (certify.certify_model(
+    results[full] = (certify_certificate.certify_model(
         bright_or_dark, images, labels, "brightness", "L2", cfg, str(path)),
                      csv_rows.read_rows(str(path)))
   (full_summary, full_rows), (fast_summary, fast_rows) = results[True], \
@@ -257,12 +259,13 @@ def test_first_images_come_from_the_split_asked_for():
   from csam_tf.data.config import DataConfig
   data = pipeline.load(DataConfig(train_subset=256, eval_subset=64))
   for split in ("validation", "test"):
-    images, labels = certify.first_images(data, 10, split)
+    images, labels = certify_certificate.first_images(data, 10, split)
     expected = next(iter(data.evaluation(split)))
     np.testing.assert_array_equal(images, expected[0].numpy()[:10])
     np.testing.assert_array_equal(labels, expected[1].numpy()[:10])
-  assert not np.array_equal(certify.first_images(data, 10, "validation")[0],
-                            certify.first_images(data, 10, "test")[0])
+  assert not np.array_equal(
+      certify_certificate.first_images(data, 10, "validation")[0],
+      certify_certificate.first_images(data, 10, "test")[0])
 
 
 def test_protocol_draws_go_through_the_patchable_copies_function(tmp_path):
@@ -273,13 +276,15 @@ def test_protocol_draws_go_through_the_patchable_copies_function(tmp_path):
   images, labels = _images([0.3]), np.array([0])
   cfg = CertifyConfig(num_images=1, nsamples=10, nbounds=1,
                       full_bounds=True)
-  certify.certify_model(bright_or_dark, images, labels, "brightness", "L2",
-                        cfg, str(tmp_path / "first.csv"))
+  certify_certificate.certify_model(bright_or_dark, images, labels,
+                                    "brightness", "L2", cfg,
+                                    str(tmp_path / "first.csv"))
   real, calls = certify._transformed_copies, []  # pylint: disable=protected-access
   with mock.patch.object(certify, "_transformed_copies",
                          lambda *a: calls.append(1) or real(*a)):
-    certify.certify_model(bright_or_dark, images, labels, "brightness",
-                          "L2", cfg, str(tmp_path / "second.csv"))
+    certify_certificate.certify_model(bright_or_dark, images, labels,
+                                      "brightness", "L2", cfg,
+                                      str(tmp_path / "second.csv"))
   assert calls == [1]
 
 
@@ -308,7 +313,7 @@ def test_a_keras_model_with_batchnorm_and_its_tflite_certify_alike_at_any_batch(
                          rng.normal(0, 0.1, 8), rng.uniform(0.5, 2, 8)])
   (tmp_path / "m.tflite").write_bytes(csam_tf.export_tflite(model))
   images = rng.uniform(0, 1, (4, 8, 8, 1)).astype(np.float32)
-  keras = certify.KerasPredictor(model, (8, 8, 1))
+  keras = certify_predictors.KerasPredictor(model, (8, 8, 1))
   labels = keras(images).argmax(1)
   ranges = family_ranges("composite", "L2")
   for predict in (keras, LiteRTModel(str(tmp_path / "m.tflite"))):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from csam_tf.data import fashion_mnist
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 from conftest import FASHION_MNIST_DIR
 

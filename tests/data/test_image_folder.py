@@ -7,7 +7,7 @@ from PIL import Image
 
 from csam_tf.data import image_folder, pipeline
 from csam_tf.data.config import DataConfig
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 
 def _write_pngs(root, classes, per_class, size=(10, 12)):

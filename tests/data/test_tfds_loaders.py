@@ -7,7 +7,7 @@ import tensorflow_datasets as tfds
 
 from csam_tf.data import pipeline, tfds_loaders
 from csam_tf.data.config import DataConfig
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 
 
 def _first_batch(data, split="test"):

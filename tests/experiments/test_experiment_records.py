@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from csam_tf import atomic_io
+from csam_tf.core import atomic_io
 from csam_tf.experiments import records
 
 

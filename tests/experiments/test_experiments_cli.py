@@ -100,7 +100,7 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   commands = [c["argv"] for c in spec["commands"]]
   assert [c[0] for c in commands] == ["csam_tf.train", "csam_tf.certify"]
   assert "--split=test" in commands[1]   # the train command's images
-  # each command's own CPU time (the measure is tests/performance/
+  # each command's own CPU time (the measure is tests/core/
   # test_child_usage's), at most its wall time on every core
   for command in spec["commands"]:
     assert 0.0 < command["cpu_seconds"] <= (command["seconds"] *
@@ -193,7 +193,7 @@ def _check_records_let_a_new_machine_go_on(args, root, records_dir,
 
 
 def _machine_label():
-  from csam_tf import machine
+  from csam_tf.core import machine
   return machine.machine_label()
 
 

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from csam_tf.masking import layers as masked
+from csam_tf.masking import mask_layers as masked
 from csam_tf.masking import masked_model
 from csam_tf.models import build_model
 

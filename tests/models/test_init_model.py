@@ -12,7 +12,7 @@ import pytest
 import tf_keras
 
 from conftest import REPO, custom_model, run_cli
-from csam_tf.errors import UsageError
+from csam_tf.core.errors import UsageError
 from csam_tf.models import init_model
 
 

@@ -5,7 +5,7 @@ import pytest
 import tf_keras
 
 from csam_tf.models import build_model, copy_model
-from csam_tf.models.layers import scaled
+from csam_tf.models.building_blocks import scaled
 
 
 def _trainable(model):

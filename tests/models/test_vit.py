@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import export, tfmot_bridge
+from csam_tf import export
+from csam_tf.masking import tfmot_bridge
 from csam_tf.masking import masked_model
 from csam_tf.models import build_model
 from csam_tf.models.vit import DotProductAttention

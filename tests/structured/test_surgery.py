@@ -7,7 +7,7 @@ import pytest
 import tf_keras
 
 from csam_tf.data import fashion_mnist
-from csam_tf.masking import layers as masked
+from csam_tf.masking import mask_layers as masked
 from csam_tf.masking import masked_model
 from csam_tf.models import build_model
 from csam_tf.structured import flops, surgery

@@ -10,12 +10,12 @@ import tensorflow as tf
 import tf_keras
 
 from conftest import TINY_ARCH, TINY_WIDTH, run_cli
-from csam_tf import losses
+from csam_tf.masking import losses
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
 from csam_tf.masking import binarize as binarize_lib
 from csam_tf.masking import masked_model
-from csam_tf.masking.layers import (masked_layers, use_batch_statistics,
+from csam_tf.masking.mask_layers import (masked_layers, use_batch_statistics,
                                     use_masks)
 from csam_tf.models import build_model
 from trainers import baseline_masks

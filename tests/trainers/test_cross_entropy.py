@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from csam_tf.losses import cross_entropy
+from csam_tf.masking.losses import cross_entropy
 from trainers.cross_entropy import compile_trainer, cross_entropy_trainer
 
 

@@ -4,7 +4,7 @@ re-estimated under the masks (PROTOCOL.md), through tfmot's wrappers."""
 import numpy as np
 import tf_keras
 
-from csam_tf import tfmot_bridge
+from csam_tf.masking import tfmot_bridge
 from csam_tf.masking import masked_model
 from csam_tf.models import build_model
 from trainers.finetune import recalibrate_under_masks

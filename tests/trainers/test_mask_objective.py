@@ -11,7 +11,7 @@ import tensorflow as tf
 import tf_keras
 
 from csam_tf.masking import masked_model
-from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.mask_layers import masked_layers
 from trainers.mask_search import MaskSearchTrainer
 from trainers.mask_search_config import MaskSearchConfig
 

@@ -8,7 +8,7 @@ import tf_keras
 
 from conftest import custom_model
 from csam_tf.masking import masked_model
-from csam_tf.masking.layers import masked_layers
+from csam_tf.masking.mask_layers import masked_layers
 from csam_tf.masking.recalibrate import batchnorm_layers
 from csam_tf.models import build_model
 from csam_tf.models.vit_config import ViTConfig

@@ -14,7 +14,7 @@ import tf_keras
 
 from conftest import (BENCH_TINY, copy_pretrained_workdir, linear_problem,
                       run_cli, softmax)
-from csam_tf import losses
+from csam_tf.masking import losses
 from csam_tf.transforms import plugin
 from csam_tf.transforms import semantic as transforms
 from trainers.cross_entropy import compile_trainer

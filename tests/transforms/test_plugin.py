@@ -5,7 +5,7 @@ family it copies); every way a plug-in can be wrong is one line."""
 import numpy as np
 import pytest
 
-from csam_tf.certify import sampler
+from csam_tf.certify import certificate as certify_certificate
 from csam_tf.certify.config import CertifyConfig
 from csam_tf.transforms import plugin
 from csam_tf.transforms.ranges import family_ranges
@@ -33,10 +33,10 @@ def test_a_plugin_goes_through_the_same_sampler_as_a_family(tmp_path):
                      for v in (0.2, 0.45, 0.62, 0.9)])
   labels = np.array([0, 0, 1, 1])
   cfg = CertifyConfig(num_images=4, nsamples=20, nbounds=2, seed=3)
-  family = sampler.certify_model(_bright_or_dark, images, labels,
+  family = certify_certificate.certify_model(_bright_or_dark, images, labels,
                                  "brightness", "L2", cfg,
                                  str(tmp_path / "family.csv"))
-  mine = sampler.certify_model(_bright_or_dark, images, labels,
+  mine = certify_certificate.certify_model(_bright_or_dark, images, labels,
                                "sample_plugins:brightness", "L2", cfg,
                                str(tmp_path / "mine.csv"))
   for key in ("pca@0.001", "clean_accuracy", "samples_evaluated"):

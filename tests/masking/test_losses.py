@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from csam_tf import losses
+from csam_tf.masking import losses
 
 
 def _t(values):

@@ -1,4 +1,4 @@
-"""csam_tf/cli.py: what the command-line programs share. Here: stdout that
+"""csam_tf/core/cli.py: what the command-line programs share. Here: stdout that
 outlives its reader and Ctrl-C as one line (flag errors are each program's
 own tests)."""
 
@@ -10,7 +10,7 @@ import sys
 import time
 
 from conftest import REPO, TINY_RUN
-from csam_tf import cli
+from csam_tf.core import cli
 
 
 def _closed_pipe():

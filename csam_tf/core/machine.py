@@ -2,7 +2,9 @@
 (AVX-512 or not) and its FP32 peak, read from /proc/cpuinfo. Pure Python:
 every section that reports a time names the machine beside it."""
 
+import collections
 import os
+from typing import Dict
 
 
 def cpu_description(cpuinfo: str) -> dict:
@@ -60,3 +62,32 @@ def _read(path):
       return f.read()
   except OSError:
     return ""
+
+
+def machine_of(row) -> str:
+  """The row's machine label; rows of runs made before the runner recorded
+  it (or CSVs without the column, v1's) say so."""
+  return row.get("machine") or "machine not recorded"
+
+
+def machine_keys(rows) -> Dict[str, str]:
+  """{machine label: 'A', ...} when the rows' runs were made on several
+  machines (a suite restored from records may span several, and their
+  timings are not comparable); {} when on one."""
+  labels = sorted({machine_of(r) for r in rows})
+  if len(labels) < 2:
+    return {}
+  return {label: chr(ord("A") + i) if i < 26 else str(i)
+          for i, label in enumerate(labels)}
+
+
+def machine_counts(rows) -> str:
+  """'AMD EPYC, 2 cores, AVX2, no AVX-512 (20 runs)', or with several
+  machines 'machine A: AMD EPYC, 2 cores, AVX-512 (3 runs); machine B:
+  ...' (the keys the wall-time cells name)."""
+  counts = collections.Counter(machine_of(r) for r in rows)
+  keys = machine_keys(rows)
+  return "; ".join(
+      f"{'machine ' + keys[label] + ': ' if keys else ''}{label} "
+      f"({n} run{'s' if n != 1 else ''})"
+      for label, n in sorted(counts.items()))

@@ -10,7 +10,8 @@ def scaled(channels: int, width_multiplier: float, divisor: int = 1) -> int:
   scaled_channels = channels * width_multiplier
   if divisor == 1:
     return max(1, int(round(scaled_channels)))
-  rounded = max(divisor, int(scaled_channels + divisor / 2) // divisor * divisor)
+  rounded = max(divisor,
+                int(scaled_channels + divisor / 2) // divisor * divisor)
   if rounded < 0.9 * scaled_channels:  # as MobileNet: never drop over 10%
     rounded += divisor
   return rounded

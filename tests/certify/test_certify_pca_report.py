@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from csam_tf.certify import report as certify_report
+from csam_tf.certify import pca_report
 
 
 ROWS = [{"label": 0, "prediction": 0, "bound": 1e-5},
@@ -14,7 +14,7 @@ ROWS = [{"label": 0, "prediction": 0, "bound": 1e-5},
 
 
 def test_pca_curve_counts_correct_images_below_eps():
-  curve = certify_report.pca_curve(ROWS, np.array([1e-6, 1e-4, 0.1, 1.0]))
+  curve = pca_report.pca_curve(ROWS, np.array([1e-6, 1e-4, 0.1, 1.0]))
   np.testing.assert_allclose(curve, [0.0, 0.25, 0.5, 0.5])
 
 
@@ -22,14 +22,14 @@ def test_table_plot_and_tensorboard(tmp_path):
   results = {"dense_composite_L2": {
       "images": 4, "clean_accuracy": 0.75, "empirical_accuracy": 0.7,
       "pca@0.001": 0.25, "throughput_ratio": 0.91}}
-  text = certify_report.table(results, 1e-3)
+  text = pca_report.table(results, 1e-3)
   assert "dense_composite_L2" in text and "0.2500" in text and "0.91" in text
   path = tmp_path / "pca.png"
-  certify_report.plot_pca_vs_eps(
-      {"dense_composite_L2": certify_report.pca_curve(ROWS),
-       "pruned_composite_L2": certify_report.pca_curve(ROWS[:2])}, str(path))
+  pca_report.plot_pca_vs_eps(
+      {"dense_composite_L2": pca_report.pca_curve(ROWS),
+       "pruned_composite_L2": pca_report.pca_curve(ROWS[:2])}, str(path))
   assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  certify_report.write_tensorboard(results, 1e-3, str(tmp_path / "tb"))
+  pca_report.write_tensorboard(results, 1e-3, str(tmp_path / "tb"))
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   (events,) = os.listdir(tmp_path / "tb")
   written = {}

@@ -7,9 +7,9 @@ import time
 from importlib import metadata
 from typing import Any, Dict
 
-from csam_tf import atomic_io, machine
+from csam_tf.core import atomic_io, machine
+from csam_tf.core import workdir as workdir_lib
 
-REPORT_NAME = "report.json"
 _PACKAGES = ("tensorflow", "tf_keras", "tensorflow-model-optimization",
              "keras-cv", "keras", "numpy", "absl-py", "ai-edge-litert",
              "tensorflow-datasets", "csam_tf")
@@ -29,7 +29,7 @@ def versions() -> Dict[str, str]:
 def update_stage(workdir: str, stage: str, metrics: Dict[str, Any],
                  run_flags: Dict[str, Any]) -> Dict[str, Any]:
   """Records one stage's metrics; keeps the other stages' entries."""
-  path = os.path.join(workdir, REPORT_NAME)
+  path = os.path.join(workdir, workdir_lib.REPORT)
   report = atomic_io.read_json(path, default={}) or {}
   report["flags"] = run_flags
   report["versions"] = versions()
@@ -43,5 +43,6 @@ def update_stage(workdir: str, stage: str, metrics: Dict[str, Any],
 
 def stage_metrics(workdir: str, stage: str):
   """A finished stage's metrics, or None."""
-  report = atomic_io.read_json(os.path.join(workdir, REPORT_NAME), {}) or {}
+  report = atomic_io.read_json(os.path.join(workdir, workdir_lib.REPORT),
+                               {}) or {}
   return report.get("stages", {}).get(stage)

@@ -19,7 +19,8 @@ import os
 import shutil
 from typing import Tuple
 
-from csam_tf.errors import UsageError
+from csam_tf.core import workdir as workdir_lib
+from csam_tf.core.errors import UsageError
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 WORKERS_DIR = ".workers"
@@ -64,7 +65,7 @@ def seed_private_copy(workdir: str, index: int) -> str:
   if index == 0:
     return private
   shards = {}  # this worker's certified images survive a restart
-  shard_dir = os.path.join(private, "certify")
+  shard_dir = os.path.join(private, workdir_lib.CERTIFY_DIR)
   if os.path.isdir(shard_dir):
     for name in os.listdir(shard_dir):
       if ".shard" in name:
@@ -75,7 +76,7 @@ def seed_private_copy(workdir: str, index: int) -> str:
   os.makedirs(private)
   if os.path.isdir(workdir):
     for name in os.listdir(workdir):
-      if name in (WORKERS_DIR, "tb"):
+      if name in (WORKERS_DIR, workdir_lib.TENSORBOARD):
         continue
       source = os.path.join(workdir, name)
       target = os.path.join(private, name)

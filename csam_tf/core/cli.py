@@ -6,8 +6,8 @@ import sys
 
 from absl import app, flags, logging
 
-from csam_tf import native_stderr
-from csam_tf.errors import UsageError
+from csam_tf.core import native_stderr
+from csam_tf.core.errors import UsageError
 
 flags.DEFINE_boolean("log_tf", False, "Show TensorFlow's C++ start-up and "
                      "INFO/ERROR log lines (CUDA drivers, cuInit, CPU "

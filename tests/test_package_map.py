@@ -1,11 +1,14 @@
-"""The package map of DEVELOPERS.md, checked: every module of csam_tf and
-trainers belongs to one layer, imports (at the top or inside a function)
-only from its own layer or lower ones, and no two modules import each
-other, directly or round a circle. The commands that keep their names
-beside the code they run import anything and are imported by nothing."""
+"""The package map, checked: the folders are the layers. Every module of
+csam_tf and trainers sits in a layer's folder (or is the layer, for a
+one-module layer), imports (at the top or inside a function) only from its
+own layer or lower ones, and no two modules import each other, directly or
+round a circle. A command (a module that runs `if __name__ ==
+"__main__"` and that nothing imports: the shims at csam_tf's root and the
+packages' __main__) may import anything."""
 
 import ast
 import os
+import re
 import subprocess
 import sys
 
@@ -13,30 +16,12 @@ import pytest
 
 from conftest import REPO
 
-# Lowest first. A module belongs to the layer of its longest listed prefix
-# (the root package `csam_tf` names only its __init__, which loads the API).
-LAYERS = [
-    ("base", ["csam_tf.errors", "csam_tf.atomic_io",
-              "csam_tf.native_stderr", "csam_tf.progress", "csam_tf.machine",
-              "csam_tf.cli", "csam_tf.report", "csam_tf.keras_cv_loader"]),
-    ("data", ["csam_tf.data"]),
-    ("transforms", ["csam_tf.transforms"]),
-    ("models", ["csam_tf.models"]),
-    ("structured", ["csam_tf.structured"]),
-    ("masking", ["csam_tf.masking", "csam_tf.losses", "csam_tf.tfmot_bridge"]),
-    ("trainers", ["trainers"]),
-    ("certify", ["csam_tf.certify"]),
-    ("export", ["csam_tf.export"]),
-    ("pipeline", ["csam_tf.pipeline_stages", "csam_tf.stage_plan",
-                  "csam_tf.distribute", "csam_tf.workdir", "csam_tf.summary",
-                  "csam_tf.train"]),
-    ("experiments", ["csam_tf.experiments"]),
-    ("performance", ["csam_tf.performance"]),
-    ("api", ["csam_tf.api", "csam_tf"]),  # `import csam_tf`: the package
-]
-COMMANDS = {"csam_tf.bench", "csam_tf.step_profile", "csam_tf.demo_budget",
-            "csam_tf.structured.speed", "csam_tf.certify.__main__",
-            "csam_tf.experiments.__main__"}
+# The layers, lowest first: csam_tf/<name>/ (a folder, or <name>.py for a
+# one-module layer) and the top-level trainers/ package; `api` is
+# csam_tf/api.py with the package's __init__, which loads it.
+LAYERS = ("core", "data", "transforms", "models", "structured", "masking",
+          "trainers", "certify", "export", "pipeline", "experiments",
+          "performance", "api")
 
 
 def _modules():
@@ -55,14 +40,32 @@ def _modules():
 MODULES = _modules()
 
 
+def _layer_name(module):
+  """The layer a module's place in the tree puts it in (None: loose at
+  csam_tf's root, where only the API and the commands may sit)."""
+  parts = module.split(".")
+  if parts[0] == "trainers":
+    return "trainers"
+  if module in ("csam_tf", "csam_tf.api"):
+    return "api"
+  return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def _is_command(module, source):
+  return bool(re.search(r'^if __name__ == "__main__":', source, re.M))
+
+
+MODULE_SOURCES = {m: open(p).read() for m, p in MODULES.items()}
+COMMANDS = {m for m, source in MODULE_SOURCES.items()
+            if _is_command(m, source)}
+
+
 def _layer(module):
-  best = max(((prefix, index) for index, (_, prefixes) in enumerate(LAYERS)
-              for prefix in prefixes
-              if module == prefix or (prefix != "csam_tf" and
-                                      module.startswith(prefix + "."))),
-             key=lambda pair: len(pair[0]), default=None)
-  assert best is not None, f"{module} is in no layer of DEVELOPERS.md's map"
-  return best[1]
+  name = _layer_name(module)
+  assert name is not None, (
+      f"{module} sits loose at csam_tf's root: put it in the folder of its "
+      f"layer ({', '.join(LAYERS)})")
+  return LAYERS.index(name)
 
 
 def _imports(source, module, is_package=False):
@@ -87,7 +90,7 @@ def _imports(source, module, is_package=False):
   return found
 
 
-GRAPH = {module: _imports(open(path).read(), module,
+GRAPH = {module: _imports(MODULE_SOURCES[module], module,
                           path.endswith("__init__.py"))
          for module, path in MODULES.items()}
 
@@ -101,14 +104,36 @@ def upward_imports(graph):
     for target in imported:
       assert target not in COMMANDS, f"{module} imports command {target}"
       if _layer(target) > _layer(module):
-        upward.append(f"{module} ({LAYERS[_layer(module)][0]}) imports "
-                      f"{target} ({LAYERS[_layer(target)][0]})")
+        upward.append(f"{module} ({LAYERS[_layer(module)]}) imports "
+                      f"{target} ({LAYERS[_layer(target)]})")
   return upward
 
 
 def test_every_module_is_in_a_layer_and_imports_only_downwards():
+  for module in sorted(set(MODULES) - COMMANDS):
+    _layer(module)
   upward = upward_imports(GRAPH)
   assert not upward, "\n".join(upward)
+
+
+def test_every_layer_is_a_folder_or_one_module_and_nothing_else_is():
+  """The list above and the tree agree: each layer exists, and every
+  folder of csam_tf is a layer (a new folder needs its place in the map)."""
+  root = os.path.join(REPO, "csam_tf")
+  folders = {n for n in os.listdir(root) if os.path.isfile(
+      os.path.join(root, n, "__init__.py"))}
+  single = {n[:-3] for n in os.listdir(root) if n.endswith(".py")}
+  assert folders <= set(LAYERS), folders - set(LAYERS)
+  for layer in LAYERS:
+    assert (layer in folders or layer in single or layer == "trainers"), layer
+  loose = {f"csam_tf.{n}" for n in single} - {"csam_tf.__init__"}
+  assert {m for m in loose if _layer_name(m) is None} <= COMMANDS, (
+      "modules loose at csam_tf's root that are not commands")
+
+
+def test_commands_are_imported_by_nothing():
+  for module, imported in GRAPH.items():
+    assert not imported & COMMANDS, (module, imported & COMMANDS)
 
 
 def test_no_import_circle():
@@ -138,16 +163,16 @@ def test_the_checker_sees_an_upward_import():
   source = ("from csam_tf.certify import rows\n"
             "def f():\n"
             "  from csam_tf import export\n"
-            "from .. import pipeline_stages\n")
+            "from ..pipeline import stages\n")
   imported = _imports(source, "csam_tf.certify.sampler")
   assert imported == {"csam_tf.certify.rows", "csam_tf.export",
-                      "csam_tf.pipeline_stages"}
+                      "csam_tf.pipeline.stages"}
   assert sorted(upward_imports({"csam_tf.certify.sampler": imported})) == [
       "csam_tf.certify.sampler (certify) imports csam_tf.export (export)",
-      "csam_tf.certify.sampler (certify) imports csam_tf.pipeline_stages "
+      "csam_tf.certify.sampler (certify) imports csam_tf.pipeline.stages "
       "(pipeline)"]
-  assert upward_imports({"csam_tf.summary": imported - {
-      "csam_tf.pipeline_stages"}}) == []
+  assert upward_imports({"csam_tf.pipeline.run_summary": imported - {
+      "csam_tf.pipeline.stages"}}) == []
 
 
 def test_every_library_module_imports():

@@ -1,15 +1,37 @@
-"""A workdir belongs to one run: the flags that shape its results are
-recorded on first use, and a later command with other values is refused
-before it can overwrite anything."""
+"""A run's workdir: its layout (every file one stage leaves for another,
+for the certifier, the suites or the user, named here and nowhere else),
+and its ownership: the flags that shape its results are recorded on first
+use, and a later command with other values is refused before it can
+overwrite anything."""
 
 import os
 import tempfile
 from typing import Any, Dict, Iterable
 
-from csam_tf import atomic_io
-from csam_tf.errors import UsageError
+from csam_tf.core import atomic_io
+from csam_tf.core.errors import UsageError
 
+# The layout, relative to the workdir: a folder per stage, in pipeline
+# order, and the files one stage leaves for another.
+STAGES = ("pretrain", "mask", "finetune", "export", "certify")
 FLAGS_FILE = "flags.json"
+REPORT = "report.json"
+TENSORBOARD = "tb"
+PRETRAIN_WEIGHTS = "pretrain/best.weights.h5"
+PRETRAIN_MODEL = "pretrain/model.keras"
+BINARY_MASKS = "mask/binary_masks.npz"
+FINETUNE_WEIGHTS = "finetune/best.weights.h5"
+FINETUNE_MODEL = "finetune/model.keras"
+FINETUNE_GATED_MODEL = "finetune/gated_model.keras"  # channel gates kept
+EXPORT_DIR = "export"
+SAVED_MODEL = "export/saved_model"
+TFLITE = {"float32": "export/model.tflite",
+          "int8": "export/model_int8.tflite",
+          "sparse": "export/model_sparse.tflite"}
+CERTIFY_DIR = "certify"
+# The model each certification target reads.
+MODEL_FILES = {"dense": PRETRAIN_MODEL, "pruned": FINETUNE_MODEL,
+               "tflite": TFLITE["float32"]}
 
 
 def check_writable(workdir: str, flag: str = "workdir") -> None:

@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from csam_tf import stage_plan
+from csam_tf.pipeline import plan as stage_plan
 from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
 from trainers.pretrain_config import PretrainConfig

@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from csam_tf import tfmot_bridge
+from csam_tf.masking import tfmot_bridge
 from csam_tf.masking import binarize, masked_model
-from csam_tf.masking.layers import masked_layers, use_masks
+from csam_tf.masking.mask_layers import masked_layers, use_masks
 from csam_tf.models import build_model
 from trainers.finetune import measured_sparsity
 from trainers.pretrain import CrossEntropyTrainer

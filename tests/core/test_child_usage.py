@@ -4,7 +4,7 @@
 import subprocess
 import sys
 
-from csam_tf.performance.child_usage import call_with_cpu_seconds, run_measured
+from csam_tf.core.child_usage import call_with_cpu_seconds, run_measured
 
 
 def _child(megabytes, cpu_seconds, exit_code):

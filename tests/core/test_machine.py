@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from csam_tf import machine
+from csam_tf.core import machine
 
 
 X86_AVX512 = """processor\t: 0
@@ -43,3 +43,17 @@ def test_cpu_peak_never_divides_by_zero_nor_guesses(tmp_path, text,
     assert peak == pytest.approx(peak_per_core * os.cpu_count())
   assert machine.cpu_description(text)["vector"] == vector
   assert vector in machine.machine_label(str(path))
+
+
+def test_rows_from_several_machines_are_keyed_by_label():
+  """A suite restored from records spans machines: each label gets a key
+  (in label order) and a count; one machine needs no key."""
+  fast, slow = "AMD EPYC, 2 cores, AVX-512", "AMD EPYC, 2 cores, AVX2"
+  rows = [{"machine": slow}, {"machine": fast}, {"machine": fast}]
+  assert machine.machine_keys(rows) == {fast: "A", slow: "B"}
+  assert machine.machine_counts(rows) == (
+      f"machine A: {fast} (2 runs); machine B: {slow} (1 run)")
+  assert machine.machine_keys(rows[1:]) == {}
+  assert machine.machine_counts(rows[1:]) == f"{fast} (2 runs)"
+  assert machine.machine_of({"machine": ""}) == "machine not recorded"
+  assert machine.machine_counts([{}]) == "machine not recorded (1 run)"
