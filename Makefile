@@ -30,10 +30,10 @@ demo: setup
 
 # One pytest-xdist process per core.
 test: setup
-	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15 tests
+	$(PY) -m pytest -q -n auto --dist loadgroup --no-loadscope-reorder --durations=15 tests
 
 test-fast: setup
-	$(PY) -m pytest -q -n auto --dist loadgroup $(FAST_TESTS)
+	$(PY) -m pytest -q -n auto --dist loadgroup --no-loadscope-reorder $(FAST_TESTS)
 
 # The docs site, offline, into site/ (not committed).
 docs: setup

@@ -104,14 +104,38 @@ def assert_same_checkpoint(a, b):
     np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "heavy(seconds): the test (or its group, with the fixture "
+      "it shares) takes about `seconds` on 2 cores; the heaviest start "
+      "first")
+
+
+def heavy_first(items):
+  """Sorts `items` heaviest first by their `heavy` marks (unmarked: 0),
+  collection order otherwise: with `--dist loadgroup
+  --no-loadscope-reorder` a worker takes the next test or group in this
+  order when it is free, so long runs do not start last while the other
+  worker idles (a group starts where its heaviest member stands)."""
+  def seconds(item):
+    mark = item.get_closest_marker("heavy")
+    return mark.args[0] if mark else 0
+  items.sort(key=lambda item: -seconds(item))
+
+
 def pytest_collection_modifyitems(config, items):
-  """`--dist loadgroup` sends tests with the same `xdist_group` mark to one
+  """Under `--dist loadgroup`: heaviest first (`heavy_first`; a plain run
+  keeps the collection order, where a module's tests stay together with
+  their module fixtures), then the "@group" suffix.
+
+  `--dist loadgroup` sends tests with the same `xdist_group` mark to one
   worker by reading a "@group" suffix of their node ids. pytest-xdist 3.8
   adds it by setting `item._nodeid`, which pytest 9.2 no longer reads (a
   node's id is `item._id`), so the groups were silently ignored: add the
   suffix here, as xdist means to."""
   if not getattr(config.option, "loadgroup", False):
     return
+  heavy_first(items)
   for item in items:
     names = sorted({str(m.args[0] if m.args else m.kwargs.get("name",
                                                                "default"))

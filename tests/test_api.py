@@ -83,6 +83,7 @@ def certified_by_the_cli(tmp_path_factory):
 
 
 @pytest.mark.xdist_group("api_cli")
+@pytest.mark.heavy(25)
 def test_search_masks_gives_the_mask_stages_masks(certified_by_the_cli):
   """Same model, data order, seed and settings: the stage's masks, bit for
   bit (the stage adds checkpoints and validation around the same fit)."""
@@ -101,6 +102,7 @@ def test_search_masks_gives_the_mask_stages_masks(certified_by_the_cli):
 
 
 @pytest.mark.xdist_group("api_cli")
+@pytest.mark.heavy(25)
 def test_certify_gives_the_clis_rows(certified_by_the_cli):
   model, workdir = certified_by_the_cli
   data = pipeline.load(DataConfig(eval_subset=128))
@@ -120,6 +122,7 @@ def test_certify_gives_the_clis_rows(certified_by_the_cli):
 
 
 @pytest.mark.xdist_group("api_cli")
+@pytest.mark.heavy(25)
 def test_certify_a_tflite_gives_the_keras_verdicts(tmp_path,
                                                    certified_by_the_cli):
   model, _ = certified_by_the_cli

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import REPO
 
-pytestmark = pytest.mark.xdist_group("docs")
+pytestmark = [pytest.mark.xdist_group("docs"),
+              pytest.mark.heavy(30)]
 _BLOCK = re.compile(r"(<!-- not run: [^>]*-->\n)?```python\n(.*?)```",
                     re.S)
 

@@ -20,7 +20,8 @@ from csam_tf.certify import image_source, model_file
 from csam_tf.core.errors import UsageError
 
 CERT = ["--nsamples=10", "--nbounds=2", "--families=brightness"]
-pytestmark = pytest.mark.xdist_group("certify_model_file")
+pytestmark = [pytest.mark.xdist_group("certify_model_file"),
+              pytest.mark.heavy(30)]
 
 
 def _certify(*args):

@@ -42,7 +42,8 @@ def _experiments(*args):
 # The suites' tests share one dense run (trained and certified once per
 # test process; `make test` keeps this module's tests in one process with
 # --dist loadgroup) and copy it into their own roots.
-pytestmark = pytest.mark.xdist_group("experiments_cli")
+pytestmark = [pytest.mark.xdist_group("experiments_cli"),
+              pytest.mark.heavy(85)]
 
 
 @pytest.fixture

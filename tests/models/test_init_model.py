@@ -58,6 +58,7 @@ def test_a_keras_3_model_is_one_line_saying_how_to_rebuild(tmp_path):
     init_model.load(path)
 
 
+@pytest.mark.heavy(20)
 def test_a_custom_model_is_imported_searched_and_narrowed(tmp_path):
   tf_keras.utils.set_random_seed(0)
   model = custom_model()

@@ -12,7 +12,8 @@ from conftest import REPO
 
 # One test process trains conftest's tiny dense workdir for the bench's
 # and the profiler's tests (`make test`: pytest-xdist --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("tiny_dense")
+pytestmark = [pytest.mark.xdist_group("tiny_dense"),
+              pytest.mark.heavy(55)]
 
 
 def test_bench_writes_every_figure(tmp_path, tiny_dense_workdir):

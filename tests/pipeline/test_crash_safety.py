@@ -94,6 +94,7 @@ def uninterrupted(tmp_path_factory):
   return workdir
 
 
+@pytest.mark.heavy(55)
 def test_sigkill_in_mask_search_and_certification(tmp_path, uninterrupted):
   workdir = str(tmp_path / "killed")
   # 1. killed after the first of two mask-search epochs
@@ -157,6 +158,7 @@ def test_non_finite_loss_stops_with_one_line(tmp_path):
                                          "ckpt-1.index"))
 
 
+@pytest.mark.heavy(25)
 def test_unreadable_checkpoints(tmp_path):
   workdir = str(tmp_path / "run")
   flags = [f"--workdir={workdir}", "--train_subset=256", "--eval_subset=128",

@@ -27,7 +27,8 @@ from conftest import (REPO, TINY_ARCH, TINY_NETWORK, TINY_WIDTH,
 
 # One test process computes the single-process run for this module's tests
 # (`make test`: pytest-xdist --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("distribute")
+pytestmark = [pytest.mark.xdist_group("distribute"),
+              pytest.mark.heavy(110)]
 
 TRAIN_IMAGES = 2048
 EVAL_IMAGES = 256

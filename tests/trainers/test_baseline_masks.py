@@ -98,6 +98,7 @@ def test_score_training_step_is_cross_entropy_of_the_binary_network():
     np.testing.assert_array_equal(now, value, err_msg=name)
 
 
+@pytest.mark.heavy(15)
 def test_mask_stage_alone_uses_the_pretrained_weights_on_disk(tmp_path,
                                                              tiny_flags):
   """--stages=mask after a finished stage 1 prunes the trained network:

@@ -185,6 +185,7 @@ def test_settings_that_cannot_work_are_refused(settings, message):
     RobustConfig(**settings)
 
 
+@pytest.mark.heavy(20)
 def test_fine_tuning_tfmot_pruning_on_the_robust_objective(
     tmp_path, tiny_dense_workdir):
   workdir = copy_pretrained_workdir(tiny_dense_workdir, str(tmp_path / "run"))
