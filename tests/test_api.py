@@ -197,6 +197,35 @@ def test_channel_gates_fine_tune_then_strip_to_the_narrow_model():
   assert not any("Gated" in type(layer).__name__ for layer in narrow.layers)
 
 
+# GoogLeNet (branches joined by concatenation) with the group norm and
+# MobileNetV2 (depthwise convolutions, residual additions) with the L1
+# filter norm: the one-shot channel criteria through the trainer and the
+# surgery the mask and fine-tuning stages run (the CLI's channel runs:
+# tests/pipeline/test_train_cli.py, ResNet with C-SAM and the ViT).
+@pytest.mark.parametrize("arch,method", [("googlenet", "group_norm"),
+                                         ("mobilenet_v2", "l1_filter")])
+def test_channel_criteria_narrow_the_other_architectures(arch, method):
+  from csam_tf.models import build_model  # pylint: disable=import-outside-toplevel
+  tf_keras.utils.set_random_seed(0)
+  model = build_model(arch, (28, 28, 1), 10, 0.0625)
+  images = np.random.default_rng(1).random((64, 28, 28, 1), np.float32)
+  train = tf.data.Dataset.from_tensor_slices(
+      (images, np.arange(64) % 10)).batch(32)
+  gates = csam_tf.search_masks(model, train.repeat(), sparsity=0.5,
+                               granularity="channel", method=method)
+  closed = sum(gate.size - int(gate.sum()) for gate in gates.values())
+  assert closed / sum(gate.size for gate in gates.values()) == \
+      pytest.approx(0.5, abs=0.01)
+  pruned = csam_tf.prune_with_masks(model, gates, train)
+  narrow = csam_tf.strip_pruning(pruned, images[:16])
+  np.testing.assert_allclose(narrow(images[:16], training=False).numpy(),
+                             pruned(images[:16], training=False).numpy(),
+                             atol=1e-5)
+  for name, gate in gates.items():
+    assert narrow.get_layer(name).gamma.shape[0] == int(gate.sum()), name
+  assert narrow.count_params() < model.count_params()
+
+
 @pytest.mark.parametrize("masks, message", [
     ({"nope": np.ones(3)}, "masks name layer 'nope', which the model does "
      "not have"),

@@ -536,39 +536,31 @@ def test_mask_search_resumes_to_the_same_masks(tmp_path, two_epoch_run):
       np.testing.assert_array_equal(a[layer], b[layer])
 
 
-# The other architectures' surgery, each with one of the one-shot channel
-# criteria (C-SAM's channel search is the ResNet run above and
-# tests/trainers/test_mask_search.py; traced on GoogLeNet it took 35 of
-# this test's 65 s): GoogLeNet (branches joined by concatenation) with the
-# group norm, MobileNetV2 (depthwise convolutions, residual additions) with
-# the L1 filter norm, the ViT's heads and MLP channels with Taylor scores.
-@pytest.mark.heavy(30)
-@pytest.mark.parametrize("arch,method", [
-    ("googlenet", "group_norm"), ("mobilenet_v2", "l1_filter"),
-    ("vit", "taylor")])
-def test_channel_mode_narrows_the_other_architectures(tiny_flags, arch,
-                                                      method):
+# The ViT's heads and MLP channels with Taylor scores, through the CLI
+# (GoogLeNet and MobileNetV2 with the one-shot channel criteria, through
+# the same trainer and surgery: tests/test_api.py).
+@pytest.mark.heavy(15)
+def test_channel_mode_narrows_a_vits_heads_and_mlp(tiny_flags):
   workdir = tiny_flags[0].split("=", 1)[1]
   result = run_cli(*tiny_flags, "--stages=pretrain,mask,finetune",
-                   f"--arch={arch}", f"--mask_method={method}",
+                   "--arch=vit", "--mask_method=taylor",
                    "--granularity=channel",
                    "--mask_steps_per_epoch=2", "--finetune_epochs=1",
                    "--finetune_steps_per_epoch=1", "--train_subset=128",
-                   *(["--importance_batches=2", "--vit_patch_size=7",
-                      "--vit_dim=16", "--vit_depth=2",
-                      "--width_multiplier=1"] if arch == "vit" else []))
+                   "--importance_batches=2", "--vit_patch_size=7",
+                   "--vit_dim=16", "--vit_depth=2", "--width_multiplier=1")
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(workdir, "report.json")) as f:
     finetune = json.load(f)["stages"]["finetune"]
   assert finetune["narrow_vs_gated_max_abs_logit_diff"] < 1e-5
   assert finetune["parameters_pruned"] < finetune["parameters_dense"]
   assert abs(finetune["channels_removed_fraction"] - 0.5) < 0.01
-  if arch == "vit":  # 2 of 4 heads and 16 of 32 MLP channels per block
-    assert finetune["heads_removed_fraction"] == 0.5
-    assert finetune["mlp_channels_removed_fraction"] == 0.5
-    assert finetune["sparsity_per_layer"] == {
-        f"block{b}_{gate}": 0.5 for b in (1, 2)
-        for gate in ("attention", "mlp_gelu")}
+  # 2 of 4 heads and 16 of 32 MLP channels per block
+  assert finetune["heads_removed_fraction"] == 0.5
+  assert finetune["mlp_channels_removed_fraction"] == 0.5
+  assert finetune["sparsity_per_layer"] == {
+      f"block{b}_{gate}": 0.5 for b in (1, 2)
+      for gate in ("attention", "mlp_gelu")}
 
 
 @pytest.mark.heavy(25)
