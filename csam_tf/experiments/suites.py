@@ -283,6 +283,12 @@ def _run(method, sparsity=0.0, seed=0, variant="default", extra=None,
          certificates_beyond=True):
   stages, flags, source = METHODS[method]
   flags = {**flags, **(extra or {})}
+  # A row that trains on cross-entropy says so, so that a change of the
+  # command's default objective leaves it (and its records) what it is.
+  for stage, objective in (("pretrain", "pretrain_objective"),
+                           ("finetune", "finetune_objective")):
+    if stage in stages:
+      flags.setdefault(objective, "ce")
   if method not in DENSE_METHODS:
     flags.setdefault("cert_models", "pruned")
   source_name = f"{source}/seed{seed}" if source else ""

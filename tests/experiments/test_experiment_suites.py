@@ -43,19 +43,43 @@ def test_main_suite_plan():
 def test_methods_map_to_train_flags():
   by_name = {r.name: r for r in suites.suite_runs("main_v2")}
   assert by_name["dense/seed1"].train_flags() == [
-      "--seed=1", "--stages=pretrain,certify", "--cert_models=dense"]
+      "--seed=1", "--stages=pretrain,certify", "--cert_models=dense",
+      "--pretrain_objective=ce"]
   assert by_name["magnitude/sp70/seed2"].train_flags() == [
       "--seed=2", "--stages=finetune,certify",
-      "--finetune_pruning=polynomial_decay", "--cert_models=pruned",
-      "--sparsity=0.7"]
+      "--finetune_pruning=polynomial_decay", "--finetune_objective=ce",
+      "--cert_models=pruned", "--sparsity=0.7"]
   assert by_name["prune_then_sam/sp90/seed0"].train_flags() == [
       "--seed=0", "--stages=mask,finetune,certify", "--mask_method=magnitude",
-      "--finetune_sam_rho=0.05", "--cert_models=pruned", "--sparsity=0.9"]
+      "--finetune_sam_rho=0.05", "--finetune_objective=ce",
+      "--cert_models=pruned", "--sparsity=0.9"]
   assert by_name["sam_then_prune/sp50/seed0"].pretrain_from == (
       "sam_pretrain/seed0")
   assert "--pretrain_sam_rho=0.05" in by_name[
       "sam_pretrain/seed0"].train_flags()
   assert by_name["score_ce/sp50/seed0"].pretrain_from == "dense/seed0"
+  # every row names its objective: a change of the command's default
+  # changes none of them
+  for run in by_name.values():
+    flags = run.train_flags()
+    if "pretrain" in run.stages:
+      assert "--pretrain_objective=ce" in flags, run.name
+    if "finetune" in run.stages:
+      assert "--finetune_objective=ce" in flags, run.name
+
+
+def test_v3_rows_name_their_objectives():
+  by_name = {r.name: r for r in suites.suite_runs("main")}
+  assert "--finetune_objective=ce" in by_name[
+      "magnitude/sp90/seed0"].train_flags()
+  assert "--pretrain_objective=ce" in by_name["dense/seed0"].train_flags()
+  assert "--pretrain_objective=robust" in by_name[
+      "dense_robust/seed0"].train_flags()
+  for row in ("csam-full", "magnitude-full", "csam-global_robust",
+              "magnitude-global_robust"):
+    flags = by_name[f"{row}/sp90/seed0"].train_flags()
+    assert "--finetune_objective=robust" in flags, row
+    assert "--finetune_objective=ce" not in flags, row
 
 
 def test_extra_families_for_dense_and_the_headline_pair_at_90():
