@@ -76,7 +76,8 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "validation_accuracy": trained["validation_accuracy"],
       "seed": spec["seed"], "cert_eps": flags["cert_eps"],
       "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]), 1),
-      "cpu_seconds": _cpu_seconds(spec["commands"]),
+      "cpu_seconds": _cpu_seconds(spec["commands"], stage_seconds(
+          stages, shared_pretrain=not dense)),
       "machine": " + ".join(sorted({c["machine"] for c in spec["commands"]
                                     if "machine" in c})),
       "stage_seconds": stage_seconds(stages, shared_pretrain=not dense),
@@ -125,10 +126,22 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
   return {column: row.get(column, "") for column in COLUMNS}
 
 
-def _cpu_seconds(commands):
+# A run whose stages recorded more wall time than its recorded commands
+# took, beyond this slack, did part of its work in a command whose runner
+# was killed before it could record the command's CPU time.
+UNRECORDED_WORK_SLACK = (1.05, 60.0)
+
+
+def _cpu_seconds(commands, stages_wall_seconds):
   """The commands' CPU seconds; empty for runs made before the runner
-  measured them."""
+  measured them, and for runs resumed after their runner was killed (the
+  killed command's CPU time was never recorded: the sum would undercount,
+  which `stages_wall_seconds` against the commands' wall time shows)."""
   if not all("cpu_seconds" in c for c in commands):
+    return ""
+  factor, slack = UNRECORDED_WORK_SLACK
+  if stages_wall_seconds > factor * sum(c["seconds"] for c in commands) + \
+      slack:
     return ""
   return round(sum(c["cpu_seconds"] for c in commands), 1)
 

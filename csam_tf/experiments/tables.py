@@ -153,10 +153,19 @@ V3_ROW_TEXT = {  # what each v3 row is, for readers
 }
 
 
-def _cpu_minutes(rows) -> str:
+def _cpu_minutes(rows, keys: Dict[str, str]) -> str:
   """CPU minutes per run (user + system of the run's own commands; the
-  shared dense model's training not counted)."""
-  return mean_spread([r["cpu_seconds"] for r in rows], 1 / 60.0)
+  shared dense model's training not counted), one mean per machine when
+  the rows span several (`keys`); runs whose CPU time is incomplete
+  (`rows._cpu_seconds`) are left out."""
+  rows = [r for r in rows if r["cpu_seconds"] != ""]
+  if not keys or not rows:
+    return mean_spread([r["cpu_seconds"] for r in rows], 1 / 60.0)
+  by_machine = collections.defaultdict(list)
+  for r in rows:
+    by_machine[keys[machine_of(r)]].append(r["cpu_seconds"])
+  return "; ".join(f"{mean_spread(seconds, 1 / 60.0)} ({key})"
+                   for key, seconds in sorted(by_machine.items()))
 
 
 def v3_tables(rows, labels: Sequence[str], sparsities: Sequence[float]
@@ -165,11 +174,13 @@ def v3_tables(rows, labels: Sequence[str], sparsities: Sequence[float]
   with every row's dense model, masks and fine-tuning objective, test
   accuracy, PCA by CC-Cert and by the binomial bound, and PCA's ceiling
   (all samples correct)."""
+  keys = machine_keys(rows)
+  cpu_unit = "CPU min per run" + (", machine" if keys else "")
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
   columns = ("| test acc. (%) | PCA@1e-3 composite L2, CC-Cert (%) | "
              "PCA, binomial (%) | all samples correct (%) |")
   out = ["### Dense models", "",
-         "| dense model | seeds " + columns + " CPU min per run |",
+         "| dense model | seeds " + columns + f" {cpu_unit} |",
          "|---|---|---|---|---|---|---|"]
   for label in ("dense", "dense_robust"):
     group = select_rows(rows, method=label)
@@ -178,14 +189,14 @@ def v3_tables(rows, labels: Sequence[str], sparsities: Sequence[float]
                  f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
                  f"{_cell(group, BINOMIAL_COLUMN)} | "
                  f"{_cell(group, ALL_CORRECT_COLUMN)} | "
-                 f"{_cpu_minutes(group)} |")
+                 f"{_cpu_minutes(group, keys)} |")
   out.append("")
   for sparsity in sparsities:
     table = [f"### {sparsity:.0%} unstructured sparsity", "",
              "| row | dense model | masks | fine-tuning | seeds | measured "
              "sparsity, pruned layers (whole model) " + columns +
-             " binary masks before fine-tuning, test acc. (%) | CPU min "
-             "per run |",
+             " binary masks before fine-tuning, test acc. (%) | "
+             f"{cpu_unit} |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label in labels:
       group = label_rows(rows, label, sparsity)
@@ -198,7 +209,7 @@ def v3_tables(rows, labels: Sequence[str], sparsities: Sequence[float]
           f"{_cell(group, pca)} | {_cell(group, BINOMIAL_COLUMN)} | "
           f"{_cell(group, ALL_CORRECT_COLUMN)} | "
           f"{_cell(group, 'mask_binary_test_accuracy')} | "
-          f"{_cpu_minutes(group)} |")
+          f"{_cpu_minutes(group, keys)} |")
     if len(table) > 4:
       out += table + [""]
   return "\n".join(out)
@@ -234,8 +245,11 @@ def comparison_table(rows, pairs, sparsities, title: str) -> str:
             signed_points(scale * (float(a[s][column]) - float(b[s][column])))
             for s in seeds)
 
-      cpu = [(a[s]["cpu_seconds"], b[s]["cpu_seconds"]) for s in seeds]
-      cpu = [float(x) / float(y) for x, y in cpu if x != "" and y != ""]
+      # CPU time compares on one machine only
+      cpu = [float(a[s]["cpu_seconds"]) / float(b[s]["cpu_seconds"])
+             for s in seeds
+             if "" not in (a[s]["cpu_seconds"], b[s]["cpu_seconds"])
+             and machine_of(a[s]) == machine_of(b[s])]
       ratio = f"{statistics.fmean(cpu):.2f}x" if cpu else "-"
       out.append(f"| {sparsity:.0%} | {a_label} | {b_label} | {len(seeds)} "
                  f"| {seed_range(ours)} | {seed_range(theirs)} | {apart} | "

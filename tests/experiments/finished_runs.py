@@ -10,7 +10,8 @@ from csam_tf.experiments import rows as experiment_rows
 
 def write_run(root, name, method, sparsity, seed, test_accuracy, pca,
                measured=None, complete=True, extra=False, cpu=None,
-               machine=None, whole_model=None):
+               machine=None, whole_model=None,
+               command_seconds=(100.0, 20.0)):
   run_dir = os.path.join(root, name)
   os.makedirs(run_dir)
   dense = method == "dense"
@@ -47,7 +48,7 @@ def write_run(root, name, method, sparsity, seed, test_accuracy, pca,
                 "width_multiplier": 0.25, "granularity": "unstructured",
                 "cert_eps": 0.001},
       "stages": stages})
-  commands = [{"seconds": 100.0}, {"seconds": 20.0}]
+  commands = [{"seconds": seconds} for seconds in command_seconds]
   for command, seconds in zip(commands, cpu or ()):  # the runner's, per
     command["cpu_seconds"] = seconds                 # command (newer runs)
   if machine:

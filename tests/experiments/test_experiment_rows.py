@@ -30,7 +30,13 @@ def test_row_reads_the_measured_numbers(tmp_path):
                          0.92, 0.45, cpu=(180.5, 30.25))
   dense = experiment_rows.result_row(dense_dir, "dense/seed1")
   assert dense["stage_seconds"] == 290.0
-  assert dense["cpu_seconds"] == 210.8
+  # 290 s of stages in 120 s of recorded commands: a command whose runner
+  # was killed did the rest, and its CPU time was never recorded
+  assert dense["cpu_seconds"] == ""
+  whole = write_run(str(tmp_path), "dense/seed2", "dense", 0.0, 2, 0.92,
+                    0.45, cpu=(180.5, 30.25), command_seconds=(250.0, 45.0))
+  assert experiment_rows.result_row(whole, "dense/seed2")[
+      "cpu_seconds"] == 210.8
   assert experiment_rows.suite_hours([row, dense]) == 730.0 / 3600.0
   # 120 s of commands: csam 2 commands for 440 s of stages (an interrupted
   # run: skipped), dense 2 commands for 290 s (skipped too); a run whose

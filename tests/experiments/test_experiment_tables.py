@@ -254,6 +254,31 @@ def test_comparison_table_differences_per_seed_and_cpu_ratio():
       "+30.0, +22.0 | +26.0, +21.0 | -0.5, -1.0 | 2.25x |")
 
 
+def test_cpu_time_is_per_machine_and_leaves_out_incomplete_runs():
+  """CPU minutes: one mean per machine, a run whose CPU time is incomplete
+  ("": resumed after its runner was killed) left out; the A / B ratio
+  only from seeds whose two runs ran on one machine."""
+  rows = _v3_rows()
+  for row in rows:
+    row["machine"] = "fast"
+  rows[1]["machine"] = "slow"           # magnitude, seed 1
+  rows[2]["cpu_seconds"] = ""           # csam-full, seed 0: resumed
+  table = experiment_tables.v3_tables(rows, ("magnitude", "csam-full"),
+                                      (0.9,))
+  lines = table.splitlines()
+  assert lines[2].endswith("| CPU min per run, machine |")
+  assert lines[10].endswith("| 10.0 (A); 11.0 (B) |")
+  assert lines[11].endswith("| 22.0 (A) |")
+  compared = experiment_tables.comparison_table(
+      rows, [("csam-full", "magnitude")], (0.9,), "title")
+  # seed 0: csam-full's CPU incomplete; seed 1: two machines
+  assert compared.splitlines()[4].endswith("| -0.5, -1.0 | - |")
+  rows[1]["machine"] = "fast"
+  compared = experiment_tables.comparison_table(
+      rows, [("csam-full", "magnitude")], (0.9,), "title")
+  assert compared.splitlines()[4].endswith("| 2.00x |")   # 1320 / 660
+
+
 def test_objective_table_reads_validation_numbers(tmp_path):
   rows = [_v3_row("magnitude", "magnitude_global", 0.9, 0, 0.9, 0.35, 0.3,
                   0.45, 300),
