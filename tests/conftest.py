@@ -1,5 +1,6 @@
 """Shared test set-up: quiet TensorFlow, the repo on sys.path, helpers."""
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -46,15 +47,36 @@ BENCH_TINY = ["--train_subset=512", "--eval_subset=128", "--batch_size=64",
               *TINY_NETWORK]
 
 
+def once_per_session(tmp_path_factory, name, make):
+  """The folder `make(folder)` fills, made once per test session whichever
+  pytest-xdist worker asks first (the others wait for it, then share it;
+  a session fixture alone is made once per worker). Users read it or copy
+  it, never write into it."""
+  base = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    base = base.parent  # the session's folder, above each worker's own
+  folder = base / name
+  with open(base / f"{name}.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (base / f"{name}.done").exists():
+      shutil.rmtree(folder, ignore_errors=True)  # a failed attempt's
+      make(str(folder))
+      (base / f"{name}.done").touch()
+  return str(folder)
+
+
 @pytest.fixture(scope="session")
 def tiny_dense_workdir(tmp_path_factory):
   """A stage-1 workdir trained once per test session (1 epoch, 512 images,
-  width 1/16): the model the bench and the profiler measure."""
-  workdir = str(tmp_path_factory.mktemp("bench") / "dense")
-  result = run_cli(f"--workdir={workdir}", "--stages=pretrain",
-                   "--pretrain_epochs=1", *BENCH_TINY)
-  assert result.returncode == 0, result.stderr[-2000:]
-  return workdir
+  width 1/16): the model the bench and the profiler measure, and the
+  dense model of the tests that fine-tune or prune one (copied)."""
+
+  def pretrain(workdir):
+    result = run_cli(f"--workdir={workdir}", "--stages=pretrain",
+                     "--pretrain_epochs=1", *BENCH_TINY)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+  return once_per_session(tmp_path_factory, "tiny_dense", pretrain)
 
 
 def copy_pretrained_workdir(source, target):

@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import TINY_ARCH, TINY_WIDTH, run_cli
+from conftest import (BENCH_TINY, TINY_ARCH, TINY_WIDTH, copy_pretrained_workdir,
+                      run_cli)
 from csam_tf.masking import losses
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
@@ -98,16 +99,14 @@ def test_score_training_step_is_cross_entropy_of_the_binary_network():
     np.testing.assert_array_equal(now, value, err_msg=name)
 
 
-@pytest.mark.heavy(15)
-def test_mask_stage_alone_uses_the_pretrained_weights_on_disk(tmp_path,
-                                                             tiny_flags):
+def test_mask_stage_alone_uses_the_pretrained_weights_on_disk(
+    tmp_path, tiny_dense_workdir):
   """--stages=mask after a finished stage 1 prunes the trained network:
   the one-shot magnitude masks are the top-k |w| of the saved weights."""
-  flags = [*tiny_flags, "--mask_method=magnitude", "--sparsity=0.6"]
-  assert run_cli(*flags, "--stages=pretrain").returncode == 0
-  result = run_cli(*flags, "--stages=mask")
+  workdir = copy_pretrained_workdir(tiny_dense_workdir, str(tmp_path / "run"))
+  result = run_cli(f"--workdir={workdir}", *BENCH_TINY, "--stages=mask",
+                   "--mask_method=magnitude", "--sparsity=0.6")
   assert result.returncode == 0, result.stderr[-2000:]
-  workdir = str(tmp_path / "run")
   network = build_model(TINY_ARCH, (28, 28, 1), 10, TINY_WIDTH)
   network.load_weights(os.path.join(workdir, "pretrain/best.weights.h5"))
   masks = load_masks(os.path.join(workdir, "mask/binary_masks.npz"))
