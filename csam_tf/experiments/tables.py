@@ -25,16 +25,22 @@ def _minutes_unit(keys: Dict[str, str]) -> str:
   return "min, CPU, machine" if keys else "min, CPU"
 
 
-def _minutes(rows, keys: Dict[str, str]) -> str:
-  """Wall minutes per run; with several machines (`keys`), one mean per
-  machine, e.g. '93.5 (B); 6.2 (A)': a mean over machines is no timing."""
+def _minutes_per_machine(rows, keys: Dict[str, str], column: str) -> str:
+  """Minutes per run from a seconds `column`; with several machines
+  (`keys`), one mean per machine, e.g. '93.5 (B); 6.2 (A)': a mean over
+  machines is no timing."""
   if not keys:
-    return mean_spread([r["wall_seconds"] for r in rows], 1 / 60.0)
+    return mean_spread([r[column] for r in rows], 1 / 60.0)
   by_machine = collections.defaultdict(list)
   for r in rows:
-    by_machine[keys[machine_of(r)]].append(r["wall_seconds"])
+    by_machine[keys[machine_of(r)]].append(r[column])
   return "; ".join(f"{mean_spread(seconds, 1 / 60.0)} ({key})"
                    for key, seconds in sorted(by_machine.items()))
+
+
+def _minutes(rows, keys: Dict[str, str]) -> str:
+  """Wall minutes per run, one mean per machine (`_minutes_per_machine`)."""
+  return _minutes_per_machine(rows, keys, "wall_seconds")
 
 
 def main_tables(rows: Sequence[Dict[str, object]],
@@ -158,14 +164,8 @@ def _cpu_minutes(rows, keys: Dict[str, str]) -> str:
   shared dense model's training not counted), one mean per machine when
   the rows span several (`keys`); runs whose CPU time is incomplete
   (`rows._cpu_seconds`) are left out."""
-  rows = [r for r in rows if r["cpu_seconds"] != ""]
-  if not keys or not rows:
-    return mean_spread([r["cpu_seconds"] for r in rows], 1 / 60.0)
-  by_machine = collections.defaultdict(list)
-  for r in rows:
-    by_machine[keys[machine_of(r)]].append(r["cpu_seconds"])
-  return "; ".join(f"{mean_spread(seconds, 1 / 60.0)} ({key})"
-                   for key, seconds in sorted(by_machine.items()))
+  return _minutes_per_machine([r for r in rows if r["cpu_seconds"] != ""],
+                              keys, "cpu_seconds")
 
 
 def v3_tables(rows, labels: Sequence[str], sparsities: Sequence[float]
