@@ -29,7 +29,7 @@ def _minutes_per_machine(rows, keys: Dict[str, str], column: str) -> str:
   """Minutes per run from a seconds `column`; with several machines
   (`keys`), one mean per machine, e.g. '93.5 (B); 6.2 (A)': a mean over
   machines is no timing."""
-  if not keys:
+  if not keys or not rows:
     return mean_spread([r[column] for r in rows], 1 / 60.0)
   by_machine = collections.defaultdict(list)
   for r in rows:

@@ -269,6 +269,11 @@ def test_cpu_time_is_per_machine_and_leaves_out_incomplete_runs():
   assert lines[2].endswith("| CPU min per run, machine |")
   assert lines[10].endswith("| 10.0 (A); 11.0 (B) |")
   assert lines[11].endswith("| 22.0 (A) |")
+  rows[3]["cpu_seconds"] = ""           # csam-full, seed 1: resumed too
+  lines = experiment_tables.v3_tables(rows, ("magnitude", "csam-full"),
+                                      (0.9,)).splitlines()
+  assert lines[11].endswith("| - |")
+  rows[3]["cpu_seconds"] = 1320
   compared = experiment_tables.comparison_table(
       rows, [("csam-full", "magnitude")], (0.9,), "title")
   # seed 0: csam-full's CPU incomplete; seed 1: two machines
