@@ -3,7 +3,8 @@
 # images), most telling runs first: the full robust pipeline and tfmot as
 # users run it at 90% and 70%, seed by seed; then 95% and 98% (where the
 # mask may matter: C-SAM and magnitude masks under the same robust
-# fine-tuning); then the rows that start from the CE-trained dense model.
+# fine-tuning) after the ViT suite; then the rows that start from the
+# CE-trained dense model.
 # Finished runs are skipped; each finished run's record goes to $RECORDS
 # (committed), so a new machine restores them instead of repeating them.
 # The CE dense models and tfmot's 70%/90% runs are v2's records (the same
@@ -26,6 +27,13 @@ for seed in 0 1 2; do
     --methods=dense,dense_robust,magnitude,csam-full,magnitude-full \
     --sparsities=0.9,0.7 || status=1
 done
+# The ViT suite again (item 7: its v2 rows and the robust-fine-tuned ones
+# beside them, 1 seed; configs/bench_vit.cfg), records of its own.
+"$PY" -m csam_tf.experiments --suite=vit --flagfile=configs/bench_vit.cfg \
+  --workdir="${VIT_WORKDIR:-runs/bench_vit_v3}" \
+  --records_dir="${VIT_RECORDS:-docs/bench_records/vit_v3}" \
+  --benchmarks_md= --figures_dir="${VIT_WORKDIR:-runs/bench_vit_v3}/fig" \
+  || status=1
 "$PY" -m csam_tf.experiments "${COMMON[@]}" \
   --methods=magnitude,csam-full,magnitude-full --sparsities=0.95,0.98 \
   || status=1

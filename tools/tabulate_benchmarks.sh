@@ -7,6 +7,7 @@
 #   tools/tabulate_benchmarks.sh main_v2 [ablation] [structured]
 #   RECORDS=docs/bench_records/v3 WORKDIR=runs/bench_v3 tools/tabulate_benchmarks.sh main
 #   RECORDS=docs/bench_records/objective_v3 WORKDIR=runs/objective tools/tabulate_benchmarks.sh objective
+#   FLAGFILE=configs/bench_vit.cfg RECORDS=docs/bench_records/vit_v3 WORKDIR=runs/bench_vit_v3 tools/tabulate_benchmarks.sh vit
 # Name only the suites whose v2 runs have started: a suite named with no
 # recorded run replaces its v1 table by an empty one.
 set -e
@@ -14,13 +15,14 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORKDIR=${WORKDIR:-runs/bench_v2}
 RECORDS=${RECORDS:-docs/bench_records/v2}
+FLAGFILE=${FLAGFILE:-configs/bench_fashion_mnist.cfg}
 if [ $# -eq 0 ]; then
   echo "usage: [RECORDS=... WORKDIR=...] tools/tabulate_benchmarks.sh SUITE ..." >&2
   exit 2
 fi
 for suite in "$@"; do
   "$PY" -m csam_tf.experiments --suite="$suite" \
-    --flagfile=configs/bench_fashion_mnist.cfg --workdir="$WORKDIR" \
+    --flagfile="$FLAGFILE" --workdir="$WORKDIR" \
     --records_dir="$RECORDS" --tables_only --benchmarks_md=BENCHMARKS.md \
     --figures_dir=docs > /dev/null
 done
