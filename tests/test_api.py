@@ -19,6 +19,7 @@ from csam_tf.certify import certificate as certify_certificate
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
 from csam_tf.masking.recalibrate import recalibrate_batchnorm
+from csam_tf.models import build_model
 
 # The float32 converter reorders float sums: logits within this of Keras's.
 FLOAT32_TOLERANCE = 1e-4
@@ -205,7 +206,6 @@ def test_channel_gates_fine_tune_then_strip_to_the_narrow_model():
 @pytest.mark.parametrize("arch,method", [("googlenet", "group_norm"),
                                          ("mobilenet_v2", "l1_filter")])
 def test_channel_criteria_narrow_the_other_architectures(arch, method):
-  from csam_tf.models import build_model  # pylint: disable=import-outside-toplevel
   tf_keras.utils.set_random_seed(0)
   model = build_model(arch, (28, 28, 1), 10, 0.0625)
   images = np.random.default_rng(1).random((64, 28, 28, 1), np.float32)
@@ -258,7 +258,6 @@ def test_a_model_csam_tf_cannot_prune_is_one_line_saying_why():
 
 
 def test_a_vits_heads_and_mlp_channels_through_the_api():
-  from csam_tf.models import build_model  # pylint: disable=import-outside-toplevel
   from csam_tf.models.vit_config import ViTConfig  # pylint: disable=import-outside-toplevel
   tf_keras.utils.set_random_seed(0)
   model = build_model("vit", (28, 28, 1), 10, vit_config=ViTConfig(

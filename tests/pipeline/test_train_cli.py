@@ -17,6 +17,7 @@ from conftest import (BENCH_TINY, FASHION_MNIST_DIR, REPO, TINY_NETWORK,
                       assert_same_checkpoint, checkpoint_values,
                       copy_pretrained_workdir, cut_checkpoints_back,
                       drop_stage_from_report, run_cli)
+from csam_tf.transforms.ranges import family_ranges
 
 
 def _snapshot(folder):
@@ -573,7 +574,6 @@ def test_the_plugin_is_what_every_stage_applies(tmp_path):
   settings name it and its ranges."""
   sys.path.insert(0, os.path.join(REPO, "tests", "transforms"))
   import sample_plugins  # pylint: disable=import-outside-toplevel
-  from csam_tf.transforms.ranges import family_ranges  # pylint: disable=import-outside-toplevel
   workdir = tmp_path / "r"
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
              PYTHONPATH=os.path.join(REPO, "tests", "transforms"))

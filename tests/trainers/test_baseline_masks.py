@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import (BENCH_TINY, TINY_ARCH, TINY_WIDTH, copy_pretrained_workdir,
-                      run_cli)
+from conftest import (BENCH_TINY, TINY_ARCH, TINY_WIDTH,
+                      copy_pretrained_workdir, run_cli)
 from csam_tf.masking import losses
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
