@@ -53,7 +53,7 @@ def search_masks(model: tf_keras.Model, train_data, *, sparsity: float,
                  granularity: str = "unstructured",
                  transform: str = "composite", level: str = "L2",
                  steps: int = 150, method: str = "csam",
-                 learning_rate: float = 1e-3, seed: int = 0,
+                 learning_rate: float = 1e-2, seed: int = 0,
                  **settings) -> Dict[str, np.ndarray]:
   """Stage 2 on your model: the masks C-SAM (or a baseline `method`)
   learns with the weights frozen, over `steps` batches of `train_data`

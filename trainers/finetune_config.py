@@ -2,12 +2,13 @@
 
 import dataclasses
 
+from trainers.mask_search_config import allocation
 from trainers.robust_config import RobustConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneConfig:
-  epochs: int = 2
+  epochs: int = 4                   # the robust objective's validated length
   steps_per_epoch: int = 0          # cut each epoch after N steps (0 = all)
   learning_rate: float = 0.01
   optimizer: str = "sgd"
@@ -19,7 +20,8 @@ class FinetuneConfig:
   polynomial_decay_end: float = 0.5  # fraction of steps to reach sparsity
   polynomial_decay_frequency: int = 50  # steps between mask updates
   sam_rho: float = 0.0              # > 0: SAM updates (prune_then_sam)
-  binarize: str = "layerwise"       # allocation: or "global" (the search's)
+  binarize: str = "auto"            # allocation (the search's): layerwise,
+                                    # global or auto (`allocation`)
   recalibration_batches: int = 50   # BatchNorm re-estimated under the
                                     # fixed masks before fine-tuning
   # > 0: cross-entropy + ratio_weight * L_ratio on the weights
@@ -29,5 +31,9 @@ class FinetuneConfig:
   ratio_clip: float = 10.0
   family: str = "composite"
   level: str = "L2"
-  objective: str = "ce"             # or "robust" (trainers/robust.py)
+  objective: str = "robust"         # or "ce" (trainers/robust.py)
   robust: RobustConfig = RobustConfig()
+
+  def __post_init__(self):
+    object.__setattr__(self, "binarize",
+                       allocation(self.binarize, self.granularity))

@@ -2,13 +2,29 @@
 
 import dataclasses
 
+ALLOCATIONS = ("auto", "layerwise", "global")
+
+
+def allocation(binarize: str, granularity: str) -> str:
+  """The top-k allocation `binarize` names: "auto" is global for single
+  weights (the allocation the suites validated: BENCHMARKS.md) and
+  layer-wise for channels (a global top-k over channel gates can empty a
+  layer)."""
+  if binarize not in ALLOCATIONS:
+    raise ValueError(f"unknown binarize {binarize!r}; choose one of "
+                     f"{', '.join(ALLOCATIONS)}")
+  if binarize != "auto":
+    return binarize
+  return "global" if granularity == "unstructured" else "layerwise"
+
 
 @dataclasses.dataclass(frozen=True)
 class MaskSearchConfig:
   method: str = "csam"              # or a baseline: score_ce, random, magnitude
   epochs: int = 1
   steps_per_epoch: int = 0          # 0 = full epochs
-  learning_rate: float = 0.001      # Adam on the soft masks
+  learning_rate: float = 0.01       # Adam on the soft masks (the
+                                    # global search's validated rate)
   granularity: str = "unstructured"  # or "channel"
   mask_init: str = "percentile"     # or "random", "ones"
   tau: float = 30.0                 # percentile of the init
@@ -20,7 +36,8 @@ class MaskSearchConfig:
   lambda_l1: float = 0.1
   lambda_ce: float = 1.0
   sparsity: float = 0.5             # target of the binarisation
-  binarize: str = "layerwise"       # or "global"
+  binarize: str = "auto"            # "layerwise", "global"; auto:
+                                    # `allocation` (resolved below)
   binarize_score: str = "mask_x_magnitude"  # or "mask"
   ratio_masks: str = "pair"         # or "same"
   consist: str = "kl"               # or "mse"
@@ -35,5 +52,10 @@ class MaskSearchConfig:
   schedule_begin: float = 0.0       # target rises from 0 to `sparsity`
   schedule_end: float = 0.5         # between these fractions of the search
   ratio_margin_floor: float = 0.0   # r = shift / max(d, floor)
-  ratio_clip: float = 0.0           # r = min(r, clip); 0 = off
+  ratio_clip: float = 10.0          # r = min(r, clip); 0 = off (the
+                                    # paper's form; 10: validated)
   log_every: int = 1                # TensorBoard scalars every N steps
+
+  def __post_init__(self):
+    object.__setattr__(self, "binarize",
+                       allocation(self.binarize, self.granularity))

@@ -22,6 +22,6 @@ class PretrainConfig:
       default_factory=dict)
   augment_prob: float = 0.5
   sam_rho: float = 0.0                # > 0: SAM updates (sam_then_prune)
-  objective: str = "ce"              # or "robust" (trainers/robust.py;
+  objective: str = "robust"          # or "ce" (trainers/robust.py;
                                       # the views replace the augmentation)
   robust: RobustConfig = RobustConfig()

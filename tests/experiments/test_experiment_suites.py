@@ -82,6 +82,28 @@ def test_v3_rows_name_their_objectives():
     assert "--finetune_objective=ce" not in flags, row
 
 
+def test_the_commands_defaults_are_the_shipped_rows():
+  """`python -m csam_tf.train` with no flags runs the validated pipeline:
+  dense_robust's pre-training, then csam-full's search and fine-tuning
+  (the global allocation as "auto" resolves it for single weights)."""
+  # pylint: disable=import-outside-toplevel,unused-import
+  from absl import flags
+  from csam_tf.pipeline import pipeline_flags  # noqa: F401 (the flags)
+  from trainers.mask_search_config import allocation
+  defaults = {name: flags.FLAGS[name].default for name in flags.FLAGS}
+  by_name = {r.name: r for r in suites.suite_runs("main")}
+  shipped = {}
+  for run in (by_name["dense_robust/seed0"], by_name["csam-full/sp90/seed0"]):
+    shipped.update(run.flags)
+  for name in ("stages", "cert_models"):   # what the suite splits per run
+    shipped.pop(name, None)
+  assert shipped.pop("binarize") == allocation(
+      defaults.pop("binarize"), defaults["granularity"]) == "global"
+  assert shipped and {k: defaults[k] for k in shipped} == {
+      k: (type(defaults[k])(v) if isinstance(defaults[k], float) else v)
+      for k, v in shipped.items()}
+
+
 def test_extra_families_for_dense_and_the_headline_pair_at_90():
   runs = suites.suite_runs("main_v2")
   extra = {r.name for r in runs if any(

@@ -27,7 +27,14 @@ TINY = "\n".join(["--dataset=fashion_mnist", *TINY_NETWORK]) + """
 --cert_nsamples=10
 --cert_nbounds=2
 --cert_eps=0.05
+--pretrain_objective=ce
+--finetune_objective=ce
+--robust_lambda=5.0
+--binarize=layerwise
+--mask_lr=0.001
+--ratio_clip=0.0
 """
+# (the suites' baseline pins, as configs/bench_fashion_mnist.cfg has them)
 # (eps 0.05: the binomial companion certificate needs 45 samples an image
 # rather than eps 1e-3's 2,302)
 

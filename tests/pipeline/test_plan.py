@@ -25,7 +25,7 @@ def _cfg(pretrain_objective="ce", finetune_robust=None):
       mask=MaskSearchConfig(method="csam", epochs=1, steps_per_epoch=150),
       finetune=FinetuneConfig(epochs=1, **(
           {"objective": "robust", "robust": finetune_robust}
-          if finetune_robust else {})))
+          if finetune_robust else {"objective": "ce"})))
 
 
 @pytest.mark.parametrize("robust,cost", [

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import tf_keras
 
-from conftest import (BENCH_TINY, FASHION_MNIST_DIR, REPO, TINY_NETWORK,
-                      TINY_RUN,
+from conftest import (BENCH_TINY, CE_PLUMBING, FASHION_MNIST_DIR, REPO,
+                      TINY_NETWORK, TINY_RUN,
                       assert_same_checkpoint, checkpoint_values,
                       copy_pretrained_workdir, cut_checkpoints_back,
                       drop_stage_from_report, run_cli)
+from csam_tf.masking.binarize import keep_count
 from csam_tf.transforms.ranges import family_ranges
 
 
@@ -383,9 +384,11 @@ def test_fine_tuning_resumes_to_the_same_weights(tmp_path, two_epoch_run):
 @pytest.mark.heavy(30)
 def test_all_stages_end_to_end(tiny_flags):
   """Every stage runs and produces what report.json promises (its speed
-  belongs to the benchmarks: no wall-time bound here)."""
+  belongs to the benchmarks: no wall-time bound here), on the command's
+  default pipeline (no objective or allocation flag)."""
   workdir = tiny_flags[0].split("=", 1)[1]
-  result = run_cli(*tiny_flags,
+  defaults = [flag for flag in tiny_flags if flag not in CE_PLUMBING]
+  result = run_cli(*defaults,
                    "--stages=pretrain,mask,finetune,export,certify",
                    "--finetune_epochs=1", "--finetune_steps_per_epoch=3",
                    "--sparsity=0.5", "--cert_num_images=6",
@@ -451,6 +454,21 @@ def test_all_stages_end_to_end(tiny_flags):
   assert "PCA@0.001 composite L2" in summary
   assert os.path.join(workdir, "export/model.tflite") in summary
   assert "tensorboard --logdir" in summary
+  # the defaults are the shipped pipeline (BENCHMARKS.md, v3): the robust
+  # objective in both training stages at lambda 10, masks allocated over
+  # all masked layers together (exactly half of all their weights kept,
+  # unevenly per layer)
+  assert stages["pretrain"]["objective"] == "robust"
+  assert "consistency" in stages["pretrain"]["last_epoch_logs"]
+  assert stages["finetune"]["objective"] == "robust"
+  assert stages["finetune"]["robust"]["weight"] == 10.0
+  assert stages["finetune"]["robust"]["views"] == 2
+  binary = np.load(os.path.join(workdir, "mask", "binary_masks.npz"))
+  total = sum(binary[name].size for name in binary.files)
+  assert sum(int(binary[name].sum()) for name in binary.files) == \
+      keep_count(total, 0.5)
+  per_layer = list(stages["finetune"]["sparsity_per_layer"].values())
+  assert max(per_layer) - min(per_layer) > 0.05
   mask = stages["mask"]
   for key in ("binary_validation_accuracy", "flip_fraction",
               "soft_binary_agreement_test", "mask_mean"):

@@ -18,7 +18,9 @@ from trainers.mask_search_config import MaskSearchConfig
 # Distinct weights, so a swapped or dropped term changes the total.
 LAMBDAS = dict(lambda_stab=2.0, lambda_ratio=3.0, lambda_consist=5.0,
                lambda_l1=7.0, lambda_ce=0.5)
-CFG = MaskSearchConfig(sparsity=0.5, eta=1.0, mu=0.5, **LAMBDAS)
+# the paper's ratio (no clip) and per-layer top-k: what the hand computes
+CFG = MaskSearchConfig(sparsity=0.5, eta=1.0, mu=0.5, ratio_clip=0.0,
+                       binarize="layerwise", **LAMBDAS)
 
 
 def _network():

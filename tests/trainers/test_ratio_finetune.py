@@ -89,10 +89,10 @@ def test_one_step_descends_that_loss_with_t_from_seed_and_step():
 def test_a_run_fine_tunes_magnitude_pruning_with_the_ratio_term(
     tmp_path, tiny_dense_workdir):
   workdir = copy_pretrained_workdir(tiny_dense_workdir, str(tmp_path / "run"))
-  result = run_cli(f"--workdir={workdir}", "--stages=finetune",
+  result = run_cli(f"--workdir={workdir}", *BENCH_TINY, "--stages=finetune",
                    "--finetune_pruning=polynomial_decay", "--sparsity=0.5",
                    "--finetune_ratio_weight=1", "--finetune_epochs=1",
-                   "--finetune_steps_per_epoch=4", *BENCH_TINY)
+                   "--finetune_steps_per_epoch=4")
   assert result.returncode == 0, result.stderr[-2000:]
   with open(os.path.join(workdir, "report.json")) as f:
     finetune = json.load(f)["stages"]["finetune"]

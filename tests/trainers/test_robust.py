@@ -189,11 +189,11 @@ def test_settings_that_cannot_work_are_refused(settings, message):
 def test_fine_tuning_tfmot_pruning_on_the_robust_objective(
     tmp_path, tiny_dense_workdir):
   workdir = copy_pretrained_workdir(tiny_dense_workdir, str(tmp_path / "run"))
-  result = run_cli(f"--workdir={workdir}", "--stages=finetune",
+  result = run_cli(f"--workdir={workdir}", *BENCH_TINY, "--stages=finetune",
                    "--finetune_pruning=polynomial_decay", "--sparsity=0.5",
                    "--finetune_objective=robust", "--robust_lambda=3",
                    "--robust_worst_of=2", "--finetune_epochs=1",
-                   "--finetune_steps_per_epoch=4", *BENCH_TINY)
+                   "--finetune_steps_per_epoch=4")
   assert result.returncode == 0, result.stderr[-2000:]
   assert "finetune 1 epochs x 4 steps (robust, 3 views)" in result.stdout
   with open(os.path.join(workdir, "report.json")) as f:
@@ -220,9 +220,9 @@ def test_each_step_draws_its_own_views_and_a_resumed_step_the_same():
 
 def test_pre_training_on_the_robust_objective(tmp_path):
   workdir = str(tmp_path / "run")
-  result = run_cli(f"--workdir={workdir}", "--stages=pretrain",
+  result = run_cli(f"--workdir={workdir}", *BENCH_TINY, "--stages=pretrain",
                    "--pretrain_epochs=1", "--pretrain_objective=robust",
-                   "--robust_views=1", *BENCH_TINY)
+                   "--robust_views=1")
   assert result.returncode == 0, result.stderr[-2000:]
   assert "pretrain 1 epochs x 8 steps (robust, 2 views)" in result.stdout
   with open(os.path.join(workdir, "report.json")) as f:
