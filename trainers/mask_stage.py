@@ -139,7 +139,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
   layers = masked_layers(model)
   if optimizer is None:  # a one-shot method: the masks are binary already
     hard = [tf.convert_to_tensor(m) for m in masks]
-    best = {"best_epoch": 0, "last_epoch_logs": {}}
+    best = {"best_epoch": 0, "last_epoch_logs": {}, "resumed_after_epoch": 0}
   else:
     best_path = os.path.join(workdir, SOFT_MASKS)
     affine_path = os.path.join(workdir, BATCHNORM_AFFINE)
@@ -194,6 +194,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
       "steps_per_epoch": data.steps_per_epoch(cfg.steps_per_epoch),
       "best_epoch": best["best_epoch"],
       "last_epoch_logs": best["last_epoch_logs"],
+      "resumed_after_epoch": best["resumed_after_epoch"],
       "binary_validation_accuracy": float(val["accuracy"]),
       "binary_test_accuracy": float(test["accuracy"]),
       "soft_binary_agreement_test": float(test["agreement"]),

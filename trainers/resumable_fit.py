@@ -77,8 +77,9 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
   `checkpointed` names what the checkpoint holds besides the loop state
   (network, optimizer); `save_best(path)` writes the state to keep when
   `monitor` improves; `max_steps` cuts each epoch short. Returns the best
-  epoch and value, and the last epoch's logs (losses) when this call
-  trained one.
+  epoch and value, the last epoch's logs (losses) when this call trained
+  one, and the epoch it resumed after (0: a fresh start; the stage's
+  wall time then covers this invocation only).
   """
   state = {"epoch": tf.Variable(0, dtype=tf.int64),
            "best_value": tf.Variable(-float("inf"), dtype=tf.float64),
@@ -116,7 +117,8 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
         + "). Lower the learning rate (in a new --workdir) or check the data")
   return {"best_epoch": int(state["best_epoch"].numpy()),
           f"best_{monitor}": float(state["best_value"].numpy()),
-          "last_epoch_logs": epoch_end.last_logs}
+          "last_epoch_logs": epoch_end.last_logs,
+          "resumed_after_epoch": first_epoch}
 
 
 def _restore_latest_readable(stage, checkpoint, manager, state):

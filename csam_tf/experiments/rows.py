@@ -77,7 +77,7 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "seed": spec["seed"], "cert_eps": flags["cert_eps"],
       "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]), 1),
       "cpu_seconds": _cpu_seconds(spec["commands"], stage_seconds(
-          stages, shared_pretrain=not dense)),
+          stages, shared_pretrain=not dense), _resumed(stages, not dense)),
       "machine": " + ".join(sorted({c["machine"] for c in spec["commands"]
                                     if "machine" in c})),
       "stage_seconds": stage_seconds(stages, shared_pretrain=not dense),
@@ -132,12 +132,24 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
 UNRECORDED_WORK_SLACK = (1.05, 60.0)
 
 
-def _cpu_seconds(commands, stages_wall_seconds):
+def _resumed(stages, shared_pretrain: bool) -> bool:
+  """A training stage of the run resumed from a checkpoint (its earlier
+  invocation's time is in no record); a shared pre-training is not the
+  run's own."""
+  return any(stage.get("resumed_after_epoch", 0) > 0
+             for name, stage in stages.items()
+             if isinstance(stage, dict) and
+             not (name == "pretrain" and shared_pretrain))
+
+
+def _cpu_seconds(commands, stages_wall_seconds, resumed=False):
   """The commands' CPU seconds; empty for runs made before the runner
   measured them, and for runs resumed after their runner was killed (the
-  killed command's CPU time was never recorded: the sum would undercount,
-  which `stages_wall_seconds` against the commands' wall time shows)."""
-  if not all("cpu_seconds" in c for c in commands):
+  killed command's CPU time was never recorded: the sum would undercount;
+  a stage that resumed from a checkpoint says so, and for runs recorded
+  before stages said it, `stages_wall_seconds` above the commands' wall
+  time shows it)."""
+  if resumed or not all("cpu_seconds" in c for c in commands):
     return ""
   factor, slack = UNRECORDED_WORK_SLACK
   if stages_wall_seconds > factor * sum(c["seconds"] for c in commands) + \

@@ -1,6 +1,9 @@
 """results.csv rows from a run's report.json and experiment.json: the
 measured numbers, compute totals, unfinished runs left out."""
 
+import json
+import os
+
 from csam_tf.experiments import rows as experiment_rows
 from finished_runs import write_run
 
@@ -45,6 +48,33 @@ def test_row_reads_the_measured_numbers(tmp_path):
   assert experiment_rows.startup_seconds([dict(row,
                                                stage_seconds=100.0)]) == 10.0
   assert list(row) == list(experiment_rows.COLUMNS)
+
+
+def test_a_run_whose_stage_resumed_has_no_cpu_cell(tmp_path):
+  """A fine-tuning resumed after epoch 3 recorded only its last
+  invocation's wall time, so the stage times cannot show the killed
+  command (the v3 suite's magnitude-global_robust/sp90/seed0): the stage
+  says it resumed and the CPU cell stays empty."""
+  run_dir = write_run(str(tmp_path), "magnitude/sp90/seed2", "magnitude",
+                      0.9, 2, 0.88, 0.41, cpu=(180.5, 30.25),
+                      command_seconds=(250.0, 45.0))
+  assert experiment_rows.result_row(run_dir, "magnitude/sp90/seed2")[
+      "cpu_seconds"] == 210.8
+  path = os.path.join(run_dir, "report.json")
+  with open(path) as f:
+    report = json.load(f)
+  report["stages"]["finetune"]["resumed_after_epoch"] = 3
+  with open(path, "w") as f:
+    json.dump(report, f)
+  assert experiment_rows.result_row(run_dir, "magnitude/sp90/seed2")[
+      "cpu_seconds"] == ""
+  # a shared pre-training that resumed is the dense run's, not this one's
+  report["stages"]["finetune"]["resumed_after_epoch"] = 0
+  report["stages"]["pretrain"]["resumed_after_epoch"] = 2
+  with open(path, "w") as f:
+    json.dump(report, f)
+  assert experiment_rows.result_row(run_dir, "magnitude/sp90/seed2")[
+      "cpu_seconds"] == 210.8
 
 
 def test_unfinished_runs_have_no_row(tmp_path):

@@ -347,6 +347,11 @@ def _resume_after_epoch_1(tmp_path, run_a, stage, end_files):
   assert_same_checkpoint(epoch_2, checkpoint_values(ckpt["b"], 2))
   for name in end_files:  # and the stage's outputs were written again
     assert os.path.exists(os.path.join(runs["b"], name)), name
+  # the report says the stage resumed (its wall time is this invocation's:
+  # the tables leave such a run's CPU time out), run a's says it did not
+  resumed = {name: json.load(open(os.path.join(w, "report.json")))[
+      "stages"][stage]["resumed_after_epoch"] for name, w in runs.items()}
+  assert resumed == {"a": 0, "b": 1}
   return runs
 
 
