@@ -30,6 +30,19 @@ def _ms(value: Optional[float]) -> str:
   return "-" if value is None else f"{value:.3f} ms"
 
 
+def objective_text(stage: Dict[str, Any], run_flags: Dict[str, Any]) -> str:
+  """What a training stage's weights were trained on, as the plan line
+  counts views (the clean image is one)."""
+  if stage.get("objective") == "robust":
+    views = int(run_flags.get("robust_views", 2)) + int(
+        bool(run_flags.get("robust_clean_view", True)))
+    return (f"robust, lambda {float(run_flags.get('robust_lambda', 0)):g}, "
+            f"{views} views")
+  if stage.get("objective") == "ce":
+    return "cross-entropy"
+  return "-"
+
+
 def _get(tree: Dict[str, Any], *keys):
   for key in keys:
     if not isinstance(tree, dict) or key not in tree:
@@ -55,6 +68,10 @@ def summary_text(workdir: str) -> str:
   compared = export.get("dense_vs_pruned", {})
   rows = {
       "dense": {
+          "trained on": ("imported (--init_model)"
+                         if run_flags.get("init_model") else
+                         objective_text(stages.get("pretrain", {}),
+                                        run_flags)),
           "test accuracy": percent(_get(stages, "pretrain", "test_accuracy")),
           "sparsity (pruned layers / whole model)": "0% / 0%",
           **{
@@ -73,6 +90,7 @@ def summary_text(workdir: str) -> str:
   if "finetune" in stages:
     finetune = stages["finetune"]
     rows["pruned"] = {
+        "trained on": objective_text(finetune, run_flags),
         "test accuracy": percent(finetune.get("test_accuracy")),
         "sparsity (pruned layers / whole model)":
             f"{percent(finetune.get('sparsity'))} / "

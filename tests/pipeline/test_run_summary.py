@@ -17,10 +17,12 @@ def _run(*args):
 def test_summary_reads_the_report(tmp_path):
   report = {"flags": {"arch": "resnet18", "width_multiplier": 0.25,
                       "dataset": "fashion_mnist", "seed": 0,
-                      "cert_eps": 0.001},
+                      "cert_eps": 0.001, "robust_lambda": 5.0,
+                      "robust_views": 1, "robust_clean_view": True},
             "stages": {
-                "pretrain": {"test_accuracy": 0.9242},
+                "pretrain": {"test_accuracy": 0.9242, "objective": "ce"},
                 "finetune": {"test_accuracy": 0.9228, "sparsity": 0.5,
+                             "objective": "robust",
                              "sparsity_whole_model": 0.4959},
                 "export": {"float32": {"bytes": 2_867_200,
                                        "median_latency_ms_1_image": 0.812},
@@ -51,6 +53,9 @@ def test_summary_reads_the_report(tmp_path):
   assert lines[".tflite sparse-encoded float32"].split()[-5:] == [
       "-", "1,756", "KB,", "0.910", "ms"]
   assert "first 100 test images" in result.stdout
+  # what each model's weights were trained on (the demo's choice here)
+  assert " ".join(lines["trained on"].split()) == \
+      "trained on cross-entropy robust, lambda 5, 2 views"
 
 
 def test_a_folder_without_a_report_is_one_line(tmp_path):
