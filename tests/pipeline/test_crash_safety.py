@@ -28,7 +28,10 @@ _VOLATILE = ("wall_seconds", "seconds_this_invocation",
              "wall_seconds_this_invocation", "forward_passes_per_second",
              "plain_inference_per_second", "throughput_ratio", "updated",
              "images_per_second",
-             "workdir")
+             "workdir",
+             # how the run got there (a killed stage resumes), not what it
+             # computed
+             "resumed_after_epoch")
 
 
 def _stable(value):
