@@ -174,6 +174,17 @@ def pytest_collection_modifyitems(config, items):
           f"{item.nodeid}@{'_'.join(names)}")
 
 
+def layerwise_search(**settings):
+  """The MaskSearchConfig of the layer-wise search the trainer tests
+  compute by hand (per-layer top-k, mask lr 1e-3, the paper's ratio), with
+  `settings` over it; the command's default global allocation is tested
+  end to end (test_all_stages_end_to_end)."""
+  # pylint: disable-next=import-outside-toplevel
+  from trainers.mask_search_config import MaskSearchConfig
+  return MaskSearchConfig(**{"binarize": "layerwise", "learning_rate": 1e-3,
+                             "ratio_clip": 0.0, **settings})
+
+
 def custom_model(input_shape=(28, 28, 1), classes=10, softmax=False):
   """A user's model that is none of the built-in architectures: Conv-BN
   stem, a residual Add, a depthwise-separable branch and a conv branch

@@ -2,7 +2,6 @@
 seeded, and HYDRA-style score training moves only the scores by the
 cross-entropy of the binarised network."""
 
-import functools
 import os
 
 import numpy as np
@@ -11,7 +10,7 @@ import tensorflow as tf
 import tf_keras
 
 from conftest import (BENCH_TINY, TINY_ARCH, TINY_WIDTH,
-                      copy_pretrained_workdir, run_cli)
+                      copy_pretrained_workdir, layerwise_search, run_cli)
 from csam_tf.masking import losses
 from csam_tf.data import pipeline
 from csam_tf.data.config import DataConfig
@@ -21,13 +20,6 @@ from csam_tf.masking.mask_layers import (masked_layers, use_batch_statistics,
                                     use_masks)
 from csam_tf.models import build_model
 from trainers import baseline_masks
-from trainers.mask_search_config import MaskSearchConfig
-
-# The layer-wise search these tests compute by hand (per-layer top-k, the
-# paper's ratio); the global allocation the command defaults to is tested
-# end to end (test_all_stages_end_to_end) and in csam_tf/masking.
-LayerwiseSearch = functools.partial(MaskSearchConfig, binarize="layerwise",
-                                    learning_rate=1e-3, ratio_clip=0.0)
 from trainers.mask_stage import load_masks, run_mask_search
 
 
@@ -77,7 +69,7 @@ def test_score_training_step_is_cross_entropy_of_the_binary_network():
   backbone = {v.name: v.numpy().copy() for v in model.variables
               if v.ref() not in mask_refs}
   trainer = baseline_masks.ScoreCrossEntropyTrainer(
-      model, LayerwiseSearch(sparsity=0.5), seed=0)
+      model, layerwise_search(sparsity=0.5), seed=0)
   trainer.compile(optimizer=tf_keras.optimizers.SGD(0.1))
   rng = np.random.default_rng(1)
   images = rng.uniform(0, 1, (16, 12, 12, 1)).astype(np.float32)
@@ -146,7 +138,7 @@ def test_channel_criteria_close_exactly_the_weakest_groups(tmp_path,
           np.float32), beta, mean, variance])
   data = pipeline.load(DataConfig(train_subset=256, eval_subset=128,
                                   batch_size=64))
-  report = run_mask_search(network, data, LayerwiseSearch(
+  report = run_mask_search(network, data, layerwise_search(
       method=criterion, granularity="channel", sparsity=0.5,
       recalibration_batches=2), str(tmp_path), seed=0)
   assert report["binary_sparsity"] == pytest.approx(0.5, abs=0.01)

@@ -1,27 +1,18 @@
 """Stage-2 trainer: only the masks move, the backbone (weights and
 BatchNorm statistics) stays bit-identical, masks stay in [0, 1]."""
 
-import functools
-
 import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
 
-from conftest import custom_model
+from conftest import custom_model, layerwise_search
 from csam_tf.masking import masked_model
 from csam_tf.masking.mask_layers import masked_layers
 from csam_tf.masking.recalibrate import batchnorm_layers
 from csam_tf.models import build_model
 from csam_tf.models.vit_config import ViTConfig
 from trainers.mask_search import MaskSearchTrainer
-from trainers.mask_search_config import MaskSearchConfig
-
-# The layer-wise search these tests compute by hand (per-layer top-k, the
-# paper's ratio); the global allocation the command defaults to is tested
-# end to end (test_all_stages_end_to_end) and in csam_tf/masking.
-LayerwiseSearch = functools.partial(MaskSearchConfig, binarize="layerwise",
-                                    learning_rate=1e-3, ratio_clip=0.0)
 
 
 def _tiny_problem():
@@ -44,7 +35,7 @@ def test_only_masks_change(arch, granularity):
   backbone = {v.name: v.numpy().copy() for v in model.variables
               if v.ref() not in masks}
   before = [m.numpy().copy() for m in masked_model.mask_variables(model)]
-  trainer = MaskSearchTrainer(model, LayerwiseSearch(
+  trainer = MaskSearchTrainer(model, layerwise_search(
       learning_rate=0.05, lambda_l1=1.0, lambda_ce=1.0,
       granularity=granularity), seed=1)
   trainer.compile(optimizer=tf_keras.optimizers.Adam(0.05))
@@ -78,7 +69,7 @@ def test_batch_affine_learns_gamma_and_beta_beside_the_masks():
   network = custom_model((12, 12, 1), 4)
   model = masked_model.to_masked_model(network)
   masks = masked_model.mask_variables(model)
-  trainer = MaskSearchTrainer(model, LayerwiseSearch(
+  trainer = MaskSearchTrainer(model, layerwise_search(
       learning_rate=0.05, lambda_ce=1.0, search_bn="batch_affine"), seed=1)
   affine = {v.ref() for v in trainer.learned_variables[len(masks):]}
   assert len(affine) == 2 * len(batchnorm_layers(model)) > 0
@@ -103,7 +94,7 @@ def test_same_seed_same_masks():
     tf_keras.utils.set_random_seed(0)
     network = custom_model((12, 12, 1), 4)
     model = masked_model.to_masked_model(network, "unstructured")
-    trainer = MaskSearchTrainer(model, LayerwiseSearch(), seed=3)
+    trainer = MaskSearchTrainer(model, layerwise_search(), seed=3)
     trainer.compile(optimizer=tf_keras.optimizers.Adam(0.05))
     images, labels = _tiny_problem()
     trainer.fit(images, labels, batch_size=16, epochs=1, verbose=0,
@@ -123,7 +114,7 @@ def test_binarising_the_initial_masks_is_magnitude_pruning():
   tf_keras.utils.set_random_seed(0)
   network = build_model("resnet18", (12, 12, 1), 4, 0.125)
   model = masked_model.to_masked_model(network, "unstructured")
-  trainer = MaskSearchTrainer(model, LayerwiseSearch(sparsity=0.6))
+  trainer = MaskSearchTrainer(model, layerwise_search(sparsity=0.6))
   masks = masked_model.mask_variables(model)
   hard = trainer.binarize([tf.convert_to_tensor(m) for m in masks])
   for layer, binary in zip(masked_layers(model), hard):
@@ -154,7 +145,7 @@ def test_xla_objective_takes_the_same_step():
     x = tf_keras.layers.GlobalAveragePooling2D()(x)
     network = tf_keras.Model(inputs, tf_keras.layers.Dense(4)(x))
     model = masked_model.to_masked_model(network, "unstructured")
-    trainer = MaskSearchTrainer(model, LayerwiseSearch(xla=xla, mu=0.0),
+    trainer = MaskSearchTrainer(model, layerwise_search(xla=xla, mu=0.0),
                                 seed=3)
     trainer.compile(optimizer=tf_keras.optimizers.SGD(0.05))
     initial = [m.numpy() for m in masked_model.mask_variables(model)]
@@ -177,7 +168,7 @@ def test_cubic_schedule_raises_the_binary_target_then_holds():
   tf_keras.utils.set_random_seed(0)
   network = build_model("resnet18", (12, 12, 1), 4, 0.125)
   model = masked_model.to_masked_model(network, "unstructured")
-  cfg = LayerwiseSearch(sparsity=0.8, sparsity_schedule="cubic",
+  cfg = layerwise_search(sparsity=0.8, sparsity_schedule="cubic",
                          schedule_begin=0.2, schedule_end=0.6)
   trainer = MaskSearchTrainer(model, cfg, total_steps=100)
   trainer.compile(optimizer=tf_keras.optimizers.Adam(0.0))
@@ -192,7 +183,7 @@ def test_cubic_schedule_raises_the_binary_target_then_holds():
     for h in hard:
       n = h.shape.num_elements()
       assert int(h.numpy().sum()) == max(1, n - int(round(target * n)))
-  constant = MaskSearchTrainer(model, LayerwiseSearch(sparsity=0.8),
+  constant = MaskSearchTrainer(model, layerwise_search(sparsity=0.8),
                                total_steps=100)
   assert float(constant.sparsity_target()) == pytest.approx(0.8)
 
@@ -201,7 +192,7 @@ def test_diagnostics_start_at_magnitude_pruning_and_see_the_masks_move():
   tf_keras.utils.set_random_seed(0)
   network = build_model("resnet18", (12, 12, 1), 4, 0.125)
   model = masked_model.to_masked_model(network, "unstructured")
-  trainer = MaskSearchTrainer(model, LayerwiseSearch(sparsity=0.7), seed=1)
+  trainer = MaskSearchTrainer(model, layerwise_search(sparsity=0.7), seed=1)
   start = trainer.search_diagnostics()
   # percentile init: top-k of C * |w| is magnitude top-k, nothing moved
   assert start["mask_moved"] == 0.0
@@ -225,7 +216,7 @@ def test_global_allocation_measures_against_global_magnitude_pruning():
   tf_keras.utils.set_random_seed(0)
   network = build_model("resnet18", (12, 12, 1), 4, 0.125)
   model = masked_model.to_masked_model(network, "unstructured")
-  trainer = MaskSearchTrainer(model, LayerwiseSearch(sparsity=0.7,
+  trainer = MaskSearchTrainer(model, layerwise_search(sparsity=0.7,
                                                       binarize="global"))
   kernels = [np.abs(l.kernel.numpy()).ravel() for l in masked_layers(model)]
   everything = np.concatenate(kernels)
@@ -283,7 +274,7 @@ def test_the_users_layers_and_transformation_are_converted_by_autograph():
   x = tf_keras.layers.GlobalAveragePooling2D()(x)
   network = tf_keras.Model(inputs, tf_keras.layers.Dense(4, name="head")(x))
   model = masked_model.to_masked_model(network, "unstructured")
-  trainer = MaskSearchTrainer(model, LayerwiseSearch(
+  trainer = MaskSearchTrainer(model, layerwise_search(
       family=f"{__name__}:dimmer"), seed=0)
   trainer.compile(optimizer=tf_keras.optimizers.Adam(0.05))
   images, labels = _tiny_problem()
@@ -297,7 +288,7 @@ def test_each_step_draws_its_own_noise_and_t_and_a_resumed_step_the_same():
   tf_keras.utils.set_random_seed(0)
   model = masked_model.to_masked_model(custom_model((12, 12, 1), 4),
                                        "unstructured")
-  trainer = MaskSearchTrainer(model, LayerwiseSearch(), seed=3)
+  trainer = MaskSearchTrainer(model, layerwise_search(), seed=3)
   trainer.compile(optimizer=tf_keras.optimizers.Adam(0.05))
   images, labels = _tiny_problem()
   first, again, other, later = losses_by_step(
