@@ -7,8 +7,9 @@ from trainers.finetune_config import FinetuneConfig
 from trainers.mask_search_config import MaskSearchConfig
 from trainers.pretrain_config import OPTIMIZERS
 
-flags.DEFINE_integer("finetune_epochs", 4, "Epochs of fine-tuning (4: the "
-                     "robust objective's validated length).", lower_bound=1)
+flags.DEFINE_integer("finetune_epochs", FinetuneConfig.epochs, "Epochs of "
+                     "fine-tuning (4: the robust objective's validated "
+                     "length).", lower_bound=1)
 flags.DEFINE_integer("finetune_steps_per_epoch", 0, "Cut each fine-tuning "
                      "epoch after this many steps (0 = the whole training "
                      "split): small demos.", lower_bound=0)

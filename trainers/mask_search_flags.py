@@ -6,6 +6,9 @@ from csam_tf.transforms import flags as transform_flags
 from csam_tf.transforms import ranges as transform_ranges
 from trainers.mask_search_config import ALLOCATIONS, MaskSearchConfig
 
+# The API's defaults are the command's (the shipped search); binarize's
+# "auto" is the field's own default (an instance holds it resolved).
+_DEFAULT = MaskSearchConfig()
 _GRANULARITIES = ("unstructured", "channel")
 _INITS = ("percentile", "scaled_magnitude", "random", "ones")
 
@@ -36,8 +39,8 @@ flags.DEFINE_integer("mask_epochs", 1, "Epochs of mask search.",
                      lower_bound=1)
 flags.DEFINE_integer("mask_steps_per_epoch", 0, "Cut each mask-search epoch "
                      "to this many batches (0 = full epochs).", lower_bound=0)
-flags.DEFINE_float("mask_lr", 0.01, "Adam learning rate on the soft masks.",
-                   lower_bound=0.0)
+flags.DEFINE_float("mask_lr", _DEFAULT.learning_rate, "Adam learning rate "
+                   "on the soft masks.", lower_bound=0.0)
 flags.DEFINE_enum("binarize_score", "mask_x_magnitude",
                   ("mask_x_magnitude", "mask"),
                   "Top-k key: C times the normalised |w| (the effective "
@@ -101,9 +104,9 @@ flags.DEFINE_float("ratio_margin_floor", 0.0, "L_ratio variant: r = shift / "
                    "max(d, floor), so images with a near-zero top-2 margin "
                    "cannot own the gradient (0 = the paper's form).",
                    lower_bound=0.0)
-flags.DEFINE_float("ratio_clip", 10.0, "L_ratio variant: r clipped at this "
-                   "value (0 = off, the paper's form; 10 validated with the "
-                   "global allocation).", lower_bound=0.0)
+flags.DEFINE_float("ratio_clip", _DEFAULT.ratio_clip, "L_ratio variant: r "
+                   "clipped at this value (0 = off, the paper's form; 10 "
+                   "validated with the global allocation).", lower_bound=0.0)
 flags.DEFINE_integer("mask_log_every", 1, "TensorBoard: the search's loss "
                      "terms, binary accuracy, flip fraction and sparsity "
                      "target every N steps (tb/mask/steps; the demo's 20 "

@@ -6,6 +6,8 @@ from absl import flags
 
 from csam_tf.transforms import flags as transform_flags
 from csam_tf.transforms import ranges as transform_ranges
+from trainers.finetune_config import FinetuneConfig
+from trainers.pretrain_config import PretrainConfig
 from trainers.robust_config import OBJECTIVES, RobustConfig
 
 _DEFAULT = RobustConfig()
@@ -13,16 +15,16 @@ _DEFAULT = RobustConfig()
 # The shipped pipeline trains the weights for the certificate in both
 # stages (BENCHMARKS.md, the v3 suite: robust pre-training adds about 6
 # PCA points to robust fine-tuning at the same accuracy).
-flags.DEFINE_enum("pretrain_objective", "robust", OBJECTIVES, "Stage 1's "
-                  "objective: ce (cross-entropy on batches augmented with "
-                  "probability --augment_prob) or robust (cross-entropy "
-                  "over the clean image and --robust_views transformed "
-                  "views + --robust_lambda KL to their mean + "
+flags.DEFINE_enum("pretrain_objective", PretrainConfig.objective, OBJECTIVES,
+                  "Stage 1's objective: ce (cross-entropy on batches "
+                  "augmented with probability --augment_prob) or robust "
+                  "(cross-entropy over the clean image and --robust_views "
+                  "transformed views + --robust_lambda KL to their mean + "
                   "--robust_entropy entropy of the mean).")
-flags.DEFINE_enum("finetune_objective", "robust", OBJECTIVES, "Stage 3's "
-                  "objective under the masks, for every method's masks "
-                  "(tfmot's gradual magnitude pruning too): ce or robust, "
-                  "as --pretrain_objective.")
+flags.DEFINE_enum("finetune_objective", FinetuneConfig.objective, OBJECTIVES,
+                  "Stage 3's objective under the masks, for every method's "
+                  "masks (tfmot's gradual magnitude pruning too): ce or "
+                  "robust, as --pretrain_objective.")
 flags.DEFINE_float("robust_lambda", _DEFAULT.weight, "Weight of the views' "
                    "mean KL(pbar || p_i) to their mean prediction pbar.",
                    lower_bound=0.0)
