@@ -10,7 +10,7 @@ from typing import Callable, Dict, Optional, Sequence
 import tensorflow as tf
 import tf_keras
 
-from csam_tf.core import atomic_io
+from csam_tf.core import atomic_io, fault_injection
 from csam_tf.core import workdir as workdir_lib
 from csam_tf.data.pipeline import Augment, DataBundle
 from csam_tf.core.errors import RunError
@@ -42,8 +42,10 @@ class _EpochEnd(tf_keras.callbacks.Callback):
   """Saves the best state so far, then checkpoints the finished epoch
   (never an epoch that produced a non-finite loss)."""
 
-  def __init__(self, state, manager, save_best, best_path, monitor, guard):
+  def __init__(self, stage, state, manager, save_best, best_path, monitor,
+               guard):
     super().__init__()
+    self._stage = stage
     self._state, self._manager = state, manager
     self._save_best, self._best_path = save_best, best_path
     self._monitor = monitor
@@ -62,6 +64,7 @@ class _EpochEnd(tf_keras.callbacks.Callback):
                                  suffix=_suffix(self._best_path))
     self._state["epoch"].assign(epoch + 1)
     self._manager.save(checkpoint_number=epoch + 1)
+    fault_injection.kill_point(f"{self._stage}:epoch{epoch + 1}")
 
 
 def resumable_fit(stage: str, trainer: tf_keras.Model,
@@ -91,7 +94,8 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
 
   first_epoch = int(state["epoch"].numpy())
   guard = _StopOnNonFinite(data.steps_per_epoch(max_steps))
-  epoch_end = _EpochEnd(state, manager, save_best, best_path, monitor, guard)
+  epoch_end = _EpochEnd(stage, state, manager, save_best, best_path,
+                        monitor, guard)
   if first_epoch < epochs:
     tb_dir = os.path.join(workdir, workdir_lib.TENSORBOARD, stage)
     trainer.fit(

@@ -8,7 +8,7 @@ from typing import Dict
 
 import numpy as np
 
-from csam_tf.core import progress
+from csam_tf.core import fault_injection, progress
 from csam_tf.certify import resume as certify_resume
 from csam_tf.certify import rows as csv_rows
 from csam_tf.certify.config import CertifyConfig
@@ -44,6 +44,8 @@ def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
     rows += certify_rows(predict, images[group], group, labels[group],
                          ranges, cfg, apply)
     csv_rows.write_rows(csv_path, rows)
+    fault_injection.kill_point(
+        f"certify:{os.path.basename(csv_path)}:{len(rows)}")
     progress.report(os.path.basename(csv_path), len(rows) - done_before,
                     n - done_before, start, " images")
   progress.report(os.path.basename(csv_path), len(rows) - done_before,
