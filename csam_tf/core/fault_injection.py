@@ -19,6 +19,11 @@ def kill_point(name: str) -> None:
 
   Points: "<stage>:epoch<k>" once a training stage's epoch k is
   checkpointed; "certify:<csv file name>:<rows>" once that many rows of a
-  certificate are written."""
-  if os.environ.get(ENVIRONMENT_VARIABLE) == name:
+  certificate are written. "group:<point>" kills the whole process group
+  there (a benchmark suite and the run it started, as a session's end
+  does)."""
+  wanted = os.environ.get(ENVIRONMENT_VARIABLE)
+  if wanted == name:
     os.kill(os.getpid(), signal.SIGKILL)
+  elif wanted == f"group:{name}":
+    os.killpg(os.getpgid(0), signal.SIGKILL)

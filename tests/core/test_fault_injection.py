@@ -1,5 +1,5 @@
-"""fault_injection.kill_point: SIGKILL at the named point, nothing
-anywhere else."""
+"""fault_injection.kill_point: SIGKILL at the named point (of the process,
+or of its whole group), nothing anywhere else."""
 
 import os
 import signal
@@ -33,3 +33,15 @@ def test_other_points_and_no_variable_go_on():
     result = _run(value)
     assert result.returncode == 0, (value, result.stderr)
     assert result.stdout == "went on\n"
+
+
+def test_the_group_form_kills_the_parent_too():
+  parent = ("import subprocess, sys\n"
+            f"subprocess.run([sys.executable, '-c', {_SCRIPT!r}])\n"
+            "print('parent went on', flush=True)\n")
+  env = dict(os.environ, CSAM_TF_SIGKILL_AT="group:mask:epoch1")
+  result = subprocess.run([sys.executable, "-c", parent], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60,
+                          start_new_session=True)
+  assert result.returncode == -signal.SIGKILL
+  assert result.stdout == ""
