@@ -39,16 +39,16 @@ def certify_model(predict: Predict, images: np.ndarray, labels: np.ndarray,
   wanted = list(range(shard[0], min(cfg.num_images, len(images)), shard[1]))
   n = len(wanted)
   done_before = len(rows)
+  name = os.path.basename(csv_path)
   for first in range(len(rows), n, cfg.images_per_group):
     group = wanted[first:first + cfg.images_per_group]
     rows += certify_rows(predict, images[group], group, labels[group],
                          ranges, cfg, apply)
     csv_rows.write_rows(csv_path, rows)
-    fault_injection.kill_point(
-        f"certify:{os.path.basename(csv_path)}:{len(rows)}")
-    progress.report(os.path.basename(csv_path), len(rows) - done_before,
+    fault_injection.kill_point(f"certify:{name}:{len(rows)}")
+    progress.report(name, len(rows) - done_before,
                     n - done_before, start, " images")
-  progress.report(os.path.basename(csv_path), len(rows) - done_before,
+  progress.report(name, len(rows) - done_before,
                   n - done_before, start, " images", final=True)
   summary = csv_rows.summarize(rows[:n], cfg)
   summary["seconds_this_invocation"] = round(time.time() - start, 1)

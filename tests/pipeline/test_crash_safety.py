@@ -1,10 +1,10 @@
 """Never lose work: a run killed with SIGKILL in the middle of the mask
 search and again in certification (at named points, where the run kills
-itself: the same place on every machine, no race with a poll) finishes, when the same command runs
-again, with the uninterrupted run's masks, certificates and report.json,
-bit for bit (its three processes ran every stage again: the same flags
-give the same bits); a non-finite loss or unreadable checkpoints stop with
-one line and exit 1."""
+itself: the same place on every machine, no race with a poll) finishes,
+when the same command runs again, with the uninterrupted run's masks,
+certificates and report.json, bit for bit (its three processes ran every
+stage again: the same flags give the same bits); a non-finite loss or
+unreadable checkpoints stop with one line and exit 1."""
 
 import json
 import os
