@@ -122,9 +122,9 @@ def suite_section(rows, planned: int, settings: SectionSettings) -> str:
           rows, experiment_suites.SEARCH_BASELINES,
           experiment_suites.SEARCH_VARIANTS, sparsity))
   elif settings.suite == "objective":
-    lines.append(experiment_tables.objective_table(
-        rows, experiment_suites.OBJECTIVE_VARIANTS,
-        experiment_suites.OBJECTIVE_SPARSITY))
+    for sparsity, variants in experiment_suites.OBJECTIVE_SWEEPS.items():
+      lines.append(experiment_tables.objective_table(
+          rows, variants, sparsity, experiment_suites.OBJECTIVE_CE_VARIANT))
   elif settings.suite == "vit":
     lines.append(experiment_tables.vit_table(
         rows, ("dense", *experiment_suites.VIT_UNSTRUCTURED,

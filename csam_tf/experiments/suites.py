@@ -196,16 +196,20 @@ SEARCH_BASELINES: Dict[str, Dict[str, object]] = {
 VALIDATION_FLAGS = {"cert_split": "validation"}
 
 # The validation sweep of the weights' objective (issue 32, PROTOCOL v3
-# "Choosing settings"): 90%, seed 0, global allocation, on tfmot's gradual
+# "Choosing settings"): seed 0, global allocation, on tfmot's gradual
 # magnitude pruning from the CE-trained dense model (so the sweep measures
 # the objective, not a mask); each variant changes the fine-tuning
 # objective only. Both the CC-Cert and the binomial PCA on the first 200
 # validation images. Its records are docs/bench_records/objective_v3,
 # whose dense/seed0 is the v2 dense model (search_v2's) certified again
-# with full bounds and the binomial bound.
-OBJECTIVE_SPARSITY = 0.9
+# with full bounds and the binomial bound. 90% first; then 70%, where
+# lambda 10 (the 90% choice) lands 2 points below tfmot's accuracy, so
+# weaker settings are measured there and lambda 5 at 90% too (can one
+# setting keep both sparsities within the 1-point rule?).
 _ROBUST = {"finetune_objective": "robust"}
-OBJECTIVE_VARIANTS: Dict[str, Dict[str, object]] = {
+# The cross-entropy row each sparsity's "CPU time vs CE" is taken from.
+OBJECTIVE_CE_VARIANT = "magnitude_global"
+OBJECTIVE_VARIANTS_90: Dict[str, Dict[str, object]] = {
     "magnitude_global": {},                    # cross-entropy (v2's row)
     "robust_l2": {**_ROBUST, "robust_lambda": 2.0},
     "robust_l5": {**_ROBUST, "robust_lambda": 5.0},
@@ -220,7 +224,15 @@ OBJECTIVE_VARIANTS: Dict[str, Dict[str, object]] = {
                         "robust_ratio_weight": 0.5},
     "robust_l10_ft4": {**_ROBUST, "robust_lambda": 10.0,
                        "finetune_epochs": 4},
+    "robust_l5_ft4": {**_ROBUST, "robust_lambda": 5.0, "finetune_epochs": 4},
 }
+OBJECTIVE_VARIANTS_70: Dict[str, Dict[str, object]] = {
+    "robust_l5_ft4": {**_ROBUST, "robust_lambda": 5.0, "finetune_epochs": 4},
+    "robust_l2_ft4": {**_ROBUST, "robust_lambda": 2.0, "finetune_epochs": 4},
+}
+# Sparsity -> its variants, in the order the suite runs them.
+OBJECTIVE_SWEEPS: Dict[float, Dict[str, Dict[str, object]]] = {
+    0.9: OBJECTIVE_VARIANTS_90, 0.7: OBJECTIVE_VARIANTS_70}
 
 # Certified beyond composite L2 (the protocol's extra families), as
 # (model, families, level): dense, and csam / magnitude at 90%.
@@ -420,11 +432,12 @@ def _search_runs():
 def _objective_runs():
   runs = [_with_binomial_only(_run("dense", extra=VALIDATION_FLAGS,
                                    certificates_beyond=False))]
-  for variant, flags in OBJECTIVE_VARIANTS.items():
-    runs.append(_with_binomial_only(_run(
-        "magnitude", OBJECTIVE_SPARSITY, 0, variant,
-        {"binarize": "global", **flags, **VALIDATION_FLAGS},
-        certificates_beyond=False)))
+  for sparsity, variants in OBJECTIVE_SWEEPS.items():
+    for variant, flags in variants.items():
+      runs.append(_with_binomial_only(_run(
+          "magnitude", sparsity, 0, variant,
+          {"binarize": "global", **flags, **VALIDATION_FLAGS},
+          certificates_beyond=False)))
   return runs
 
 
@@ -482,7 +495,8 @@ def selection_keys(suite: str) -> Tuple[str, ...]:
     return ("dense", *VIT_UNSTRUCTURED, *VIT_STRUCTURED,
             *(f"{m}-robust" for m in VIT_UNSTRUCTURED))
   if suite == "objective":
-    return ("dense", *OBJECTIVE_VARIANTS)
+    return ("dense", *dict.fromkeys(
+        v for variants in OBJECTIVE_SWEEPS.values() for v in variants))
   if suite == "main":
     return ("dense", "dense_robust", *V3_ROWS)
   return ("dense", *HEADLINE_METHODS, *OTHER_METHODS, *MAIN_VARIANTS)

@@ -347,10 +347,11 @@ def search_table(rows, baselines: Dict[str, Dict[str, object]],
 
 
 def objective_table(rows, variants: Dict[str, Dict[str, object]],
-                    sparsity: float) -> str:
-  """The objective sweep: one row per fine-tuning objective of the same
-  masks (tfmot's global gradual magnitude pruning), validation numbers
-  only, PCA beside its ceiling and its rigorous companion."""
+                    sparsity: float, ce_variant: str) -> str:
+  """The objective sweep at one sparsity: one row per fine-tuning objective
+  of the same masks (tfmot's global gradual magnitude pruning), validation
+  numbers only, PCA beside its ceiling and its rigorous companion; CPU
+  time against the `ce_variant` run's at that sparsity ('-' without it)."""
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
   keys = machine_keys(rows)
   out = [f"### Fine-tuning objective sweep, {sparsity:.0%} global "
@@ -368,8 +369,8 @@ def objective_table(rows, variants: Dict[str, Dict[str, object]],
                f"{_cell(dense, ALL_CORRECT_COLUMN)} | "
                f"{_cell(dense, 'empirical_accuracy_composite_L2')} | "
                f"{_minutes(dense, keys)} | |")
-  base = select_rows(rows, method="magnitude", variant=next(iter(variants)),
-                target_sparsity=sparsity)
+  base = select_rows(rows, method="magnitude", variant=ce_variant,
+                     target_sparsity=sparsity)
   base_cpu = float(base[0]["cpu_seconds"] or 0) if base else 0.0
   for variant, flags in variants.items():
     group = select_rows(rows, method="magnitude", variant=variant,

@@ -259,7 +259,9 @@ def test_finetune_epochs_overrides_name_the_rows_that_set_their_own():
       4: ["magnitude-global_robust", "csam-global_robust", "magnitude-full",
           "csam-full"]}
   assert suites.finetune_epochs_overrides(
-      suites.suite_runs("objective")) == {4: ["magnitude-robust_l10_ft4"]}
+      suites.suite_runs("objective")) == {4: ["magnitude-robust_l10_ft4",
+                                              "magnitude-robust_l5_ft4",
+                                              "magnitude-robust_l2_ft4"]}
   assert suites.finetune_epochs_overrides(suites.suite_runs("main_v2")) == {}
 
 
@@ -269,12 +271,19 @@ def test_objective_suite_changes_the_fine_tuning_objective_only():
   assert [r.name for r in runs[1:3]] == [
       "magnitude-magnitude_global/sp90/seed0",
       "magnitude-robust_l2/sp90/seed0"]
-  base = set(runs[1].train_flags())
+  # 90% first (its 12 variants), then the weaker settings at 70%
+  assert [r.name for r in runs[12:]] == [
+      "magnitude-robust_l5_ft4/sp90/seed0",
+      "magnitude-robust_l5_ft4/sp70/seed0",
+      "magnitude-robust_l2_ft4/sp70/seed0"]
+  assert runs[-2].flags["robust_lambda"] == 5.0
+  assert runs[-1].flags["robust_lambda"] == 2.0
+  base = set(runs[1].train_flags()) - {"--sparsity=0.9"}
   for run in runs[1:]:
     assert {"--binarize=global", "--cert_split=validation",
-            "--sparsity=0.9"} <= set(run.train_flags())
+            f"--sparsity={run.sparsity}"} <= set(run.train_flags())
     assert all(f.startswith(("--robust", "--finetune_objective",
-                             "--finetune_epochs"))
+                             "--finetune_epochs", "--sparsity="))
                for f in set(run.train_flags()) - base)
     assert run.extra_certificates == (("pruned", ("composite",), "L2",
                                        "binomial"),)

@@ -292,9 +292,21 @@ def test_objective_table_reads_validation_numbers(tmp_path):
   rows[0]["validation_accuracy"], rows[1]["validation_accuracy"] = 0.91, 0.89
   for row in rows:
     row["wall_seconds"] = 600
-  table = experiment_tables.objective_table(rows, {"magnitude_global": {},
-                                         "robust_l5": {"robust_lambda": 5}},
-                                  0.9)
+  table = experiment_tables.objective_table(
+      rows, {"magnitude_global": {}, "robust_l5": {"robust_lambda": 5}},
+      0.9, "magnitude_global")
   assert table.splitlines()[-1] == (
       "| robust_l5 | --robust_lambda=5 | 89.0 | 55.0 | 50.0 | 62.0 | - | "
       "10.0 | 3.00x |")
+  # another sparsity's table takes its rows only, and without a
+  # cross-entropy run at that sparsity there is no ratio to give
+  rows.append(_v3_row("magnitude", "robust_l5", 0.7, 0, 0.9, 0.61, 0.6,
+                      0.65, 800))
+  rows[-1]["validation_accuracy"], rows[-1]["wall_seconds"] = 0.905, 480
+  table = experiment_tables.objective_table(
+      rows, {"robust_l5": {"robust_lambda": 5}}, 0.7, "magnitude_global")
+  assert table.splitlines()[0].startswith(
+      "### Fine-tuning objective sweep, 70% global")
+  assert table.splitlines()[-1] == (
+      "| robust_l5 | --robust_lambda=5 | 90.5 | 61.0 | 60.0 | 65.0 | - | "
+      "8.0 | - |")
