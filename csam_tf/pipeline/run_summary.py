@@ -32,12 +32,16 @@ def _ms(value: Optional[float]) -> str:
 
 def objective_text(stage: Dict[str, Any], run_flags: Dict[str, Any]) -> str:
   """What a training stage's weights were trained on, as the plan line
-  counts views (the clean image is one)."""
+  counts views (the clean image is one). The stage's own record of its
+  settings first (a dense model shared from another run was trained with
+  that run's), the run's flags for reports that predate it."""
   if stage.get("objective") == "robust":
-    views = int(run_flags.get("robust_views", 2)) + int(
-        bool(run_flags.get("robust_clean_view", True)))
-    return (f"robust, lambda {float(run_flags.get('robust_lambda', 0)):g}, "
-            f"{views} views")
+    robust = stage.get("robust") or {
+        "weight": run_flags.get("robust_lambda", 0),
+        "views": run_flags.get("robust_views", 2),
+        "clean_view": run_flags.get("robust_clean_view", True)}
+    views = int(robust["views"]) + int(bool(robust["clean_view"]))
+    return f"robust, lambda {float(robust['weight']):g}, {views} views"
   if stage.get("objective") == "ce":
     return "cross-entropy"
   return "-"

@@ -58,6 +58,29 @@ def test_summary_reads_the_report(tmp_path):
       "trained on cross-entropy robust, lambda 5, 2 views"
 
 
+def test_trained_on_reads_the_stages_own_settings(tmp_path):
+  """A dense model shared from another run (a suite's pruning rows) was
+  trained with that run's settings: the stage's record wins over this
+  run's flags."""
+  report = {"flags": {"robust_lambda": 5.0, "robust_views": 1,
+                      "robust_clean_view": True},
+            "stages": {
+                "pretrain": {"test_accuracy": 0.9, "objective": "robust",
+                             "robust": {"weight": 10.0, "views": 2,
+                                        "clean_view": True}},
+                "finetune": {"test_accuracy": 0.89, "sparsity": 0.9,
+                             "objective": "robust",
+                             "robust": {"weight": 2.0, "views": 2,
+                                        "clean_view": False}}}}
+  (tmp_path / "report.json").write_text(json.dumps(report))
+  result = _run(f"--workdir={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  line = next(l for l in result.stdout.splitlines()
+              if l.startswith("trained on"))
+  assert " ".join(line.split()) == (
+      "trained on robust, lambda 10, 3 views robust, lambda 2, 2 views")
+
+
 def test_a_folder_without_a_report_is_one_line(tmp_path):
   result = _run(f"--workdir={tmp_path}")
   assert result.returncode == 2
