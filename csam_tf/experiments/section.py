@@ -124,7 +124,9 @@ def suite_section(rows, planned: int, settings: SectionSettings) -> str:
   elif settings.suite == "objective":
     for sparsity, variants in experiment_suites.OBJECTIVE_SWEEPS.items():
       lines.append(experiment_tables.objective_table(
-          rows, variants, sparsity, experiment_suites.OBJECTIVE_CE_VARIANT))
+          rows, variants, sparsity, experiment_suites.OBJECTIVE_CE_VARIANT,
+          experiment_suites.OBJECTIVE_SOURCES,
+          experiment_suites.OBJECTIVE_DENSE_VARIANTS))
   elif settings.suite == "vit":
     lines.append(experiment_tables.vit_table(
         rows, ("dense", *experiment_suites.VIT_UNSTRUCTURED,

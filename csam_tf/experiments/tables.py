@@ -347,11 +347,20 @@ def search_table(rows, baselines: Dict[str, Dict[str, object]],
 
 
 def objective_table(rows, variants: Dict[str, Dict[str, object]],
-                    sparsity: float, ce_variant: str) -> str:
+                    sparsity: float, ce_variant: str,
+                    sources: Optional[Dict[str, str]] = None,
+                    dense_flags: Optional[Dict[str, Dict[str, object]]] = None
+                    ) -> str:
   """The objective sweep at one sparsity: one row per fine-tuning objective
   of the same masks (tfmot's global gradual magnitude pruning), validation
   numbers only, PCA beside its ceiling and its rigorous companion; CPU
-  time against the `ce_variant` run's at that sparsity ('-' without it)."""
+  time against the `ce_variant` run's at that sparsity ('-' without it or
+  when the two ran on different machines).
+  A variant in `sources` starts from that dense run (e.g.
+  "dense_robust-l5/seed0", whose flags `dense_flags["l5"]` gives) instead
+  of the CE one: its dense model gets a row, and the variant's flags say
+  where it starts."""
+  sources, dense_flags = sources or {}, dense_flags or {}
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
   keys = machine_keys(rows)
   out = [f"### Fine-tuning objective sweep, {sparsity:.0%} global "
@@ -369,6 +378,19 @@ def objective_table(rows, variants: Dict[str, Dict[str, object]],
                f"{_cell(dense, ALL_CORRECT_COLUMN)} | "
                f"{_cell(dense, 'empirical_accuracy_composite_L2')} | "
                f"{_minutes(dense, keys)} | |")
+  for label in dict.fromkeys(sources[v].split("/")[0] for v in variants
+                             if v in sources):
+    method, _, variant = label.partition("-")
+    group = select_rows(rows, method=method, variant=variant)
+    if group:
+      change = ", ".join(f"--{k}={v}" for k, v in dense_flags.get(
+          variant, {}).items())
+      out.append(f"| {label} (not pruned) | robust pre-training, {change} | "
+                 f"{_cell(group, 'validation_accuracy')} | "
+                 f"{_cell(group, pca)} | {_cell(group, BINOMIAL_COLUMN)} | "
+                 f"{_cell(group, ALL_CORRECT_COLUMN)} | "
+                 f"{_cell(group, 'empirical_accuracy_composite_L2')} | "
+                 f"{_minutes(group, keys)} | |")
   base = select_rows(rows, method="magnitude", variant=ce_variant,
                      target_sparsity=sparsity)
   base_cpu = float(base[0]["cpu_seconds"] or 0) if base else 0.0
@@ -379,8 +401,12 @@ def objective_table(rows, variants: Dict[str, Dict[str, object]],
       continue
     change = ", ".join(f"--{k}={v}" for k, v in flags.items()) or (
         "(cross-entropy)")
+    if variant in sources:
+      change += f" (from {sources[variant].split('/')[0]})"
     cpu = float(group[0]["cpu_seconds"] or 0)
-    ratio = f"{cpu / base_cpu:.2f}x" if base_cpu and cpu else "-"
+    same_machine = base and machine_of(base[0]) == machine_of(group[0])
+    ratio = (f"{cpu / base_cpu:.2f}x" if base_cpu and cpu and same_machine
+             else "-")
     out.append(f"| {variant} | {change} | "
                f"{_cell(group, 'validation_accuracy')} | {_cell(group, pca)} "
                f"| {_cell(group, BINOMIAL_COLUMN)} | "

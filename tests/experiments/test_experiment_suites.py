@@ -261,25 +261,36 @@ def test_finetune_epochs_overrides_name_the_rows_that_set_their_own():
   assert suites.finetune_epochs_overrides(
       suites.suite_runs("objective")) == {4: ["magnitude-robust_l10_ft4",
                                               "magnitude-robust_l5_ft4",
-                                              "magnitude-robust_l2_ft4"]}
+                                              "magnitude-full_l5_ft4"]}
   assert suites.finetune_epochs_overrides(suites.suite_runs("main_v2")) == {}
 
 
 def test_objective_suite_changes_the_fine_tuning_objective_only():
   runs = suites.suite_runs("objective")
-  assert runs[0].name == "dense/seed0"
-  assert [r.name for r in runs[1:3]] == [
+  assert [r.name for r in runs[:4]] == [
+      "dense/seed0", "dense_robust-l5/seed0",
       "magnitude-magnitude_global/sp90/seed0",
       "magnitude-robust_l2/sp90/seed0"]
-  # 90% first (its 12 variants), then the weaker settings at 70%
-  assert [r.name for r in runs[12:]] == [
-      "magnitude-robust_l5_ft4/sp90/seed0",
-      "magnitude-robust_l5_ft4/sp70/seed0",
-      "magnitude-robust_l2_ft4/sp70/seed0"]
-  assert runs[-2].flags["robust_lambda"] == 5.0
-  assert runs[-1].flags["robust_lambda"] == 2.0
-  base = set(runs[1].train_flags()) - {"--sparsity=0.9"}
-  for run in runs[1:]:
+  # a dense model of its own: robust pre-training at lambda 5
+  assert {"--stages=pretrain,certify", "--pretrain_objective=robust",
+          "--robust_lambda=5.0", "--cert_split=validation"} <= set(
+              runs[1].train_flags())
+  assert runs[1].extra_certificates == (("dense", ("composite",), "L2",
+                                         "binomial"),)
+  # 90% first (its 12 variants), then 70%: lambda 5 from the CE model and
+  # the full pipeline at lambda 5, from the lambda-5 dense model
+  assert [(r.name, r.pretrain_from) for r in runs[13:]] == [
+      ("magnitude-robust_l5_ft4/sp90/seed0", "dense/seed0"),
+      ("magnitude-robust_l5_ft4/sp70/seed0", "dense/seed0"),
+      ("magnitude-full_l5_ft4/sp70/seed0", "dense_robust-l5/seed0")]
+  assert runs[-1].flags["robust_lambda"] == 5.0
+  # --methods names the dense model too, and brings it along
+  assert [r.name for r in suites.suite_runs(
+      "objective", methods=["full_l5_ft4"])] == [
+          "dense_robust-l5/seed0", "magnitude-full_l5_ft4/sp70/seed0"]
+  assert "dense_robust-l5" in suites.selection_keys("objective")
+  base = set(runs[2].train_flags()) - {"--sparsity=0.9"}
+  for run in runs[2:]:
     assert {"--binarize=global", "--cert_split=validation",
             f"--sparsity={run.sparsity}"} <= set(run.train_flags())
     assert all(f.startswith(("--robust", "--finetune_objective",

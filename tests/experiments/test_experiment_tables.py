@@ -298,6 +298,13 @@ def test_objective_table_reads_validation_numbers(tmp_path):
   assert table.splitlines()[-1] == (
       "| robust_l5 | --robust_lambda=5 | 89.0 | 55.0 | 50.0 | 62.0 | - | "
       "10.0 | 3.00x |")
+  # CPU seconds of two machines are no ratio
+  rows[1]["machine"] = "another CPU"
+  table = experiment_tables.objective_table(
+      rows, {"magnitude_global": {}, "robust_l5": {"robust_lambda": 5}},
+      0.9, "magnitude_global")
+  assert table.splitlines()[-1].endswith("| - |")
+  rows[1]["machine"] = rows[0]["machine"]
   # another sparsity's table takes its rows only, and without a
   # cross-entropy run at that sparsity there is no ratio to give
   rows.append(_v3_row("magnitude", "robust_l5", 0.7, 0, 0.9, 0.61, 0.6,
@@ -310,3 +317,25 @@ def test_objective_table_reads_validation_numbers(tmp_path):
   assert table.splitlines()[-1] == (
       "| robust_l5 | --robust_lambda=5 | 90.5 | 61.0 | 60.0 | 65.0 | - | "
       "8.0 | - |")
+  # a variant that starts from another dense model: that model's row
+  # (only where a variant uses it), and the variant says where it starts
+  rows.append(_v3_row("dense_robust", "l5", 0.0, 0, 0.9, 0.7, 0.68, 0.72,
+                      2400))
+  rows.append(_v3_row("magnitude", "full_l5", 0.7, 0, 0.9, 0.66, 0.64, 0.7,
+                      800))
+  for row in rows[-2:]:
+    row["validation_accuracy"], row["wall_seconds"] = 0.91, 1200
+  variants = {"robust_l5": {"robust_lambda": 5}, "full_l5": {
+      "robust_lambda": 5}}
+  lines = experiment_tables.objective_table(
+      rows, variants, 0.7, "magnitude_global",
+      {"full_l5": "dense_robust-l5/seed0"},
+      {"l5": {"robust_lambda": 5.0}}).splitlines()
+  assert lines[4] == ("| dense_robust-l5 (not pruned) | robust pre-training, "
+                      "--robust_lambda=5.0 | 91.0 | 70.0 | 68.0 | 72.0 | - | "
+                      "20.0 | |")
+  assert lines[-1] == ("| full_l5 | --robust_lambda=5 (from dense_robust-l5) "
+                       "| 91.0 | 66.0 | 64.0 | 70.0 | - | 20.0 | - |")
+  assert "dense_robust-l5" not in experiment_tables.objective_table(
+      rows, {"robust_l5": {}}, 0.7, "magnitude_global",
+      {"full_l5": "dense_robust-l5/seed0"}, {"l5": {}})
