@@ -199,7 +199,8 @@ VALIDATION_FLAGS = {"cert_split": "validation"}
 # "Choosing settings"): seed 0, global allocation, on tfmot's gradual
 # magnitude pruning from the CE-trained dense model (so the sweep measures
 # the objective, not a mask); each variant changes the fine-tuning
-# objective only. Both the CC-Cert and the binomial PCA on the first 200
+# objective only (and, in OBJECTIVE_SOURCES, the dense model it starts
+# from). Both the CC-Cert and the binomial PCA on the first 200
 # validation images. Its records are docs/bench_records/objective_v3,
 # whose dense/seed0 is the v2 dense model (search_v2's) certified again
 # with full bounds and the binomial bound. 90% first; then 70%, where
@@ -515,9 +516,10 @@ def selection_keys(suite: str) -> Tuple[str, ...]:
     return ("dense", *VIT_UNSTRUCTURED, *VIT_STRUCTURED,
             *(f"{m}-robust" for m in VIT_UNSTRUCTURED))
   if suite == "objective":
+    variants = dict.fromkeys(v for sweep in OBJECTIVE_SWEEPS.values()
+                             for v in sweep)
     return ("dense", *(f"dense_robust-{v}" for v in OBJECTIVE_DENSE_VARIANTS),
-            *dict.fromkeys(
-        v for variants in OBJECTIVE_SWEEPS.values() for v in variants))
+            *variants)
   if suite == "main":
     return ("dense", "dense_robust", *V3_ROWS)
   return ("dense", *HEADLINE_METHODS, *OTHER_METHODS, *MAIN_VARIANTS)
