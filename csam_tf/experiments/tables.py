@@ -360,9 +360,20 @@ def objective_table(rows, variants: Dict[str, Dict[str, object]],
   "dense_robust-l5/seed0", whose flags `dense_flags["l5"]` gives) instead
   of the CE one: its dense model gets a row, and the variant's flags say
   where it starts."""
-  sources, dense_flags = sources or {}, dense_flags or {}
+  dense_flags = dense_flags or {}
+  # variant -> the label of the dense run it starts from, where not the CE one
+  starts = {v: (sources or {})[v].split("/")[0] for v in variants
+            if v in (sources or {})}
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
   keys = machine_keys(rows)
+
+  def row(name, change, group, ratio=""):
+    return (f"| {name} | {change} | {_cell(group, 'validation_accuracy')} | "
+            f"{_cell(group, pca)} | {_cell(group, BINOMIAL_COLUMN)} | "
+            f"{_cell(group, ALL_CORRECT_COLUMN)} | "
+            f"{_cell(group, 'empirical_accuracy_composite_L2')} | "
+            f"{_minutes(group, keys)} |" + (f" {ratio} |" if ratio else " |"))
+
   out = [f"### Fine-tuning objective sweep, {sparsity:.0%} global "
          "magnitude pruning (validation split)", "",
          "| objective | flags | validation acc. (%) | validation PCA@1e-3 "
@@ -372,47 +383,32 @@ def objective_table(rows, variants: Dict[str, Dict[str, object]],
          "|---|---|---|---|---|---|---|---|---|"]
   dense = select_rows(rows, method="dense")
   if dense:
-    out.append(f"| dense (not pruned) | - | "
-               f"{_cell(dense, 'validation_accuracy')} | {_cell(dense, pca)} "
-               f"| {_cell(dense, BINOMIAL_COLUMN)} | "
-               f"{_cell(dense, ALL_CORRECT_COLUMN)} | "
-               f"{_cell(dense, 'empirical_accuracy_composite_L2')} | "
-               f"{_minutes(dense, keys)} | |")
-  for label in dict.fromkeys(sources[v].split("/")[0] for v in variants
-                             if v in sources):
+    out.append(row("dense (not pruned)", "-", dense))
+  for label in dict.fromkeys(starts.values()):
     method, _, variant = label.partition("-")
     group = select_rows(rows, method=method, variant=variant)
     if group:
       change = ", ".join(f"--{k}={v}" for k, v in dense_flags.get(
           variant, {}).items())
-      out.append(f"| {label} (not pruned) | robust pre-training, {change} | "
-                 f"{_cell(group, 'validation_accuracy')} | "
-                 f"{_cell(group, pca)} | {_cell(group, BINOMIAL_COLUMN)} | "
-                 f"{_cell(group, ALL_CORRECT_COLUMN)} | "
-                 f"{_cell(group, 'empirical_accuracy_composite_L2')} | "
-                 f"{_minutes(group, keys)} | |")
+      out.append(row(f"{label} (not pruned)",
+                     f"robust pre-training, {change}", group))
   base = select_rows(rows, method="magnitude", variant=ce_variant,
                      target_sparsity=sparsity)
   base_cpu = float(base[0]["cpu_seconds"] or 0) if base else 0.0
   for variant, flags in variants.items():
     group = select_rows(rows, method="magnitude", variant=variant,
-                   target_sparsity=sparsity)
+                        target_sparsity=sparsity)
     if not group:
       continue
     change = ", ".join(f"--{k}={v}" for k, v in flags.items()) or (
         "(cross-entropy)")
-    if variant in sources:
-      change += f" (from {sources[variant].split('/')[0]})"
+    if variant in starts:
+      change += f" (from {starts[variant]})"
     cpu = float(group[0]["cpu_seconds"] or 0)
     same_machine = base and machine_of(base[0]) == machine_of(group[0])
     ratio = (f"{cpu / base_cpu:.2f}x" if base_cpu and cpu and same_machine
              else "-")
-    out.append(f"| {variant} | {change} | "
-               f"{_cell(group, 'validation_accuracy')} | {_cell(group, pca)} "
-               f"| {_cell(group, BINOMIAL_COLUMN)} | "
-               f"{_cell(group, ALL_CORRECT_COLUMN)} | "
-               f"{_cell(group, 'empirical_accuracy_composite_L2')} | "
-               f"{_minutes(group, keys)} | {ratio} |")
+    out.append(row(variant, change, group, ratio))
   return "\n".join(out + [""])
 
 
