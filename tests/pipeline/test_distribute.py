@@ -53,9 +53,10 @@ FLAGS = [f"--train_subset={TRAIN_IMAGES}", f"--eval_subset={EVAL_IMAGES}",
          # lr 1e-3, per-layer top-k, the paper's ratio): the default lr
          # 1e-2 moves the masks ten times as far in 4 steps
          "--mask_lr=0.001", "--binarize=layerwise", "--ratio_clip=0"]
-# the one-process reference searches (from a dense model already trained)
-SEARCH_FLAGS = [f for f in FLAGS if not f.startswith("--stages")] + [
-    "--stages=pretrain,mask"]
+# the one-process runs: stage 1 alone, and the reference searches (from a
+# dense model already trained)
+ONE_PROCESS_FLAGS = [f for f in FLAGS if not f.startswith("--stages")]
+SEARCH_FLAGS = ONE_PROCESS_FLAGS + ["--stages=pretrain,mask"]
 
 
 def _free_ports(count):
@@ -85,8 +86,8 @@ def single(tmp_path_factory):
   """Stage 1 in one process: what the two workers' stage 1 is compared
   with."""
   workdir = str(tmp_path_factory.mktemp("dist") / "single")
-  flags = [f for f in SEARCH_FLAGS if not f.startswith("--stages")]
-  result = run_cli(f"--workdir={workdir}", *flags, "--stages=pretrain")
+  result = run_cli(f"--workdir={workdir}", *ONE_PROCESS_FLAGS,
+                   "--stages=pretrain")
   assert result.returncode == 0, result.stderr[-3000:]
   return workdir
 
