@@ -2,7 +2,9 @@
 # The objective suite (issue 32's validation sweep of the weights'
 # objective, configs/bench_fashion_mnist.cfg, validation images): every
 # planned run, 90% first (the run in progress there resumes before the
-# lambda-5 dense model starts), then 70%. Finished runs are skipped;
+# lambda-5 dense models start), then the full pipeline with one
+# transformed view at 70% (its dense model first), then the rest of 70%.
+# Finished runs are skipped;
 # each finished run's record goes to $RECORDS (committed), so a new
 # machine restores them instead of repeating them.
 #
@@ -20,5 +22,7 @@ COMMON=(--suite=objective --flagfile=configs/bench_fashion_mnist.cfg
         --figures_dir="$WORKDIR/fig")
 status=0
 "$PY" -m csam_tf.experiments "${COMMON[@]}" --sparsities=0.9 || status=1
+"$PY" -m csam_tf.experiments "${COMMON[@]}" --methods=full_l5_m1_ft4 \
+  || status=1
 "$PY" -m csam_tf.experiments "${COMMON[@]}" || status=1
 exit $status

@@ -31,7 +31,8 @@ def test_objective_suite_certifies_validation_images():
   text = section.suite_section([], 12, _settings("objective"))
   assert "first 200 validation images" in text
   assert ("gets 2 fine-tuning epochs (magnitude-robust_l10_ft4, "
-          "magnitude-robust_l5_ft4, magnitude-full_l5_ft4: 4)." in text)
+          "magnitude-robust_l5_ft4, magnitude-full_l5_m1_ft4, "
+          "magnitude-full_l5_ft4: 4)." in text)
   # one table per sparsity of the sweep, 90% first
   assert text.index("### Fine-tuning objective sweep, 90% global") < (
       text.index("### Fine-tuning objective sweep, 70% global"))

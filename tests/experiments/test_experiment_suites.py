@@ -261,36 +261,44 @@ def test_finetune_epochs_overrides_name_the_rows_that_set_their_own():
   assert suites.finetune_epochs_overrides(
       suites.suite_runs("objective")) == {4: ["magnitude-robust_l10_ft4",
                                               "magnitude-robust_l5_ft4",
+                                              "magnitude-full_l5_m1_ft4",
                                               "magnitude-full_l5_ft4"]}
   assert suites.finetune_epochs_overrides(suites.suite_runs("main_v2")) == {}
 
 
 def test_objective_suite_changes_the_fine_tuning_objective_only():
   runs = suites.suite_runs("objective")
-  assert [r.name for r in runs[:4]] == [
-      "dense/seed0", "dense_robust-l5/seed0",
+  assert [r.name for r in runs[:5]] == [
+      "dense/seed0", "dense_robust-l5_m1/seed0", "dense_robust-l5/seed0",
       "magnitude-magnitude_global/sp90/seed0",
       "magnitude-robust_l2/sp90/seed0"]
-  # a dense model of its own: robust pre-training at lambda 5
-  assert {"--stages=pretrain,certify", "--pretrain_objective=robust",
-          "--robust_lambda=5.0", "--cert_split=validation"} <= set(
-              runs[1].train_flags())
-  assert runs[1].extra_certificates == (("dense", ("composite",), "L2",
-                                         "binomial"),)
+  # dense models of their own: robust pre-training at lambda 5, with one
+  # transformed view and with two
+  for run, views in ((runs[1], 1), (runs[2], 2)):
+    assert {"--stages=pretrain,certify", "--pretrain_objective=robust",
+            "--robust_lambda=5.0", "--cert_split=validation"} <= set(
+                run.train_flags())
+    assert run.flags.get("robust_views", 2) == views
+    assert run.extra_certificates == (("dense", ("composite",), "L2",
+                                       "binomial"),)
   # 90% first (its 12 variants), then 70%: lambda 5 from the CE model and
-  # the full pipeline at lambda 5, from the lambda-5 dense model
-  assert [(r.name, r.pretrain_from) for r in runs[13:]] == [
+  # the full pipeline at lambda 5, from the lambda-5 dense models (one
+  # transformed view in both stages, then two)
+  assert [(r.name, r.pretrain_from) for r in runs[14:]] == [
       ("magnitude-robust_l5_ft4/sp90/seed0", "dense/seed0"),
       ("magnitude-robust_l5_ft4/sp70/seed0", "dense/seed0"),
+      ("magnitude-full_l5_m1_ft4/sp70/seed0", "dense_robust-l5_m1/seed0"),
       ("magnitude-full_l5_ft4/sp70/seed0", "dense_robust-l5/seed0")]
+  assert runs[-2].flags["robust_views"] == 1
   assert runs[-1].flags["robust_lambda"] == 5.0
   # --methods names the dense model too, and brings it along
   assert [r.name for r in suites.suite_runs(
-      "objective", methods=["full_l5_ft4"])] == [
-          "dense_robust-l5/seed0", "magnitude-full_l5_ft4/sp70/seed0"]
-  assert "dense_robust-l5" in suites.selection_keys("objective")
-  base = set(runs[2].train_flags()) - {"--sparsity=0.9"}
-  for run in runs[2:]:
+      "objective", methods=["full_l5_m1_ft4"])] == [
+          "dense_robust-l5_m1/seed0", "magnitude-full_l5_m1_ft4/sp70/seed0"]
+  assert {"dense_robust-l5", "dense_robust-l5_m1"} <= set(
+      suites.selection_keys("objective"))
+  base = set(runs[3].train_flags()) - {"--sparsity=0.9"}
+  for run in runs[3:]:
     assert {"--binarize=global", "--cert_split=validation",
             f"--sparsity={run.sparsity}"} <= set(run.train_flags())
     assert all(f.startswith(("--robust", "--finetune_objective",
