@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The objective suite (issue 32's validation sweep of the weights'
 # objective, configs/bench_fashion_mnist.cfg, validation images): every
-# planned run, 90% first (the run in progress there resumes before the
-# lambda-5 dense models start), then the full pipeline with one
-# transformed view at 70% (its dense model first), then the rest of 70%.
-# Finished runs are skipped;
+# planned run: the full pipeline with one transformed view at 70% first
+# (its dense model before it), then 90% (the same pipeline there), then
+# the rest of 70%. Finished runs are skipped;
 # each finished run's record goes to $RECORDS (committed), so a new
 # machine restores them instead of repeating them.
 #
@@ -21,8 +20,8 @@ COMMON=(--suite=objective --flagfile=configs/bench_fashion_mnist.cfg
         --workdir="$WORKDIR" --records_dir="$RECORDS" --benchmarks_md=
         --figures_dir="$WORKDIR/fig")
 status=0
-"$PY" -m csam_tf.experiments "${COMMON[@]}" --sparsities=0.9 || status=1
 "$PY" -m csam_tf.experiments "${COMMON[@]}" --methods=full_l5_m1_ft4 \
-  || status=1
+  --sparsities=0.7 || status=1
+"$PY" -m csam_tf.experiments "${COMMON[@]}" --sparsities=0.9 || status=1
 "$PY" -m csam_tf.experiments "${COMMON[@]}" || status=1
 exit $status

@@ -281,11 +281,12 @@ def test_objective_suite_changes_the_fine_tuning_objective_only():
     assert run.flags.get("robust_views", 2) == views
     assert run.extra_certificates == (("dense", ("composite",), "L2",
                                        "binomial"),)
-  # 90% first (its 12 variants), then 70%: lambda 5 from the CE model and
+  # 90% first (its 13 variants), then 70%: lambda 5 from the CE model and
   # the full pipeline at lambda 5, from the lambda-5 dense models (one
   # transformed view in both stages, then two)
   assert [(r.name, r.pretrain_from) for r in runs[14:]] == [
       ("magnitude-robust_l5_ft4/sp90/seed0", "dense/seed0"),
+      ("magnitude-full_l5_m1_ft4/sp90/seed0", "dense_robust-l5_m1/seed0"),
       ("magnitude-robust_l5_ft4/sp70/seed0", "dense/seed0"),
       ("magnitude-full_l5_m1_ft4/sp70/seed0", "dense_robust-l5_m1/seed0"),
       ("magnitude-full_l5_ft4/sp70/seed0", "dense_robust-l5/seed0")]
@@ -293,7 +294,7 @@ def test_objective_suite_changes_the_fine_tuning_objective_only():
   assert runs[-1].flags["robust_lambda"] == 5.0
   # --methods names the dense model too, and brings it along
   assert [r.name for r in suites.suite_runs(
-      "objective", methods=["full_l5_m1_ft4"])] == [
+      "objective", methods=["full_l5_m1_ft4"], sparsities=[0.7])] == [
           "dense_robust-l5_m1/seed0", "magnitude-full_l5_m1_ft4/sp70/seed0"]
   assert {"dense_robust-l5", "dense_robust-l5_m1"} <= set(
       suites.selection_keys("objective"))
