@@ -39,7 +39,7 @@ from trainers.pretrain import (evaluate_splits, make_optimizer,
                                objective_record)
 from trainers.ratio_finetune import RatioFinetuneTrainer
 from trainers.pretrain_config import PretrainConfig
-from trainers.resumable_fit import resumable_fit
+from trainers.resumable_fit import resumable_fit, resume_record
 from trainers.robust import RobustTrainer
 
 STAGE = "finetune"
@@ -287,7 +287,7 @@ def run_finetune(network: tf_keras.Model, masks, data: DataBundle,
       "steps_per_epoch": steps_per_epoch,
       "best_epoch": best["best_epoch"],
       "last_epoch_logs": best["last_epoch_logs"],
-      "resumed_after_epoch": best["resumed_after_epoch"],
+      **resume_record(best),
       **evaluate_splits(evaluator, data),
       "granularity": cfg.granularity,
       "pruning": cfg.pruning,

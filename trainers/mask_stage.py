@@ -27,7 +27,7 @@ from trainers.mask_search import (MaskSearchTrainer,
                                   RecalibrateBeforeValidation,
                                   batchnorm_affine)
 from trainers.mask_search_config import MaskSearchConfig
-from trainers.resumable_fit import resumable_fit
+from trainers.resumable_fit import resumable_fit, resume_record
 from trainers.search_summaries import SearchSummaries
 
 _TRAINERS = {"csam": MaskSearchTrainer,
@@ -194,7 +194,7 @@ def run_mask_search(network: tf_keras.Model, data: DataBundle,
       "steps_per_epoch": data.steps_per_epoch(cfg.steps_per_epoch),
       "best_epoch": best["best_epoch"],
       "last_epoch_logs": best["last_epoch_logs"],
-      "resumed_after_epoch": best["resumed_after_epoch"],
+      **resume_record(best),
       "binary_validation_accuracy": float(val["accuracy"]),
       "binary_test_accuracy": float(test["accuracy"]),
       "soft_binary_agreement_test": float(test["agreement"]),

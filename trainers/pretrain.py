@@ -23,7 +23,7 @@ from csam_tf.transforms import plugin
 from trainers.cross_entropy import (CrossEntropyTrainer,  # noqa: F401
                                     compile_trainer, cross_entropy_trainer)
 from trainers.pretrain_config import PretrainConfig
-from trainers.resumable_fit import resumable_fit
+from trainers.resumable_fit import resumable_fit, resume_record
 from trainers.robust import RobustTrainer
 
 STAGE = "pretrain"
@@ -133,7 +133,7 @@ def run_pretrain(network: tf_keras.Model, data: DataBundle,
       "epochs": cfg.epochs,
       "best_epoch": best["best_epoch"],
       "last_epoch_logs": best["last_epoch_logs"],
-      "resumed_after_epoch": best["resumed_after_epoch"],
+      **resume_record(best),
       **evaluate_splits(trainer, data),
       "steps_per_epoch": steps_per_epoch,
       "parameters": int(network.count_params()),

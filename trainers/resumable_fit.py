@@ -5,6 +5,7 @@ TensorBoard logs under <workdir>/tb/<stage>."""
 import math
 import os
 import sys
+import time
 from typing import Callable, Dict, Optional, Sequence
 
 import tensorflow as tf
@@ -43,13 +44,14 @@ class _EpochEnd(tf_keras.callbacks.Callback):
   (never an epoch that produced a non-finite loss)."""
 
   def __init__(self, stage, state, manager, save_best, best_path, monitor,
-               guard):
+               guard, clock):
     super().__init__()
     self._stage = stage
     self._state, self._manager = state, manager
     self._save_best, self._best_path = save_best, best_path
     self._monitor = monitor
     self._guard = guard
+    self._clock = clock
     self.last_logs = {}
 
   def on_epoch_end(self, epoch, logs=None):
@@ -63,8 +65,64 @@ class _EpochEnd(tf_keras.callbacks.Callback):
       atomic_io.write_atomically(self._best_path, self._save_best,
                                  suffix=_suffix(self._best_path))
     self._state["epoch"].assign(epoch + 1)
+    _write_times(self._manager.directory, epoch + 1, self._clock.totals())
     self._manager.save(checkpoint_number=epoch + 1)
     fault_injection.kill_point(f"{self._stage}:epoch{epoch + 1}")
+
+
+class _TrainingClock:
+  """The stage's training time (wall and this process's CPU seconds) over
+  all its invocations, up to each checkpoint: each checkpoint has the
+  totals beside it (times-<epoch>.json), so a resumed stage can report
+  what its earlier invocations cost (not the part of an epoch a kill
+  lost). `earlier` is None after a checkpoint written without them."""
+
+  def __init__(self, earlier: Optional[Dict[str, float]]):
+    self.earlier = earlier
+    self._start = _now()
+
+  def totals(self) -> Optional[Dict[str, float]]:
+    """The earlier totals plus this invocation's (None: unknown)."""
+    if self.earlier is None:
+      return None
+    now = _now()
+    return {name: self.earlier[name] + now[name] - self._start[name]
+            for name in now}
+
+
+def _now() -> Dict[str, float]:
+  return {"wall_seconds": time.time(), "cpu_seconds": time.process_time()}
+
+
+def _times_path(directory: str, epoch: int) -> str:
+  return os.path.join(directory, f"times-{epoch}.json")
+
+
+def _write_times(directory, epoch, totals):
+  if totals is not None:
+    atomic_io.write_json(_times_path(directory, epoch),
+                         {k: round(v, 1) for k, v in totals.items()})
+
+
+def _read_times(directory, epoch) -> Optional[Dict[str, float]]:
+  """The training totals up to checkpoint `epoch` (zeros for a fresh
+  start; None when that checkpoint has none beside it)."""
+  if not epoch:
+    return {name: 0.0 for name in _now()}
+  try:
+    times = atomic_io.read_json(_times_path(directory, epoch), {})
+    return {name: float(times[name]) for name in _now()}
+  except (ValueError, KeyError, TypeError):  # none, or not ours
+    return None
+
+
+def resume_record(fitted: Dict[str, object]) -> Dict[str, object]:
+  """A stage report's resume fields from what `resumable_fit` returned:
+  the epoch it resumed after and, when known, the wall and CPU seconds its
+  earlier invocations trained for up to that checkpoint."""
+  return {key: fitted[key] for key in ("resumed_after_epoch",
+                                       "earlier_invocations")
+          if key in fitted}
 
 
 def resumable_fit(stage: str, trainer: tf_keras.Model,
@@ -82,7 +140,8 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
   `monitor` improves; `max_steps` cuts each epoch short. Returns the best
   epoch and value, the last epoch's logs (losses) when this call trained
   one, and the epoch it resumed after (0: a fresh start; the stage's
-  wall time then covers this invocation only).
+  wall time then covers this invocation only, and `earlier_invocations`
+  the training seconds, wall and CPU, before it: `resume_record`).
   """
   state = {"epoch": tf.Variable(0, dtype=tf.int64),
            "best_value": tf.Variable(-float("inf"), dtype=tf.float64),
@@ -93,9 +152,10 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
   _restore_latest_readable(stage, checkpoint, manager, state)
 
   first_epoch = int(state["epoch"].numpy())
+  clock = _TrainingClock(_read_times(manager.directory, first_epoch))
   guard = _StopOnNonFinite(data.steps_per_epoch(max_steps))
   epoch_end = _EpochEnd(stage, state, manager, save_best, best_path,
-                        monitor, guard)
+                        monitor, guard, clock)
   if first_epoch < epochs:
     tb_dir = os.path.join(workdir, workdir_lib.TENSORBOARD, stage)
     trainer.fit(
@@ -119,10 +179,13 @@ def resumable_fit(stage: str, trainer: tf_keras.Model,
         + (f"the checkpoint of epoch {kept} in {manager.directory} is kept"
            if kept else "no epoch had finished: there is no checkpoint yet")
         + "). Lower the learning rate (in a new --workdir) or check the data")
-  return {"best_epoch": int(state["best_epoch"].numpy()),
-          f"best_{monitor}": float(state["best_value"].numpy()),
-          "last_epoch_logs": epoch_end.last_logs,
-          "resumed_after_epoch": first_epoch}
+  fitted = {"best_epoch": int(state["best_epoch"].numpy()),
+            f"best_{monitor}": float(state["best_value"].numpy()),
+            "last_epoch_logs": epoch_end.last_logs,
+            "resumed_after_epoch": first_epoch}
+  if first_epoch and clock.earlier is not None:
+    fitted["earlier_invocations"] = dict(clock.earlier)
+  return fitted
 
 
 def _restore_latest_readable(stage, checkpoint, manager, state):

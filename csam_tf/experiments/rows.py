@@ -75,9 +75,12 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "test_accuracy": trained["test_accuracy"],
       "validation_accuracy": trained["validation_accuracy"],
       "seed": spec["seed"], "cert_eps": flags["cert_eps"],
-      "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]), 1),
+      "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]) +
+                            _earlier(stages, not dense, "wall_seconds"), 1),
       "cpu_seconds": _cpu_seconds(spec["commands"], stage_seconds(
-          stages, shared_pretrain=not dense), _resumed(stages, not dense)),
+          stages, shared_pretrain=not dense), _resumed(stages, not dense),
+          {key: _earlier(stages, not dense, key)
+           for key in ("wall_seconds", "cpu_seconds")}),
       "machine": " + ".join(sorted({c["machine"] for c in spec["commands"]
                                     if "machine" in c})),
       "stage_seconds": stage_seconds(stages, shared_pretrain=not dense),
@@ -132,30 +135,49 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
 UNRECORDED_WORK_SLACK = (1.05, 60.0)
 
 
+def _own_stages(stages, shared_pretrain: bool):
+  """The run's own stage records (a shared pre-training is the dense
+  run's)."""
+  return [stage for name, stage in stages.items()
+          if isinstance(stage, dict) and
+          not (name == "pretrain" and shared_pretrain)]
+
+
 def _resumed(stages, shared_pretrain: bool) -> bool:
-  """A training stage of the run resumed from a checkpoint (its earlier
-  invocation's time is in no record); a shared pre-training is not the
-  run's own."""
-  return any(stage.get("resumed_after_epoch", 0) > 0
-             for name, stage in stages.items()
-             if isinstance(stage, dict) and
-             not (name == "pretrain" and shared_pretrain))
+  """A training stage of the run resumed from a checkpoint whose earlier
+  invocations' time it does not know (checkpoints from before
+  `earlier_invocations`): that time is in no record."""
+  return any(stage.get("resumed_after_epoch", 0) > 0 and
+             "earlier_invocations" not in stage
+             for stage in _own_stages(stages, shared_pretrain))
 
 
-def _cpu_seconds(commands, stages_wall_seconds, resumed=False):
-  """The commands' CPU seconds; empty for runs made before the runner
-  measured them, and for runs resumed after their runner was killed (the
-  killed command's CPU time was never recorded: the sum would undercount;
-  a stage that resumed from a checkpoint says so, and for runs recorded
-  before stages said it, `stages_wall_seconds` above the commands' wall
-  time shows it)."""
+def _earlier(stages, shared_pretrain: bool, key: str) -> float:
+  """Seconds (`key`: wall or CPU) the run's resumed stages trained for in
+  earlier invocations, up to the checkpoint they resumed from: the killed
+  command recorded none of it."""
+  return sum(stage.get("earlier_invocations", {}).get(key, 0.0)
+             for stage in _own_stages(stages, shared_pretrain))
+
+
+def _cpu_seconds(commands, stages_wall_seconds, resumed=False,
+                 earlier=None):
+  """The commands' CPU seconds plus what resumed stages trained for
+  before (`earlier`: wall_seconds and cpu_seconds); empty for runs made before the runner
+  measured them, and for runs resumed after their runner was killed
+  without that record (the killed command's CPU time was never recorded:
+  the sum would undercount; such a stage says it resumed, and for runs
+  recorded before stages said it, `stages_wall_seconds` above the
+  commands' wall time shows it)."""
   if resumed or not all("cpu_seconds" in c for c in commands):
     return ""
+  earlier = earlier or {}
   factor, slack = UNRECORDED_WORK_SLACK
-  if stages_wall_seconds > factor * sum(c["seconds"] for c in commands) + \
-      slack:
+  if stages_wall_seconds > factor * (sum(c["seconds"] for c in commands) +
+                                     earlier.get("wall_seconds", 0.0)) + slack:
     return ""
-  return round(sum(c["cpu_seconds"] for c in commands), 1)
+  return round(sum(c["cpu_seconds"] for c in commands) +
+               earlier.get("cpu_seconds", 0.0), 1)
 
 
 def write_csv(path: str, rows: Sequence[Dict[str, object]]) -> None:
@@ -192,7 +214,8 @@ def stage_seconds(stages, shared_pretrain: bool) -> float:
       total += sum(c.get("seconds_this_invocation", 0.0)
                    for c in stage.values() if isinstance(c, dict))
     elif not (name == "pretrain" and shared_pretrain):
-      total += stage.get("wall_seconds", 0.0)
+      total += stage.get("wall_seconds", 0.0) + stage.get(
+          "earlier_invocations", {}).get("wall_seconds", 0.0)
   return round(total, 1)
 
 

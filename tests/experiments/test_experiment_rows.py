@@ -51,10 +51,11 @@ def test_row_reads_the_measured_numbers(tmp_path):
 
 
 def test_a_run_whose_stage_resumed_has_no_cpu_cell(tmp_path):
-  """A fine-tuning resumed after epoch 3 recorded only its last
-  invocation's wall time, so the stage times cannot show the killed
-  command (the v3 suite's magnitude-global_robust/sp90/seed0): the stage
-  says it resumed and the CPU cell stays empty."""
+  """A fine-tuning resumed after epoch 3 from a checkpoint without its
+  training time recorded only its last invocation's wall time, so the
+  stage times cannot show the killed command (the v3 suite's
+  magnitude-global_robust/sp90/seed0): the stage says it resumed and the
+  CPU cell stays empty. With that time, the cells count it."""
   run_dir = write_run(str(tmp_path), "magnitude/sp90/seed2", "magnitude",
                       0.9, 2, 0.88, 0.41, cpu=(180.5, 30.25),
                       command_seconds=(250.0, 45.0))
@@ -68,6 +69,16 @@ def test_a_run_whose_stage_resumed_has_no_cpu_cell(tmp_path):
     json.dump(report, f)
   assert experiment_rows.result_row(run_dir, "magnitude/sp90/seed2")[
       "cpu_seconds"] == ""
+  # with its earlier invocations' training time (beside the checkpoint it
+  # resumed from) the run's cells add it: 210.75 + 95.15 CPU seconds, and
+  # 295 s of commands + 120 s wall
+  report["stages"]["finetune"]["earlier_invocations"] = {
+      "wall_seconds": 120.0, "cpu_seconds": 95.15}
+  with open(path, "w") as f:
+    json.dump(report, f)
+  row = experiment_rows.result_row(run_dir, "magnitude/sp90/seed2")
+  assert (row["cpu_seconds"], row["wall_seconds"]) == (305.9, 415.0)
+  del report["stages"]["finetune"]["earlier_invocations"]
   # a shared pre-training that resumed is the dense run's, not this one's
   report["stages"]["finetune"]["resumed_after_epoch"] = 0
   report["stages"]["pretrain"]["resumed_after_epoch"] = 2

@@ -34,7 +34,7 @@ _VOLATILE = ("wall_seconds", "seconds_this_invocation",
              "workdir",
              # how the run got there (a killed stage resumes), not what it
              # computed
-             "resumed_after_epoch")
+             "resumed_after_epoch", "earlier_invocations")
 
 
 def _stable(value):

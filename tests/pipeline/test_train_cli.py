@@ -347,11 +347,22 @@ def _resume_after_epoch_1(tmp_path, run_a, stage, end_files):
   assert_same_checkpoint(epoch_2, checkpoint_values(ckpt["b"], 2))
   for name in end_files:  # and the stage's outputs were written again
     assert os.path.exists(os.path.join(runs["b"], name)), name
-  # the report says the stage resumed (its wall time is this invocation's:
-  # the tables leave such a run's CPU time out), run a's says it did not
-  resumed = {name: json.load(open(os.path.join(w, "report.json")))[
-      "stages"][stage]["resumed_after_epoch"] for name, w in runs.items()}
-  assert resumed == {"a": 0, "b": 1}
+  # the report says the stage resumed (its wall time is this invocation's),
+  # run a's says it did not
+  records = {name: json.load(open(os.path.join(w, "report.json")))[
+      "stages"][stage] for name, w in runs.items()}
+  assert {name: r["resumed_after_epoch"] for name, r in records.items()} == {
+      "a": 0, "b": 1}
+  # what run b's stage trained for before the resume is what run a's
+  # epoch-1 checkpoint has beside it (the tables add it to b's command
+  # times), and b's epoch-2 totals count b's own epoch on top
+  with open(os.path.join(ckpt["a"], "times-1.json")) as f:
+    epoch_1 = json.load(f)
+  assert "earlier_invocations" not in records["a"]
+  assert records["b"]["earlier_invocations"] == epoch_1
+  with open(os.path.join(ckpt["b"], "times-2.json")) as f:
+    epoch_2_times = json.load(f)
+  assert all(epoch_2_times[k] > epoch_1[k] > 0 for k in epoch_1)
   return runs
 
 
