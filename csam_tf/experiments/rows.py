@@ -163,12 +163,12 @@ def _earlier(stages, shared_pretrain: bool, key: str) -> float:
 def _cpu_seconds(commands, stages_wall_seconds, resumed=False,
                  earlier=None):
   """The commands' CPU seconds plus what resumed stages trained for
-  before (`earlier`: wall_seconds and cpu_seconds); empty for runs made before the runner
-  measured them, and for runs resumed after their runner was killed
-  without that record (the killed command's CPU time was never recorded:
-  the sum would undercount; such a stage says it resumed, and for runs
-  recorded before stages said it, `stages_wall_seconds` above the
-  commands' wall time shows it)."""
+  before (`earlier`: wall_seconds and cpu_seconds); empty for runs made
+  before the runner measured them, and for runs resumed after their
+  runner was killed without that record (the killed command's CPU time
+  was never recorded: the sum would undercount; such a stage says it
+  resumed, and for runs recorded before stages said it,
+  `stages_wall_seconds` above the commands' wall time shows it)."""
   if resumed or not all("cpu_seconds" in c for c in commands):
     return ""
   earlier = earlier or {}
