@@ -90,8 +90,12 @@ class _TrainingClock:
             for name in now}
 
 
+# What `_TrainingClock` totals, by its report names.
+_TIME_NAMES = ("wall_seconds", "cpu_seconds")
+
+
 def _now() -> Dict[str, float]:
-  return {"wall_seconds": time.time(), "cpu_seconds": time.process_time()}
+  return dict(zip(_TIME_NAMES, (time.time(), time.process_time())))
 
 
 def _times_path(directory: str, epoch: int) -> str:
@@ -108,10 +112,10 @@ def _read_times(directory, epoch) -> Optional[Dict[str, float]]:
   """The training totals up to checkpoint `epoch` (zeros for a fresh
   start; None when that checkpoint has none beside it)."""
   if not epoch:
-    return {name: 0.0 for name in _now()}
+    return {name: 0.0 for name in _TIME_NAMES}
   try:
     times = atomic_io.read_json(_times_path(directory, epoch), {})
-    return {name: float(times[name]) for name in _now()}
+    return {name: float(times[name]) for name in _TIME_NAMES}
   except (ValueError, KeyError, TypeError):  # none, or not ours
     return None
 

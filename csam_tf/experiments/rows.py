@@ -61,6 +61,8 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
   dense = spec["method"] in experiment_suites.DENSE_METHODS
   trained = stages["pretrain" if dense else "finetune"]
   pretrain = stages.get("pretrain", {})
+  earlier = {key: _earlier(stages, not dense, key)
+             for key in ("wall_seconds", "cpu_seconds")}
   row = {
       "run": name, "method": spec["method"], "variant": spec["variant"],
       "dataset": flags["dataset"], "arch": flags["arch"],
@@ -76,11 +78,10 @@ def result_row(run_dir: str, name: str) -> Optional[Dict[str, object]]:
       "validation_accuracy": trained["validation_accuracy"],
       "seed": spec["seed"], "cert_eps": flags["cert_eps"],
       "wall_seconds": round(sum(c["seconds"] for c in spec["commands"]) +
-                            _earlier(stages, not dense, "wall_seconds"), 1),
+                            earlier["wall_seconds"], 1),
       "cpu_seconds": _cpu_seconds(spec["commands"], stage_seconds(
           stages, shared_pretrain=not dense), _resumed(stages, not dense),
-          {key: _earlier(stages, not dense, key)
-           for key in ("wall_seconds", "cpu_seconds")}),
+          earlier),
       "machine": " + ".join(sorted({c["machine"] for c in spec["commands"]
                                     if "machine" in c})),
       "stage_seconds": stage_seconds(stages, shared_pretrain=not dense),
@@ -156,8 +157,14 @@ def _earlier(stages, shared_pretrain: bool, key: str) -> float:
   """Seconds (`key`: wall or CPU) the run's resumed stages trained for in
   earlier invocations, up to the checkpoint they resumed from: the killed
   command recorded none of it."""
-  return sum(stage.get("earlier_invocations", {}).get(key, 0.0)
+  return sum(_earlier_seconds(stage, key)
              for stage in _own_stages(stages, shared_pretrain))
+
+
+def _earlier_seconds(stage, key: str) -> float:
+  """One stage's `earlier_invocations` seconds (0 when it did not resume
+  or its checkpoint had none)."""
+  return stage.get("earlier_invocations", {}).get(key, 0.0)
 
 
 def _cpu_seconds(commands, stages_wall_seconds, resumed=False,
@@ -214,8 +221,8 @@ def stage_seconds(stages, shared_pretrain: bool) -> float:
       total += sum(c.get("seconds_this_invocation", 0.0)
                    for c in stage.values() if isinstance(c, dict))
     elif not (name == "pretrain" and shared_pretrain):
-      total += stage.get("wall_seconds", 0.0) + stage.get(
-          "earlier_invocations", {}).get("wall_seconds", 0.0)
+      total += stage.get("wall_seconds", 0.0) + _earlier_seconds(
+          stage, "wall_seconds")
   return round(total, 1)
 
 

@@ -360,10 +360,9 @@ def objective_table(rows, variants: Dict[str, Dict[str, object]],
   "dense_robust-l5/seed0", whose flags `dense_flags["l5"]` gives) instead
   of the CE one: its dense model gets a row, and the variant's flags say
   where it starts."""
-  dense_flags = dense_flags or {}
+  sources, dense_flags = sources or {}, dense_flags or {}
   # variant -> the label of the dense run it starts from, where not the CE one
-  starts = {v: (sources or {})[v].split("/")[0] for v in variants
-            if v in (sources or {})}
+  starts = {v: sources[v].split("/")[0] for v in variants if v in sources}
   pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
   keys = machine_keys(rows)
 
