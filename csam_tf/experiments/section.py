@@ -87,7 +87,8 @@ def suite_section(rows, planned: int, settings: SectionSettings) -> str:
       f"{_cpu_sentence(rows)}", ""]
   if settings.suite == "main":
     lines.append(experiment_tables.v3_tables(
-        rows, tuple(experiment_suites.V3_ROWS),
+        rows, tuple(experiment_suites.V3_DENSE),
+        tuple(experiment_suites.V3_ROWS),
         experiment_suites.V3_SPARSITIES))
     lines.append(experiment_tables.comparison_table(
         rows, experiment_suites.V3_HEADLINE_PAIRS,

@@ -149,7 +149,12 @@ def paired_table(rows, pairs, sparsities, root: Optional[str] = None) -> str:
 V3_ROW_TEXT = {  # what each v3 row is, for readers
     "dense": ("CE", "none (dense)", "-"),
     "dense_robust": ("robust", "none (dense)", "-"),
+    "dense_robust-shipped": ("robust, shipped", "none (dense)", "-"),
     "magnitude": ("CE", "tfmot gradual magnitude, layer-wise", "CE"),
+    "csam-shipped": ("robust, shipped", "C-SAM, global", "robust, shipped"),
+    "magnitude-shipped": ("robust, shipped",
+                          "tfmot gradual magnitude, global",
+                          "robust, shipped"),
     "magnitude-global_robust": ("CE", "tfmot gradual magnitude, global",
                                 "robust"),
     "csam-global_robust": ("CE", "C-SAM, global", "robust"),
@@ -168,8 +173,8 @@ def _cpu_minutes(rows, keys: Dict[str, str]) -> str:
                               keys, "cpu_seconds")
 
 
-def v3_tables(rows, labels: Sequence[str], sparsities: Sequence[float]
-              ) -> str:
+def v3_tables(rows, dense_labels: Sequence[str], labels: Sequence[str],
+              sparsities: Sequence[float]) -> str:
   """The v3 main suite: the dense models, then one table per sparsity
   with every row's dense model, masks and fine-tuning objective, test
   accuracy, PCA by CC-Cert and by the binomial bound, and PCA's ceiling
@@ -182,8 +187,9 @@ def v3_tables(rows, labels: Sequence[str], sparsities: Sequence[float]
   out = ["### Dense models", "",
          "| dense model | seeds " + columns + f" {cpu_unit} |",
          "|---|---|---|---|---|---|---|"]
-  for label in ("dense", "dense_robust"):
-    group = select_rows(rows, method=label)
+  for label in dense_labels:
+    method, _, variant = label.partition("-")
+    group = select_rows(rows, method=method, variant=variant or "default")
     if group:
       out.append(f"| {label} ({V3_ROW_TEXT[label][0]}) | {len(group)} | "
                  f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "

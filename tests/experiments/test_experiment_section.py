@@ -22,8 +22,9 @@ def test_v3_header_names_the_robust_rows_budget():
   assert ("0 of 66 planned runs finished. Certification: CC-Cert, first 200 "
           "test images, nsamples 100 x nbounds 10, delta 0.9, eps 0.001."
           in text)
-  assert ("gets 2 fine-tuning epochs (magnitude-global_robust, "
-          "csam-global_robust, magnitude-full, csam-full: 4). Per-run "
+  assert ("gets 2 fine-tuning epochs (csam-shipped, magnitude-shipped, "
+          "magnitude-global_robust, csam-global_robust, magnitude-full, "
+          "csam-full: 4). Per-run "
           "numbers: `runs/x/results.csv`" in text)
 
 
@@ -31,8 +32,7 @@ def test_objective_suite_certifies_validation_images():
   text = section.suite_section([], 12, _settings("objective"))
   assert "first 200 validation images" in text
   assert ("gets 2 fine-tuning epochs (magnitude-robust_l10_ft4, "
-          "magnitude-robust_l5_ft4, magnitude-full_l5_m1_ft4, "
-          "magnitude-full_l5_ft4: 4)." in text)
+          "magnitude-robust_l5_ft4, magnitude-full_l5_m1_ft4: 4)." in text)
   # one table per sparsity of the sweep, 90% first
   assert text.index("### Fine-tuning objective sweep, 90% global") < (
       text.index("### Fine-tuning objective sweep, 70% global"))

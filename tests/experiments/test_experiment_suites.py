@@ -84,8 +84,9 @@ def test_v3_rows_name_their_objectives():
 
 def test_the_commands_defaults_are_the_shipped_rows():
   """`python -m csam_tf.train` with no flags runs the validated pipeline:
-  dense_robust's pre-training, then csam-full's search and fine-tuning
-  (the global allocation as "auto" resolves it for single weights)."""
+  dense_robust-shipped's pre-training, then csam-shipped's search and
+  fine-tuning (the global allocation as "auto" resolves it for single
+  weights)."""
   # pylint: disable=import-outside-toplevel,unused-import
   from absl import flags
   from csam_tf.pipeline import pipeline_flags  # noqa: F401 (the flags)
@@ -93,7 +94,8 @@ def test_the_commands_defaults_are_the_shipped_rows():
   defaults = {name: flags.FLAGS[name].default for name in flags.FLAGS}
   by_name = {r.name: r for r in suites.suite_runs("main")}
   shipped = {}
-  for run in (by_name["dense_robust/seed0"], by_name["csam-full/sp90/seed0"]):
+  for run in (by_name["dense_robust-shipped/seed0"],
+              by_name["csam-shipped/sp90/seed0"]):
     shipped.update(run.flags)
   for name in ("stages", "cert_models"):   # what the suite splits per run
     shipped.pop(name, None)
@@ -182,11 +184,11 @@ def test_vit_suite_prunes_weights_at_70_and_heads_at_50_and_exports():
     assert "--granularity=channel" in run.train_flags()
     assert "--stages=mask,finetune,export,certify" in run.train_flags()
   assert "--mask_method=taylor" in runs[5].train_flags()
-  # v3: v2's weight rows again, fine-tuned on the robust objective
+  # v3: v2's weight rows again, fine-tuned as the shipped pipeline does
   for plain, robust in ((runs[1], runs[6]), (runs[2], runs[7])):
     assert set(robust.train_flags()) - set(plain.train_flags()) == {
-        "--finetune_objective=robust", "--robust_lambda=10.0",
-        "--finetune_epochs=4"}
+        "--finetune_objective=robust", "--robust_lambda=5.0",
+        "--robust_views=1", "--finetune_epochs=4"}
   assert all(r.extra_certificates == () for r in runs)
   assert suites.selection_keys("vit") == (
       "dense", "csam", "magnitude", "csam_channel", "group_norm", "taylor",
@@ -216,7 +218,7 @@ def test_search_suite_certifies_validation_images_only():
 def test_v3_main_suite_plan():
   runs = suites.suite_runs("main")
   by_name = {r.name: r for r in runs}
-  assert len(runs) == 3 * (2 + 4 * 5)
+  assert len(runs) == 3 * (3 + 4 * 7)
   for seed in (0, 1, 2):
     assert by_name[f"dense_robust/seed{seed}"].train_flags() == [
         f"--seed={seed}", "--stages=pretrain,certify", "--cert_models=dense",
@@ -252,54 +254,66 @@ def test_v3_main_suite_plan():
   assert [r.name for r in suites.suite_runs("main", ["csam-full"], [0.95],
                                             [1])] == [
       "dense_robust/seed1", "csam-full/sp95/seed1"]
+  # the shipped pipeline: its own dense model (robust pre-training at
+  # lambda 5, one transformed view), the same settings in fine-tuning
+  shipped = by_name["csam-shipped/sp90/seed2"]
+  assert shipped.pretrain_from == "dense_robust-shipped/seed2"
+  assert by_name["dense_robust-shipped/seed2"].train_flags() == [
+      "--seed=2", "--stages=pretrain,certify", "--cert_models=dense",
+      "--pretrain_objective=robust", "--robust_lambda=5.0",
+      "--robust_views=1"]
+  assert {"--finetune_objective=robust", "--robust_lambda=5.0",
+          "--robust_views=1", "--finetune_epochs=4", "--binarize=global",
+          "--mask_lr=0.01"} <= set(shipped.train_flags())
+  csam, magnitude = (set(by_name[f"{label}/sp98/seed0"].train_flags())
+                     for label in ("csam-shipped", "magnitude-shipped"))
+  assert {f for f in csam ^ magnitude if "robust" in f} == set()
+  assert [r.name for r in suites.suite_runs("main", ["magnitude-shipped"],
+                                            [0.7], [0])] == [
+      "dense_robust-shipped/seed0", "magnitude-shipped/sp70/seed0"]
 
 
 def test_finetune_epochs_overrides_name_the_rows_that_set_their_own():
   assert suites.finetune_epochs_overrides(suites.suite_runs("main")) == {
-      4: ["magnitude-global_robust", "csam-global_robust", "magnitude-full",
-          "csam-full"]}
+      4: ["csam-shipped", "magnitude-shipped", "magnitude-global_robust",
+          "csam-global_robust", "magnitude-full", "csam-full"]}
   assert suites.finetune_epochs_overrides(
       suites.suite_runs("objective")) == {4: ["magnitude-robust_l10_ft4",
                                               "magnitude-robust_l5_ft4",
-                                              "magnitude-full_l5_m1_ft4",
-                                              "magnitude-full_l5_ft4"]}
+                                              "magnitude-full_l5_m1_ft4"]}
   assert suites.finetune_epochs_overrides(suites.suite_runs("main_v2")) == {}
 
 
 def test_objective_suite_changes_the_fine_tuning_objective_only():
   runs = suites.suite_runs("objective")
-  assert [r.name for r in runs[:5]] == [
-      "dense/seed0", "dense_robust-l5_m1/seed0", "dense_robust-l5/seed0",
+  assert [r.name for r in runs[:4]] == [
+      "dense/seed0", "dense_robust-l5_m1/seed0",
       "magnitude-magnitude_global/sp90/seed0",
       "magnitude-robust_l2/sp90/seed0"]
-  # dense models of their own: robust pre-training at lambda 5, with one
-  # transformed view and with two
-  for run, views in ((runs[1], 1), (runs[2], 2)):
-    assert {"--stages=pretrain,certify", "--pretrain_objective=robust",
-            "--robust_lambda=5.0", "--cert_split=validation"} <= set(
-                run.train_flags())
-    assert run.flags.get("robust_views", 2) == views
-    assert run.extra_certificates == (("dense", ("composite",), "L2",
-                                       "binomial"),)
+  # a dense model of its own: robust pre-training at lambda 5, one
+  # transformed view
+  assert {"--stages=pretrain,certify", "--pretrain_objective=robust",
+          "--robust_lambda=5.0", "--robust_views=1",
+          "--cert_split=validation"} <= set(runs[1].train_flags())
+  assert runs[1].extra_certificates == (("dense", ("composite",), "L2",
+                                         "binomial"),)
   # 90% first (its 13 variants), then 70%: lambda 5 from the CE model and
-  # the full pipeline at lambda 5, from the lambda-5 dense models (one
-  # transformed view in both stages, then two)
-  assert [(r.name, r.pretrain_from) for r in runs[14:]] == [
+  # the full pipeline at lambda 5 from the lambda-5 dense model (one
+  # transformed view in both stages)
+  assert [(r.name, r.pretrain_from) for r in runs[13:]] == [
       ("magnitude-robust_l5_ft4/sp90/seed0", "dense/seed0"),
       ("magnitude-full_l5_m1_ft4/sp90/seed0", "dense_robust-l5_m1/seed0"),
       ("magnitude-robust_l5_ft4/sp70/seed0", "dense/seed0"),
-      ("magnitude-full_l5_m1_ft4/sp70/seed0", "dense_robust-l5_m1/seed0"),
-      ("magnitude-full_l5_ft4/sp70/seed0", "dense_robust-l5/seed0")]
-  assert runs[-2].flags["robust_views"] == 1
+      ("magnitude-full_l5_m1_ft4/sp70/seed0", "dense_robust-l5_m1/seed0")]
+  assert runs[-1].flags["robust_views"] == 1
   assert runs[-1].flags["robust_lambda"] == 5.0
   # --methods names the dense model too, and brings it along
   assert [r.name for r in suites.suite_runs(
       "objective", methods=["full_l5_m1_ft4"], sparsities=[0.7])] == [
           "dense_robust-l5_m1/seed0", "magnitude-full_l5_m1_ft4/sp70/seed0"]
-  assert {"dense_robust-l5", "dense_robust-l5_m1"} <= set(
-      suites.selection_keys("objective"))
-  base = set(runs[3].train_flags()) - {"--sparsity=0.9"}
-  for run in runs[3:]:
+  assert "dense_robust-l5_m1" in suites.selection_keys("objective")
+  base = set(runs[2].train_flags()) - {"--sparsity=0.9"}
+  for run in runs[2:]:
     assert {"--binarize=global", "--cert_split=validation",
             f"--sparsity={run.sparsity}"} <= set(run.train_flags())
     assert all(f.startswith(("--robust", "--finetune_objective",

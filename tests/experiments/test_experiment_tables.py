@@ -227,20 +227,26 @@ def _v3_rows():
       _v3_row("csam", "full", 0.9, 1, 0.90, 0.46, 0.40, 0.58, 1320),
       _v3_row("dense_robust", "default", 0.0, 0, 0.92, 0.62, 0.55, 0.70,
               3600),
+      _v3_row("dense_robust", "shipped", 0.0, 0, 0.93, 0.66, 0.65, 0.68,
+              2400),
   ]
 
 
 def test_v3_tables_give_both_bounds_and_the_ceiling():
-  table = experiment_tables.v3_tables(_v3_rows(), ("magnitude", "csam-full"),
-                                      (0.9, 0.95))
+  table = experiment_tables.v3_tables(
+      _v3_rows(), ("dense", "dense_robust", "dense_robust-shipped"),
+      ("magnitude", "csam-full"), (0.9, 0.95))
   lines = table.splitlines()
-  assert lines[4] == ("| dense_robust (robust) | 1 | 92.0 | 62.0 | 55.0 | "
-                      "70.0 | 60.0 |")
-  assert lines[10] == ("| magnitude | CE | tfmot gradual magnitude, "
+  # each dense model its own line (one method, two variants)
+  assert lines[4:6] == [
+      "| dense_robust (robust) | 1 | 92.0 | 62.0 | 55.0 | 70.0 | 60.0 |",
+      "| dense_robust-shipped (robust, shipped) | 1 | 93.0 | 66.0 | 65.0 | "
+      "68.0 | 40.0 |"]
+  assert lines[11] == ("| magnitude | CE | tfmot gradual magnitude, "
                        "layer-wise | CE | 2 | 90.0 ± 0.0% | 90.5 ± 0.7 | "
                        "22.0 ± 2.8 | 17.0 ± 2.8 | 31.0 ± 1.4 | - | "
                        "10.5 ± 0.7 |")
-  assert lines[11].startswith("| csam-full | robust | C-SAM, global | "
+  assert lines[12].startswith("| csam-full | robust | C-SAM, global | "
                               "robust | 2 |")
   assert "95% unstructured" not in table   # no rows there: no table
 
@@ -263,14 +269,16 @@ def test_cpu_time_is_per_machine_and_leaves_out_incomplete_runs():
     row["machine"] = "fast"
   rows[1]["machine"] = "slow"           # magnitude, seed 1
   rows[2]["cpu_seconds"] = ""           # csam-full, seed 0: resumed
-  table = experiment_tables.v3_tables(rows, ("magnitude", "csam-full"),
+  table = experiment_tables.v3_tables(rows, ("dense_robust",),
+                                      ("magnitude", "csam-full"),
                                       (0.9,))
   lines = table.splitlines()
   assert lines[2].endswith("| CPU min per run, machine |")
   assert lines[10].endswith("| 10.0 (A); 11.0 (B) |")
   assert lines[11].endswith("| 22.0 (A) |")
   rows[3]["cpu_seconds"] = ""           # csam-full, seed 1: resumed too
-  lines = experiment_tables.v3_tables(rows, ("magnitude", "csam-full"),
+  lines = experiment_tables.v3_tables(rows, ("dense_robust",),
+                                      ("magnitude", "csam-full"),
                                       (0.9,)).splitlines()
   assert lines[11].endswith("| - |")
   rows[3]["cpu_seconds"] = 1320

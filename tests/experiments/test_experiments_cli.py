@@ -156,8 +156,9 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
                     f"--workdir={root}", f"--benchmarks_md={v3_markdown}",
                     f"--figures_dir={tmp_path / 'fig3'}", "--tables_only")
   assert v3.returncode == 0, v3.stderr[-2000:]
-  assert ("gets 1 fine-tuning epochs (magnitude-global_robust, "
-          "csam-global_robust, magnitude-full, csam-full: 4). Per-run "
+  assert ("gets 1 fine-tuning epochs (csam-shipped, magnitude-shipped, "
+          "magnitude-global_robust, csam-global_robust, magnitude-full, "
+          "csam-full: 4). Per-run "
           "numbers") in v3_markdown.read_text()
   _check_records_let_a_new_machine_go_on(args, root, records_dir, dense_run)
 

@@ -29,7 +29,8 @@ def _cfg(pretrain_objective="ce", finetune_robust=None):
 
 
 @pytest.mark.parametrize("robust,cost", [
-    (RobustConfig(), 3.0),                                   # x, T1 x, T2 x
+    (RobustConfig(), 2.0),                                   # x, T1 x
+    (RobustConfig(views=2), 3.0),                            # x, T1 x, T2 x
     (RobustConfig(views=1, clean_view=False, weight=0.0), 1.0),
     (RobustConfig(views=2, worst_of=4), 3.0 + 2 * 3 / 3.0),
 ])
@@ -44,7 +45,7 @@ def test_a_robust_step_costs_one_step_per_view(robust, cost):
 def test_the_plan_names_the_robust_stages():
   cfg = _cfg(pretrain_objective="robust")
   line = stage_plan.plan_line(["pretrain", "mask", "finetune"], cfg, _Data())
-  assert line == ("plan: pretrain 2 epochs x 430 steps (robust, 3 views), "
+  assert line == ("plan: pretrain 2 epochs x 430 steps (robust, 2 views), "
                   "mask (csam) 150 steps, finetune 1 epochs x 430 steps")
   assert stage_plan.training_steps(["pretrain", "mask"], cfg, _Data()) == {
-      "pretrain": 2 * 430 * 3, "mask": 150 * 6}
+      "pretrain": 2 * 430 * 2, "mask": 150 * 6}

@@ -195,7 +195,7 @@ def test_fine_tuning_tfmot_pruning_on_the_robust_objective(
                    "--robust_worst_of=2", "--finetune_epochs=1",
                    "--finetune_steps_per_epoch=4")
   assert result.returncode == 0, result.stderr[-2000:]
-  assert "finetune 1 epochs x 4 steps (robust, 3 views)" in result.stdout
+  assert "finetune 1 epochs x 4 steps (robust, 2 views)" in result.stdout
   with open(os.path.join(workdir, "report.json")) as f:
     finetune = json.load(f)["stages"]["finetune"]
   assert finetune["objective"] == "robust"
