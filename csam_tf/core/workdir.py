@@ -29,6 +29,9 @@ TFLITE = {"float32": "export/model.tflite",
           "int8": "export/model_int8.tflite",
           "sparse": "export/model_sparse.tflite"}
 CERTIFY_DIR = "certify"
+# tfmot as users run it beside the run (--tfmot_baseline): a workdir of
+# its own inside the run's.
+TFMOT_BASELINE_DIR = "tfmot_baseline"
 # The model each certification target reads.
 MODEL_FILES = {"dense": PRETRAIN_MODEL, "pruned": FINETUNE_MODEL,
                "tflite": TFLITE["float32"]}

@@ -7,12 +7,11 @@ are saved there and restored from it on a new machine."""
 
 import dataclasses
 import os
-import shutil
 import sys
 import time
 from typing import Dict, List, Sequence
 
-from csam_tf.core import atomic_io, child_usage, machine, run_report
+from csam_tf.core import atomic_io, child_usage, machine, shared_pretrain
 from csam_tf.core import workdir as workdir_lib
 from csam_tf.certify import resume as certify_resume
 from csam_tf.certify.config import CertifyConfig
@@ -75,25 +74,9 @@ class SuiteRunner:
   def share_pretrain(self, run: experiment_suites.ExperimentRun) -> None:
     """Copies the dense model of `run.pretrain_from` into the run's
     workdir and records where it came from in the run's report.json."""
-    source, target = (os.path.join(self.root, run.pretrain_from),
-                      self.run_dir(run))
-    for relative in experiment_suites.PRETRAIN_FILES:
-      # (a dense run restored from its record has the weights file only)
-      if (os.path.exists(os.path.join(source, relative)) and
-          not os.path.exists(os.path.join(target, relative))):
-        os.makedirs(os.path.dirname(os.path.join(target, relative)),
-                    exist_ok=True)
-        atomic_io.write_atomically(
-            os.path.join(target, relative),
-            lambda tmp, r=relative: shutil.copyfile(os.path.join(source, r),
-                                                    tmp),
-            suffix=os.path.splitext(relative)[1])
-    if run_report.stage_metrics(target, "pretrain") is None:
-      source_report = atomic_io.read_json(os.path.join(source,
-                                                       workdir_lib.REPORT))
-      run_report.update_stage(target, "pretrain", {
-          **source_report["stages"]["pretrain"],
-          "shared_from": run.pretrain_from}, source_report["flags"])
+    shared_pretrain.share(os.path.join(self.root, run.pretrain_from),
+                          self.run_dir(run), experiment_suites.PRETRAIN_FILES,
+                          run.pretrain_from)
 
   def commands(self, run: experiment_suites.ExperimentRun
                ) -> List[List[str]]:

@@ -33,13 +33,20 @@ flags.DEFINE_enum("strategy", "default", distribute.STRATEGIES,
 flags.DEFINE_integer("cpu_replicas", 0, "--strategy=mirrored on a CPU-only "
                      "machine: split the CPU into this many replicas.",
                      lower_bound=0)
+flags.DEFINE_boolean("tfmot_baseline", False, "After the stages, prune the "
+                     "same dense model as tfmot users do (layer-wise gradual "
+                     "magnitude pruning to --sparsity, cross-entropy "
+                     "fine-tuning for the same steps), certify it the same "
+                     "way, in <workdir>/tfmot_baseline; the summary "
+                     "compares the two.")
 
 FLAGS = flags.FLAGS
 # Flags that may change between invocations on one workdir: they choose what
 # to run or where inputs live, not what a stage computes.
 FREE_FLAGS = ("workdir", "stages", "data_dir", "tfds_manual_dir",
               "tfds_download", "eval_batch_size", "strategy", "cpu_replicas",
-              "cert_restart", "cert_batch_size", "log_tf", "mask_log_every")
+              "cert_restart", "cert_batch_size", "log_tf", "mask_log_every",
+              "tfmot_baseline")
 _OWN_PACKAGES = ("csam_tf", "trainers")
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -60,6 +67,16 @@ def _known_stages(stages):
 def _decay_prunes_weights(values):
   return (values["finetune_pruning"] != "polynomial_decay" or
           values["granularity"] == "unstructured")
+
+
+@flags.multi_flags_validator(
+    ["tfmot_baseline", "granularity", "strategy"],
+    message="--tfmot_baseline prunes single weights in one process: use it "
+    "with --granularity=unstructured and without --strategy=multi_worker")
+def _baseline_prunes_weights(values):
+  return not values["tfmot_baseline"] or (
+      values["granularity"] == "unstructured" and
+      values["strategy"] != "multi_worker")
 
 
 def run_flags():

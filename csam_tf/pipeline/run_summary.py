@@ -1,8 +1,11 @@
 """What `python -m csam_tf.summary --workdir=W` prints: what a run gives
-its user, in one screen: dense vs pruned (test accuracy, measured
-sparsity, PCA@1e-3 per certified family, .tflite bytes and latency
-float32/int8), then where the outputs are and the TensorBoard command. `csam_tf.train` prints it at the
-end of a run. Reads report.json only (pure Python: no TensorFlow).
+its user, in one screen: dense vs pruned (how it was pruned and trained,
+test accuracy, measured sparsity, PCA@1e-3 per certified family, .tflite
+bytes and latency float32/int8), and tfmot as users run it beside them
+when the run made that baseline (`--tfmot_baseline`), with the points the
+run gained or lost against it; then where the outputs are and the
+TensorBoard command. `csam_tf.train` prints it at the end of a run. Reads
+report.json only (pure Python: no TensorFlow).
 """
 
 import os
@@ -13,8 +16,11 @@ from absl import flags
 from csam_tf.core import atomic_io, cli
 from csam_tf.core.errors import UsageError
 from csam_tf.core import workdir as workdir_lib
+from trainers.mask_search_config import allocation
 
 PROG = "csam_tf.summary"
+_MASK_NAMES = {"csam": "C-SAM"}
+BASELINE_COLUMN = "tfmot as users run it"
 
 
 def percent(value: Optional[float]) -> str:
@@ -47,12 +53,83 @@ def objective_text(stage: Dict[str, Any], run_flags: Dict[str, Any]) -> str:
   return "-"
 
 
+def pruning_text(run_flags: Dict[str, Any]) -> str:
+  """How a run chose the weights it removed, e.g. 'C-SAM masks, global'
+  or 'tfmot gradual magnitude, layer-wise'."""
+  where = allocation(run_flags.get("binarize", "auto"),
+                     run_flags.get("granularity", "unstructured"))
+  where = "layer-wise" if where == "layerwise" else where
+  if run_flags.get("finetune_pruning") == "polynomial_decay":
+    return f"tfmot gradual magnitude, {where}"
+  method = run_flags.get("mask_method", "csam")
+  return f"{_MASK_NAMES.get(method, method)} masks, {where}"
+
+
 def _get(tree: Dict[str, Any], *keys):
   for key in keys:
     if not isinstance(tree, dict) or key not in tree:
       return None
     tree = tree[key]
   return tree
+
+
+def _pca_rows(certified, model, families, eps):
+  return {f"PCA@{eps:g} {f.replace('_', ' ')}":
+              percent(_get(certified, f"{model}_{f}", f"pca@{eps:g}"))
+          for f in families}
+
+
+def _pruned_column(stages, run_flags, families, eps):
+  """A run's pruned model: its pruning, objective, accuracy, sparsity,
+  PCA and .tflite files."""
+  finetune, export = stages["finetune"], stages.get("export", {})
+  return {
+      "pruned by": pruning_text(run_flags),
+      "trained on": objective_text(finetune, run_flags),
+      "test accuracy": percent(finetune.get("test_accuracy")),
+      "sparsity (pruned layers / whole model)":
+          f"{percent(finetune.get('sparsity'))} / "
+          f"{percent(finetune.get('sparsity_whole_model'))}",
+      **_pca_rows(stages.get("certify", {}), "pruned", families, eps),
+      ".tflite float32":
+          f"{_kb(_get(export, 'float32', 'bytes'))}, "
+          f"{_ms(_get(export, 'float32', 'median_latency_ms_1_image'))}",
+      ".tflite int8":
+          f"{_kb(_get(export, 'int8', 'bytes'))}, "
+          f"{_ms(_get(export, 'int8', 'median_latency_ms_1_image'))}",
+      # unstructured zeros only shrink the file when stored sparse
+      ".tflite sparse-encoded float32":
+          f"{_kb(_get(export, 'sparse', 'bytes'))}, "
+          f"{_ms(_get(export, 'sparse', 'median_latency_ms_1_image'))}",
+  }
+
+
+def _baseline_stages(workdir):
+  """The stages of `--tfmot_baseline`'s run beside `workdir`, with its
+  flags, once it fine-tuned (else None)."""
+  report = atomic_io.read_json(os.path.join(
+      workdir, workdir_lib.TFMOT_BASELINE_DIR, workdir_lib.REPORT)) or {}
+  if "finetune" not in report.get("stages", {}):
+    return None
+  return report["stages"], report.get("flags", {})
+
+
+def _against_baseline(rows, families, eps) -> List[str]:
+  """The sentence that says what the run bought against tfmot as users
+  run it: points of PCA per family and of test accuracy."""
+  ours, theirs = rows["pruned"], rows[BASELINE_COLUMN]
+  differences = []
+  for name in [f"PCA@{eps:g} {f.replace('_', ' ')}" for f in families] + [
+      "test accuracy"]:
+    if "-" in (ours[name], theirs[name]):
+      continue
+    points = float(ours[name].rstrip("%")) - float(theirs[name].rstrip("%"))
+    differences.append(f"{name} {points:+.2f} points")
+  if not differences:
+    return []
+  return ["", f"Against tfmot as users run it (the same dense model, "
+          f"tfmot's layer-wise gradual magnitude pruning, cross-entropy "
+          f"fine-tuning for the same steps): {', '.join(differences)}."]
 
 
 def summary_text(workdir: str) -> str:
@@ -68,21 +145,17 @@ def summary_text(workdir: str) -> str:
   families = sorted({key.split("_", 1)[1] for key in certified
                      if isinstance(certified[key], dict) and
                      key.startswith(("dense_", "pruned_"))})
-  export = stages.get("export", {})
-  compared = export.get("dense_vs_pruned", {})
+  compared = stages.get("export", {}).get("dense_vs_pruned", {})
   rows = {
       "dense": {
+          "pruned by": "-",
           "trained on": ("imported (--init_model)"
                          if run_flags.get("init_model") else
                          objective_text(stages.get("pretrain", {}),
                                         run_flags)),
           "test accuracy": percent(_get(stages, "pretrain", "test_accuracy")),
           "sparsity (pruned layers / whole model)": "0% / 0%",
-          **{
-              f"PCA@{eps:g} {f.replace('_', ' ')}":
-                  percent(_get(certified, f"dense_{f}", f"pca@{eps:g}"))
-              for f in families
-          },
+          **_pca_rows(certified, "dense", families, eps),
           ".tflite float32":
               f"{_kb(_get(compared, 'float32', 'bytes_dense'))}"
               f", {_ms(_get(compared, 'float32', 'latency_ms_dense'))}",
@@ -91,37 +164,20 @@ def summary_text(workdir: str) -> str:
           ".tflite sparse-encoded float32": "-",
       }
   }
+  against = []
   if "finetune" in stages:
-    finetune = stages["finetune"]
-    rows["pruned"] = {
-        "trained on": objective_text(finetune, run_flags),
-        "test accuracy": percent(finetune.get("test_accuracy")),
-        "sparsity (pruned layers / whole model)":
-            f"{percent(finetune.get('sparsity'))} / "
-            f"{percent(finetune.get('sparsity_whole_model'))}",
-        **{
-            f"PCA@{eps:g} {f.replace('_', ' ')}":
-                percent(_get(certified, f"pruned_{f}", f"pca@{eps:g}"))
-            for f in families
-        },
-        ".tflite float32":
-            f"{_kb(_get(export, 'float32', 'bytes'))}, "
-            f"{_ms(_get(export, 'float32', 'median_latency_ms_1_image'))}",
-        ".tflite int8":
-            f"{_kb(_get(export, 'int8', 'bytes'))}, "
-            f"{_ms(_get(export, 'int8', 'median_latency_ms_1_image'))}",
-        # unstructured zeros only shrink the file when stored sparse
-        ".tflite sparse-encoded float32":
-            f"{_kb(_get(export, 'sparse', 'bytes'))}, "
-            f"{_ms(_get(export, 'sparse', 'median_latency_ms_1_image'))}",
-    }
+    rows["pruned"] = _pruned_column(stages, run_flags, families, eps)
+    baseline = _baseline_stages(workdir)
+    if baseline:
+      rows[BASELINE_COLUMN] = _pruned_column(*baseline, families, eps)
+      against = _against_baseline(rows, families, eps)
   model = (run_flags.get("init_model") or
            f"{run_flags.get('arch', '?')} "
            f"x{run_flags.get('width_multiplier', '?')}")
   lines = [f"Summary of {workdir} ({model}, "
            f"{run_flags.get('dataset', '?')}, seed "
            f"{run_flags.get('seed', '?')}):", ""]
-  lines += _table(rows)
+  lines += _table(rows) + against
   images = next((v.get("images") for v in certified.values()
                  if isinstance(v, dict) and "images" in v), None)
   if images:
@@ -137,6 +193,7 @@ def summary_text(workdir: str) -> str:
       ("SavedModel", "export/saved_model"),
       ("pruned tf_keras model", workdir_lib.FINETUNE_MODEL),
       ("every number above", workdir_lib.REPORT),
+      ("tfmot baseline", workdir_lib.TFMOT_BASELINE_DIR),
       ("PCA against eps", "certify/pca_vs_eps.png")):
     path = os.path.join(workdir, relative)
     if os.path.exists(path):

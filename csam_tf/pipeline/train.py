@@ -73,6 +73,13 @@ def _check_stage_inputs():
       raise UsageError(f"stage {stage} needs {needed} from stage {previous}, "
                        f"which --workdir={FLAGS.workdir} does not have: add "
                        f"{previous} to --stages")
+  if (FLAGS.tfmot_baseline and "pretrain" not in FLAGS.stages and
+      not os.path.exists(os.path.join(FLAGS.workdir,
+                                      workdir_lib.PRETRAIN_WEIGHTS))):
+    raise UsageError(f"--tfmot_baseline prunes the run's dense model "
+                     f"({workdir_lib.PRETRAIN_WEIGHTS}), which "
+                     f"--workdir={FLAGS.workdir} does not have: add pretrain "
+                     f"to --stages")
 
 
 def main(argv):
@@ -96,22 +103,25 @@ def _run_stages():
   search = mask_search_flags.mask_search_config()
   if worker[0] == 0:
     workdir_lib.record(FLAGS.workdir, pipeline_flags.run_flags())
+  cfg = pipeline_stages.RunConfig(
+      seed=FLAGS.seed, deterministic=FLAGS.deterministic,
+      data=data_flags.data_config(), arch=FLAGS.arch,
+      width_multiplier=FLAGS.width_multiplier,
+      init_model=FLAGS.init_model, vit=model_flags.vit_config(),
+      pretrain=pretrain_flags.pretrain_config(),
+      mask=search,
+      finetune=finetune_flags.finetune_config(search),
+      certify=certify_flags.certify_config(FLAGS.seed),
+      run_flags=pipeline_flags.run_flags(), strategy=FLAGS.strategy,
+      cpu_replicas=FLAGS.cpu_replicas, worker=worker,
+      chief_workdir=FLAGS.workdir)
   pipeline_stages.run(
       distribute.seed_private_copy(FLAGS.workdir, worker[0]),
-      [s for s in STAGES if s in FLAGS.stages],
-      pipeline_stages.RunConfig(
-          seed=FLAGS.seed, deterministic=FLAGS.deterministic,
-          data=data_flags.data_config(), arch=FLAGS.arch,
-          width_multiplier=FLAGS.width_multiplier,
-          init_model=FLAGS.init_model, vit=model_flags.vit_config(),
-          pretrain=pretrain_flags.pretrain_config(),
-          mask=search,
-          finetune=finetune_flags.finetune_config(search),
-          certify=certify_flags.certify_config(FLAGS.seed),
-          run_flags=pipeline_flags.run_flags(), strategy=FLAGS.strategy,
-          cpu_replicas=FLAGS.cpu_replicas, worker=worker,
-          chief_workdir=FLAGS.workdir), strategy)
+      [s for s in STAGES if s in FLAGS.stages], cfg, strategy)
   distribute.remove_private_copy(FLAGS.workdir, worker[0])
+  if FLAGS.tfmot_baseline:  # (one process: the flags' check)
+    from csam_tf.pipeline import tfmot_baseline  # pylint: disable=C0415
+    tfmot_baseline.run(FLAGS.workdir, cfg, strategy)
   if worker[0] == 0:
     from csam_tf.pipeline import run_summary  # pylint: disable=C0415
     print("\n" + run_summary.summary_text(FLAGS.workdir), flush=True)

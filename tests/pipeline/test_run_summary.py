@@ -87,3 +87,47 @@ def test_a_folder_without_a_report_is_one_line(tmp_path):
   assert result.stderr.strip().splitlines() == [
       f"csam_tf.summary: error: --workdir={tmp_path} holds no csam_tf.train "
       f"report (report.json): run csam_tf.train on it first"]
+
+
+def test_the_tfmot_baseline_is_a_column_and_a_sentence(tmp_path):
+  """--tfmot_baseline's run (tfmot_baseline/report.json) is the third
+  column, and the points the run gained or lost against it are said."""
+  def report(pruning, objective, accuracy, pca):
+    flags = {"cert_eps": 0.001, "granularity": "unstructured",
+             "mask_method": "csam", "binarize": "auto",
+             "finetune_pruning": pruning}
+    if pruning == "polynomial_decay":
+      flags["binarize"] = "layerwise"
+    return {"flags": flags, "stages": {
+        "pretrain": {"test_accuracy": 0.9029, "objective": "ce"},
+        "finetune": {"test_accuracy": accuracy, "sparsity": 0.5,
+                     "sparsity_whole_model": 0.4959, "objective": objective,
+                     "robust": {"weight": 5.0, "views": 1,
+                                "clean_view": True}},
+        "certify": {"pruned_composite_L2": {"pca@0.001": pca,
+                                            "images": 50}}}}
+  ours = report("fixed_masks", "robust", 0.873, 0.34)
+  ours["stages"]["certify"]["dense_composite_L2"] = {"pca@0.001": 0.24,
+                                                     "images": 50}
+  (tmp_path / "report.json").write_text(json.dumps(ours))
+  result = _run(f"--workdir={tmp_path}")
+  assert "tfmot as users run it" not in result.stdout   # not made yet
+  (tmp_path / "tfmot_baseline").mkdir()
+  (tmp_path / "tfmot_baseline" / "report.json").write_text(json.dumps(
+      report("polynomial_decay", "ce", 0.8984, 0.18)))
+  result = _run(f"--workdir={tmp_path}")
+  assert result.returncode == 0, result.stderr
+  lines = {line.split("  ")[0]: " ".join(line.split())
+           for line in result.stdout.splitlines()}
+  assert lines["pruned by"] == ("pruned by - C-SAM masks, global tfmot "
+                                "gradual magnitude, layer-wise")
+  assert lines["trained on"] == ("trained on cross-entropy robust, lambda "
+                                 "5, 2 views cross-entropy")
+  assert lines["test accuracy"] == "test accuracy 90.29% 87.30% 89.84%"
+  assert lines["PCA@0.001 composite L2"] == (
+      "PCA@0.001 composite L2 24.00% 34.00% 18.00%")
+  assert ("Against tfmot as users run it (the same dense model, tfmot's "
+          "layer-wise gradual magnitude pruning, cross-entropy fine-tuning "
+          "for the same steps): PCA@0.001 composite L2 +16.00 points, test "
+          "accuracy -2.54 points.") in result.stdout
+  assert "tfmot baseline" in result.stdout
