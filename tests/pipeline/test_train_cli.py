@@ -397,18 +397,20 @@ def test_fine_tuning_resumes_to_the_same_weights(tmp_path, two_epoch_run):
     np.testing.assert_array_equal(wa, wb)
 
 
-@pytest.mark.heavy(30)
+@pytest.mark.heavy(35)
 def test_all_stages_end_to_end(tiny_flags):
   """Every stage runs and produces what report.json promises (its speed
   belongs to the benchmarks: no wall-time bound here), on the command's
-  default pipeline (no objective or allocation flag)."""
+  default pipeline (no objective or allocation flag), and tfmot as users
+  run it beside it (--tfmot_baseline, as the demo runs it)."""
   workdir = tiny_flags[0].split("=", 1)[1]
   defaults = [flag for flag in tiny_flags if flag not in CE_PLUMBING]
   result = run_cli(*defaults,
                    "--stages=pretrain,mask,finetune,export,certify",
                    "--finetune_epochs=1", "--finetune_steps_per_epoch=3",
                    "--sparsity=0.5", "--cert_num_images=6",
-                   "--cert_nsamples=10", "--cert_nbounds=2")
+                   "--cert_nsamples=10", "--cert_nbounds=2",
+                   "--tfmot_baseline")
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(workdir, "report.json")) as f:
     stages = json.load(f)["stages"]
@@ -503,6 +505,44 @@ def test_all_stages_end_to_end(tiny_flags):
                "export/saved_model/saved_model.pb", "finetune/model.keras",
                "mask/soft_masks.npz", "mask/binary_masks.npz"):
     assert os.path.exists(os.path.join(workdir, name)), name
+  _assert_the_tfmot_baseline(workdir, stages, summary)
+
+
+def _assert_the_tfmot_baseline(workdir, ours, summary):
+  """--tfmot_baseline pruned the run's own dense weights (bit for bit)
+  with tfmot's per-layer targets under cross-entropy, certified the
+  pruned model only, and the summary's points are the two reports'."""
+  baseline = os.path.join(workdir, "tfmot_baseline")
+  with open(os.path.join(workdir, "pretrain/best.weights.h5"), "rb") as a, \
+      open(os.path.join(baseline, "pretrain/best.weights.h5"), "rb") as b:
+    assert a.read() == b.read()
+  with open(os.path.join(baseline, "report.json")) as f:
+    report = json.load(f)
+  theirs = report["stages"]
+  assert theirs["pretrain"]["shared_from"] == workdir
+  assert (report["flags"]["finetune_pruning"], report["flags"]["binarize"],
+          report["flags"]["finetune_objective"]) == (
+              "polynomial_decay", "layerwise", "ce")
+  assert theirs["finetune"]["objective"] == "ce"
+  assert theirs["finetune"]["steps_per_epoch"] == 3   # the run's budget
+  # every pruned layer at the sparsity (within one weight), where the
+  # run's global masks spread it unevenly
+  per_layer = theirs["finetune"]["sparsity_per_layer"]
+  assert per_layer and all(abs(v - 0.5) < 0.01 for v in per_layer.values())
+  assert {k for k, v in theirs["certify"].items() if isinstance(v, dict)} \
+      == {"pruned_composite_L2"}
+  assert theirs["certify"]["pruned_composite_L2"]["images"] == 6
+  header = summary.splitlines()[2].split()
+  assert header == ["dense", "pruned", "tfmot", "as", "users", "run", "it"]
+  pca, accuracy = ([round(100 * value, 2) for value in pair] for pair in (
+      [r["certify"]["pruned_composite_L2"]["pca@0.001"] for r in (ours,
+                                                                 theirs)],
+      [r["finetune"]["test_accuracy"] for r in (ours, theirs)]))
+  assert (f"PCA@0.001 composite L2 {pca[0] - pca[1]:+.2f} points, test "
+          f"accuracy {accuracy[0] - accuracy[1]:+.2f} points.") in summary
+  line = next(l for l in summary.splitlines() if l.startswith("pruned by"))
+  assert " ".join(line.split()) == (
+      "pruned by - C-SAM masks, global tfmot gradual magnitude, layer-wise")
 
 
 def test_a_stage_without_its_input_is_refused_early(tmp_path):
