@@ -109,8 +109,8 @@ class FirstStepsEstimate(tf_keras.callbacks.Callback):
       return
     self._printed = True
     per_step = (time.time() - self._start) / (batch - 1 + 1e-9)
-    per_step /= self._step_cost  # one cross-entropy step
-    estimates = {stage: steps * per_step / 60
+    per_ce_step = per_step / self._step_cost  # what `steps` counts
+    estimates = {stage: steps * per_ce_step / 60
                  for stage, steps in self._steps.items()}
     print(f"\n  rough time on this machine (CPU, from {self._stage}'s first "
           f"steps: {per_step * 1000:.0f} ms per training step): " +
