@@ -73,8 +73,12 @@ def _get(tree: Dict[str, Any], *keys):
   return tree
 
 
+def _pca_name(eps, family_level):
+  return f"PCA@{eps:g} {family_level.replace('_', ' ')}"
+
+
 def _pca_rows(certified, model, families, eps):
-  return {f"PCA@{eps:g} {f.replace('_', ' ')}":
+  return {_pca_name(eps, f):
               percent(_get(certified, f"{model}_{f}", f"pca@{eps:g}"))
           for f in families}
 
@@ -119,8 +123,7 @@ def _against_baseline(rows, families, eps) -> List[str]:
   run it: points of PCA per family and of test accuracy."""
   ours, theirs = rows["pruned"], rows[BASELINE_COLUMN]
   differences = []
-  for name in [f"PCA@{eps:g} {f.replace('_', ' ')}" for f in families] + [
-      "test accuracy"]:
+  for name in [_pca_name(eps, f) for f in families] + ["test accuracy"]:
     if "-" in (ours[name], theirs[name]):
       continue
     points = float(ours[name].rstrip("%")) - float(theirs[name].rstrip("%"))
