@@ -6,10 +6,11 @@
 # seeds 0, 1, 2; after seed 0, tfmot as users run it again on this machine
 # into records of its own (docs/bench_records/v3_cost: the CPU-time ratio
 # needs both pipelines timed on one machine with nothing else running);
-# then the same pipeline with magnitude masks (the mask's control) for the
-# three seeds; then seed 0 at 95% and 98% (does the mask matter there?),
-# seeds 1 and 2 there; then the ViT suite; then the rest (the lambda-10
-# rows that came first, at 95% and 98%, and their missing seeds).
+# then seed 0 at 95% and 98% with C-SAM and magnitude masks (does the mask
+# matter there?); then the shipped pipeline with magnitude masks (the
+# mask's control) at 90% and 70% for the three seeds; then seeds 1 and 2
+# at 95% and 98%; then the ViT suite; then the rest (the lambda-10 rows
+# that came first, at 95% and 98%, and their missing seeds).
 # Finished runs are skipped; each finished run's record goes to $RECORDS
 # (committed), so a new machine restores them instead of repeating them.
 # The CE dense models and tfmot's 70%/90% runs are v2's records (the same
@@ -38,8 +39,8 @@ for seed in 0 1 2; do
       --records_dir="$(dirname "$RECORDS")/v3_cost"
   fi
 done
-suite magnitude-shipped 0,1,2 0.9,0.7
 suite magnitude,csam-shipped,magnitude-shipped 0 0.95,0.98
+suite magnitude-shipped 0,1,2 0.9,0.7
 suite magnitude,csam-shipped,magnitude-shipped 1,2 0.95,0.98
 # The ViT suite again (item 7: its weight rows at 70% fine-tuned on
 # cross-entropy and on the robust objective, beside each other from the
