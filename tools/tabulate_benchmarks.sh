@@ -20,11 +20,17 @@ if [ $# -eq 0 ]; then
   echo "usage: [RECORDS=... WORKDIR=...] tools/tabulate_benchmarks.sh SUITE ..." >&2
   exit 2
 fi
+# README's headline table comes from the main suite once README has its
+# markers (<!-- BEGIN experiments --suite=main headline -->).
+README_MD=
+if grep -q "BEGIN experiments --suite=main headline" README.md; then
+  README_MD=README.md
+fi
 for suite in "$@"; do
   "$PY" -m csam_tf.experiments --suite="$suite" \
     --flagfile="$FLAGFILE" --workdir="$WORKDIR" \
     --records_dir="$RECORDS" --tables_only --benchmarks_md=BENCHMARKS.md \
-    --figures_dir=docs > /dev/null
+    --figures_dir=docs --readme_md="$README_MD" > /dev/null
 done
 # v2's rows are docs/bench_results.csv; other records' rows are named after
 # their folder (docs/bench_results_v3.csv, ..._objective_v3.csv).

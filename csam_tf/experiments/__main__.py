@@ -27,6 +27,7 @@ from csam_tf.experiments import rows as experiment_rows
 from csam_tf.experiments import runner as experiment_runner
 from csam_tf.experiments import section as experiment_section
 from csam_tf.experiments import suites as experiment_suites
+from csam_tf.experiments import tables as experiment_tables
 from csam_tf.pipeline import pipeline_flags  # noqa: F401 (the flagfile's)
 
 PROG = "csam_tf.experiments"
@@ -45,6 +46,9 @@ flags.DEFINE_boolean("tables_only", False, "Run nothing: regenerate "
                      "results.csv and the tables from the runs on disk.")
 flags.DEFINE_string("benchmarks_md", "BENCHMARKS.md", "Markdown file whose "
                     "section for the suite is regenerated ('' = none).")
+flags.DEFINE_string("readme_md", "", "--suite=main: Markdown file whose "
+                    "headline table (the shipped pipeline against tfmot as "
+                    "users run it) is regenerated ('' = none).")
 flags.DEFINE_string("figures_dir", "docs", "Where the suite's plots go.")
 flags.DEFINE_string("records_dir", "", "Where each finished run's record "
                     "(results, certificates, a dense run's model) is saved "
@@ -55,7 +59,7 @@ FLAGS = flags.FLAGS
 # Flags of this program (not passed on to csam_tf.train).
 _OWN_FLAGS = ("suite", "methods", "sparsities", "seeds", "dry_run",
               "tables_only", "benchmarks_md", "figures_dir", "records_dir",
-              "log_tf")
+              "log_tf", "readme_md")
 
 
 def selected_runs():
@@ -119,6 +123,11 @@ def write_results(root, runs):
   if FLAGS.benchmarks_md:
     markdown_sections.update_section(
         FLAGS.benchmarks_md, f"experiments --suite={FLAGS.suite}", section)
+  if FLAGS.readme_md and FLAGS.suite == "main":
+    markdown_sections.update_section(
+        FLAGS.readme_md, "experiments --suite=main headline",
+        experiment_tables.readme_headline(
+            suite_rows, experiment_suites.HEADLINE_SPARSITIES))
   print(section, flush=True)
   return rows
 

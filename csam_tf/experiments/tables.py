@@ -164,6 +164,41 @@ V3_ROW_TEXT = {  # what each v3 row is, for readers
 }
 
 
+# README's headline (label -> what it is for a user): the dense models,
+# then per sparsity tfmot as users run it, the shipped pipeline and its
+# mask control.
+README_DENSE = (("dense", "dense, cross-entropy (not pruned)"),
+                ("dense_robust-shipped",
+                 "dense, robust pre-training (not pruned)"))
+README_PRUNED = (("magnitude", "tfmot as users run it"),
+                 ("csam-shipped", "**csam_tf, the shipped pipeline**"),
+                 ("magnitude-shipped", "the same with magnitude masks"))
+
+
+def readme_headline(rows, sparsities: Sequence[float]) -> str:
+  """README's result table from the v3 suite: test accuracy, PCA by
+  CC-Cert and by the binomial bound, mean ± sd over the seeds each row
+  has."""
+  pca = f"pca_{HEADLINE_FAMILY[0]}_{HEADLINE_FAMILY[1]}"
+  out = ["| model | sparsity | seeds | test acc. (%) | PCA@1e-3 (%) | "
+         "binomial PCA (%) |", "|---|---|---|---|---|---|"]
+  groups = []
+  for label, text in README_DENSE:
+    method, _, variant = label.partition("-")
+    groups.append((text, "0%", select_rows(rows, method=method,
+                                           variant=variant or "default")))
+  for sparsity in sparsities:
+    for label, text in README_PRUNED:
+      groups.append((text, f"{sparsity:.0%}",
+                     label_rows(rows, label, sparsity)))
+  for text, sparsity, group in groups:
+    if group:
+      out.append(f"| {text} | {sparsity} | {len(group)} | "
+                 f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
+                 f"{_cell(group, BINOMIAL_COLUMN)} |")
+  return "\n".join(out + [""])
+
+
 def _cpu_minutes(rows, keys: Dict[str, str]) -> str:
   """CPU minutes per run (user + system of the run's own commands; the
   shared dense model's training not counted), one mean per machine when

@@ -347,3 +347,21 @@ def test_objective_table_reads_validation_numbers(tmp_path):
   assert "dense_robust-l5" not in experiment_tables.objective_table(
       rows, {"robust_l5": {}}, 0.7, "magnitude_global",
       {"full_l5": "dense_robust-l5/seed0"}, {"l5": {}})
+
+
+def test_readme_headline_gives_each_row_its_seeds():
+  rows = _v3_rows() + [
+      _v3_row("csam", "shipped", 0.9, 0, 0.905, 0.64, 0.62, 0.66, 1800),
+      _v3_row("dense", "default", 0.0, 0, 0.927, 0.46, 0.42, 0.49, 1000),
+      _v3_row("csam", "full", 0.7, 0, 0.9, 0.7, 0.7, 0.7, 1500)]
+  table = experiment_tables.readme_headline(rows, (0.7, 0.9))
+  assert table.splitlines() == [
+      "| model | sparsity | seeds | test acc. (%) | PCA@1e-3 (%) | "
+      "binomial PCA (%) |",
+      "|---|---|---|---|---|---|",
+      "| dense, cross-entropy (not pruned) | 0% | 1 | 92.7 | 46.0 | 42.0 |",
+      "| dense, robust pre-training (not pruned) | 0% | 1 | 93.0 | 66.0 | "
+      "65.0 |",
+      "| tfmot as users run it | 90% | 2 | 90.5 ± 0.7 | 22.0 ± 2.8 | "
+      "17.0 ± 2.8 |",
+      "| **csam_tf, the shipped pipeline** | 90% | 1 | 90.5 | 64.0 | 62.0 |"]

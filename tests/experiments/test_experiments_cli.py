@@ -151,15 +151,28 @@ def test_suite_runs_once_and_tabulates(tmp_path, flagfile, dense_run):
   assert "2 of 51 planned runs finished" in markdown.read_text()
   assert "gets 1 fine-tuning epochs. Per-run numbers" in markdown.read_text()
   # v3's robust rows set their own budget, and its header says so
-  v3_markdown = tmp_path / "V3.md"
+  v3_markdown, readme = tmp_path / "V3.md", tmp_path / "README.md"
+  readme.write_text("# csam_tf\n\n<!-- BEGIN experiments --suite=main "
+                    "headline -->\nold\n<!-- END experiments --suite=main "
+                    "headline -->\n\nafter\n")
   v3 = _experiments("--suite=main", f"--flagfile={flagfile}",
                     f"--workdir={root}", f"--benchmarks_md={v3_markdown}",
-                    f"--figures_dir={tmp_path / 'fig3'}", "--tables_only")
+                    f"--figures_dir={tmp_path / 'fig3'}", "--tables_only",
+                    f"--readme_md={readme}")
   assert v3.returncode == 0, v3.stderr[-2000:]
   assert ("gets 1 fine-tuning epochs (csam-shipped, magnitude-shipped, "
           "magnitude-global_robust, csam-global_robust, magnitude-full, "
           "csam-full: 4). Per-run "
           "numbers") in v3_markdown.read_text()
+  # README's headline: the rows the suite has so far (v2's dense model and
+  # tfmot's 90% run are v3's rows too), between its markers
+  headline = readme.read_text().splitlines()
+  assert headline[:3] == ["# csam_tf", "",
+                          "<!-- BEGIN experiments --suite=main headline -->"]
+  assert headline[-2:] == ["", "after"]
+  assert [line.split(" | ")[:3] for line in headline[5:-3]] == [
+      ["| dense, cross-entropy (not pruned)", "0%", "1"],
+      ["| tfmot as users run it", "90%", "1"]]
   _check_records_let_a_new_machine_go_on(args, root, records_dir, dense_run)
 
 
