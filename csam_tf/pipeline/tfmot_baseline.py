@@ -20,18 +20,19 @@ TFMOT_FLAGS = {"finetune_pruning": "polynomial_decay",
                "stages": list(STAGES)}
 
 
-def baseline_config(cfg: pipeline_stages.RunConfig
+def baseline_config(cfg: pipeline_stages.RunConfig, workdir: str
                     ) -> pipeline_stages.RunConfig:
   """`cfg` with tfmot's fine-tuning in place of the run's (the same
   steps, learning rate, data, seed and certificate; the pruned model
-  certified only: the dense one is the run's)."""
+  certified only: the dense one is the run's), recorded as a run in
+  `workdir`."""
   finetune = dataclasses.replace(
       cfg.finetune, pruning="polynomial_decay", objective="ce",
       binarize="layerwise", ratio_weight=0.0, sam_rho=0.0)
   return dataclasses.replace(
       cfg, finetune=finetune,
       certify=dataclasses.replace(cfg.certify, models=("pruned",)),
-      run_flags={**cfg.run_flags, **TFMOT_FLAGS})
+      run_flags={**cfg.run_flags, **TFMOT_FLAGS, "workdir": workdir})
 
 
 def run(workdir: str, cfg: pipeline_stages.RunConfig, strategy) -> str:
@@ -42,7 +43,7 @@ def run(workdir: str, cfg: pipeline_stages.RunConfig, strategy) -> str:
                         workdir)
   print(f"\ntfmot as users run it, from the same dense model: {target}",
         flush=True)
-  baseline = baseline_config(cfg)
+  baseline = baseline_config(cfg, target)
   workdir_lib.record(target, baseline.run_flags)
   pipeline_stages.run(target, STAGES, baseline, strategy)
   return target

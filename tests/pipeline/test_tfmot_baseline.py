@@ -54,7 +54,7 @@ def test_the_baseline_is_tfmots_fine_tuning_on_the_runs_budget():
       certify=CertifyConfig(num_images=50),
       run_flags={"seed": 3, "finetune_objective": "robust",
                  "binarize": "auto", "cert_models": ["dense", "pruned"]})
-  baseline = tfmot_baseline.baseline_config(cfg)
+  baseline = tfmot_baseline.baseline_config(cfg, "run/tfmot_baseline")
   finetune = baseline.finetune
   assert (finetune.pruning, finetune.objective, finetune.binarize,
           finetune.ratio_weight) == ("polynomial_decay", "ce", "layerwise",
@@ -67,5 +67,6 @@ def test_the_baseline_is_tfmots_fine_tuning_on_the_runs_budget():
       "seed": 3, "finetune_objective": "ce", "binarize": "layerwise",
       "cert_models": ["pruned"], "finetune_pruning": "polynomial_decay",
       "finetune_ratio_weight": 0.0, "finetune_sam_rho": 0.0,
-      "tfmot_baseline": False, "stages": ["finetune", "certify"]}
+      "tfmot_baseline": False, "stages": ["finetune", "certify"],
+      "workdir": "run/tfmot_baseline"}
   assert cfg.finetune.objective == "robust"       # the run's own untouched
