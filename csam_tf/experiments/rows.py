@@ -258,9 +258,11 @@ def select_rows(rows, **match):
       for k, v in match.items())]
 
 
-def label_rows(rows, label, sparsity):
+def label_rows(rows, label, sparsity=None):
   """The rows of a table label: "csam" is the default variant,
-  "csam-global" its labelled variant."""
+  "csam-global" its labelled variant; at `sparsity` unless None (a dense
+  model's label)."""
   method, _, variant = label.partition("-")
+  match = {} if sparsity is None else {"target_sparsity": sparsity}
   return select_rows(rows, method=method, variant=variant or "default",
-                target_sparsity=sparsity)
+                     **match)

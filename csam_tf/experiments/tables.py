@@ -184,9 +184,7 @@ def readme_headline(rows, sparsities: Sequence[float]) -> str:
          "binomial PCA (%) |", "|---|---|---|---|---|---|"]
   groups = []
   for label, text in README_DENSE:
-    method, _, variant = label.partition("-")
-    groups.append((text, "0%", select_rows(rows, method=method,
-                                           variant=variant or "default")))
+    groups.append((text, "0%", label_rows(rows, label)))
   for sparsity in sparsities:
     for label, text in README_PRUNED:
       groups.append((text, f"{sparsity:.0%}",
@@ -223,8 +221,7 @@ def v3_tables(rows, dense_labels: Sequence[str], labels: Sequence[str],
          "| dense model | seeds " + columns + f" {cpu_unit} |",
          "|---|---|---|---|---|---|---|"]
   for label in dense_labels:
-    method, _, variant = label.partition("-")
-    group = select_rows(rows, method=method, variant=variant or "default")
+    group = label_rows(rows, label)
     if group:
       out.append(f"| {label} ({V3_ROW_TEXT[label][0]}) | {len(group)} | "
                  f"{_cell(group, 'test_accuracy')} | {_cell(group, pca)} | "
