@@ -13,16 +13,31 @@ if REPO not in sys.path:
 
 import keras_cv  # noqa: E402,F401  (Keras 3 before tfmot, as in the library)
 import pytest  # noqa: E402
+from cli_zygote import Zygote  # noqa: E402
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 
-def run_cli(*args, timeout=600, env=None):
-  """Runs `python -m csam_tf.train` with args (by default TensorFlow's C++
-  log quiet); returns CompletedProcess."""
+ZYGOTE = Zygote()
+
+
+def run_cli(*args, **kwargs):
+  """Runs `python -m csam_tf.train` with args: `run_module`'s result."""
+  return run_module("csam_tf.train", *args, **kwargs)
+
+
+def run_module(module, *args, timeout=600, env=None,
+               fresh_interpreter=False):
+  """Runs `python -m <module>` with args (by default TensorFlow's C++ log
+  quiet); returns CompletedProcess. The run is a child of the test
+  process's cli_zygote (TensorFlow imported once) unless the test is of
+  the program's own start-up (`fresh_interpreter`)."""
   env = env or dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  return subprocess.run([sys.executable, "-m", "csam_tf.train", *args],
-                        cwd=REPO, env=env, capture_output=True, text=True,
+  if not fresh_interpreter:
+    return ZYGOTE.run(args, module=module, cwd=REPO, env=env,
+                      timeout=timeout)
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO,
+                        env=env, capture_output=True, text=True,
                         timeout=timeout)
 
 

@@ -7,15 +7,13 @@ bad input is one line, exit 2, before any image is certified."""
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tf_keras
 
 import csam_tf
-from conftest import REPO
+from conftest import run_module
 from csam_tf.certify import image_source, model_file
 from csam_tf.core.errors import UsageError
 
@@ -25,8 +23,7 @@ pytestmark = [pytest.mark.xdist_group("certify_model_file"),
 
 
 def _certify(*args):
-  return subprocess.run([sys.executable, "-m", "csam_tf.certify", *args],
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  return run_module("csam_tf.certify", *args, timeout=300)
 
 
 def _logits_model():

@@ -1,14 +1,10 @@
 """`python -m csam_tf.bench` on a tiny trained model: every figure is
 measured and written into the Markdown section, early exit keeps PCA."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from conftest import BENCH_TINY as TINY
-from conftest import REPO
+from conftest import run_module
 
 # One test process trains conftest's tiny dense workdir for the bench's
 # and the profiler's tests (`make test`: pytest-xdist --dist loadgroup).
@@ -20,13 +16,11 @@ def test_bench_writes_every_figure(tmp_path, tiny_dense_workdir):
   workdir = tiny_dense_workdir
   markdown = tmp_path / "BENCH.md"
   markdown.write_text("# Benchmarks\n")
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  result = subprocess.run(
-      [sys.executable, "-m", "csam_tf.bench", f"--model_workdir={workdir}",
-       "--repeats=3", "--nobench_xla", "--bench_cert_images=8", "--cert_nsamples=10",
-       "--cert_nbounds=2", f"--results={tmp_path / 'none.csv'}",
-       f"--bench_markdown={markdown}", *TINY], cwd=REPO, env=env,
-      capture_output=True, text=True, timeout=900)
+  result = run_module(
+      "csam_tf.bench", f"--model_workdir={workdir}", "--repeats=3",
+      "--nobench_xla", "--bench_cert_images=8", "--cert_nsamples=10",
+      "--cert_nbounds=2", f"--results={tmp_path / 'none.csv'}",
+      f"--bench_markdown={markdown}", *TINY, timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
   text = markdown.read_text()
   assert text.startswith("# Benchmarks\n")
@@ -44,10 +38,7 @@ def test_bench_writes_every_figure(tmp_path, tiny_dense_workdir):
 
 
 def test_bench_needs_a_trained_model(tmp_path):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  result = subprocess.run(
-      [sys.executable, "-m", "csam_tf.bench",
-       f"--model_workdir={tmp_path}"], cwd=REPO, env=env,
-      capture_output=True, text=True, timeout=120)
+  result = run_module("csam_tf.bench", f"--model_workdir={tmp_path}",
+                      timeout=120)
   assert result.returncode == 2
   assert "has no pretrain/best.weights.h5" in result.stderr

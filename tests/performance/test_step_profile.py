@@ -1,14 +1,11 @@
 """`python -m csam_tf.step_profile` on a tiny trained model: the step's
 parts and the certification parts are measured and written, labelled."""
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-from conftest import BENCH_TINY, REPO
+from conftest import BENCH_TINY, run_module
 
 # One test process trains conftest's tiny dense workdir for the bench's
 # and the profiler's tests (`make test`: pytest-xdist --dist loadgroup).
@@ -19,14 +16,12 @@ pytestmark = [pytest.mark.xdist_group("tiny_dense"),
 def test_profile_writes_a_labelled_section(tmp_path, tiny_dense_workdir):
   markdown = tmp_path / "BENCH.md"
   markdown.write_text("# Benchmarks\n")
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  result = subprocess.run(
-      [sys.executable, "-m", "csam_tf.step_profile",
-       f"--model_workdir={tiny_dense_workdir}", "--profile_steps=3",
-       "--profile_cert_images=2", "--cert_nsamples=10", "--cert_nbounds=2",
-       f"--profile_logdir={tmp_path / 'log'}", "--profile_label=after",
-       f"--bench_markdown={markdown}", *BENCH_TINY], cwd=REPO, env=env,
-      capture_output=True, text=True, timeout=600)
+  result = run_module(
+      "csam_tf.step_profile", f"--model_workdir={tiny_dense_workdir}",
+      "--profile_steps=3", "--profile_cert_images=2", "--cert_nsamples=10",
+      "--cert_nbounds=2", f"--profile_logdir={tmp_path / 'log'}",
+      "--profile_label=after", f"--bench_markdown={markdown}", *BENCH_TINY,
+      timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   text = markdown.read_text()
   assert "<!-- BEGIN csam_tf.step_profile after -->" in text

@@ -202,7 +202,7 @@ _TF_NOISE = ("cuda", "cuInit", "cpu_feature_guard", "oneDNN",
 def _start_as_a_user(*args):
   env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
   env["TF_USE_LEGACY_KERAS"] = "1"
-  return run_cli(*args, timeout=300, env=env)
+  return run_cli(*args, timeout=300, env=env, fresh_interpreter=True)
 
 
 @pytest.fixture(scope="module")
@@ -438,11 +438,9 @@ def test_all_stages_end_to_end(tiny_flags):
 
   # the shipped .tflite, certified by the stand-alone command with the same
   # settings, gives the pruned Keras model's verdicts (logits agree to 1e-5)
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  lite = subprocess.run(
-      [sys.executable, "-m", "csam_tf.certify", f"--workdir={workdir}",
-       "--model=tflite", "--num_images=6", "--nsamples=10", "--nbounds=2"],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  lite = run_module("csam_tf.certify", f"--workdir={workdir}",
+                    "--model=tflite", "--num_images=6", "--nsamples=10",
+                    "--nbounds=2", timeout=300)
   assert lite.returncode == 0, lite.stderr[-3000:]
   from csam_tf.certify.rows import read_rows
   keras_rows = read_rows(os.path.join(workdir, "certify",
