@@ -48,7 +48,7 @@ TINY_ARCH, TINY_WIDTH = "resnet10", 0.0625
 TINY_NETWORK = [f"--arch={TINY_ARCH}", f"--width_multiplier={TINY_WIDTH}"]
 
 # The stages' plumbing on cross-entropy for 2 fine-tuning epochs: the
-# robust objective (the command's default, three views a step) and its 4
+# robust objective (the command's default, two views a step) and its 4
 # epochs would double a tiny run's training; the default pipeline has its
 # own end-to-end test (test_all_stages_end_to_end).
 CE_PLUMBING = ["--pretrain_objective=ce", "--finetune_objective=ce",
