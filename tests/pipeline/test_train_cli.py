@@ -16,7 +16,7 @@ from conftest import (BENCH_TINY, CE_PLUMBING, FASHION_MNIST_DIR, REPO,
                       TINY_NETWORK, TINY_RUN,
                       assert_same_checkpoint, checkpoint_values,
                       copy_pretrained_workdir, cut_checkpoints_back,
-                      drop_stage_from_report, run_cli)
+                      drop_stage_from_report, run_cli, run_module)
 from csam_tf.masking.binarize import keep_count
 from csam_tf.transforms.ranges import family_ranges
 
