@@ -1,11 +1,12 @@
 """Runs the command-line programs of the tests in children forked from one
 process that has already imported keras_cv, TensorFlow, tf_keras and tfmot.
 
-Each `python -m csam_tf.train` of a test otherwise spends about 7 CPU-s
-importing them (AMD EPYC, AVX2, CPU), a fifth of the suite's CPU time over
-some 40 runs. Importing TensorFlow runs no op, so its eager context and
-thread pools do not exist yet when the zygote forks: each child starts them
-as a fresh process would. A child runs the program as `python -m` does
+Each `python -m csam_tf.train` of a test otherwise spends 5-7 CPU-s
+importing them (AMD EPYC, AVX2, CPU): over the suite's runs of the command,
+105 CPU-s fewer in a full `make test` (about 6% of its CPU). Importing
+TensorFlow runs no op, so its eager context and thread pools do not exist
+yet when the zygote forks: each child starts them as a fresh process
+would. A child runs the program as `python -m` does
 (`runpy`, `__main__`, its argv, environment and working directory, stdin
 from /dev/null) and exits through the interpreter (atexit hooks run).
 What it cannot show is the program's own start-up (its imports and what
@@ -42,7 +43,8 @@ def _serve():
   import tensorflow_model_optimization  # noqa: F401
   import tf_keras  # noqa: F401
   from tensorflow.python.eager import context
-  if context.context()._context_handle is not None:  # pylint: disable=protected-access
+  # pylint: disable-next=protected-access
+  if context.context()._context_handle is not None:
     sys.exit("cli_zygote: importing TensorFlow started its runtime: a "
              "forked child would inherit it half-built")
   sys.path.pop(0)  # this file's folder; a child puts its cwd there
@@ -128,7 +130,10 @@ class Zygote:
     counts its children's)."""
     if self._server is not None and self._server.poll() is None:
       self._server.stdin.close()
-      self._server.wait(timeout=60)
+      try:
+        self._server.wait(timeout=60)
+      except subprocess.TimeoutExpired:  # a child still running
+        self._server.kill()
 
   def run(self, args, *, module=None, script=None, cwd, env, timeout):
     """Like subprocess.run(capture_output=True, text=True) of `python -m
