@@ -11,8 +11,10 @@ would. A child runs the program as `python -m` does
 from /dev/null) and exits through the interpreter (atexit hooks run).
 What it cannot show is the program's own start-up (its imports and what
 they print) nor another TF_CPP_MIN_LOG_LEVEL than the zygote's (TensorFlow
-reads it once, at its first log line): tests of those start a fresh
-interpreter (`run_cli(..., fresh_interpreter=True)`).
+reads it once, at its first log line), nor a command's own imports in
+their order (keras_cv before tfmot): tests of those, and one run of each
+command, start a fresh interpreter (`run_module(..., fresh_interpreter=
+True)`); the example script runs as users run it.
 
 `python tests/cli_zygote.py` is the server: one JSON request a line on
 stdin, `{"pid": ...}` then `{"status": ...}` (os.waitpid's) a line each on

@@ -20,7 +20,8 @@ def test_bench_writes_every_figure(tmp_path, tiny_dense_workdir):
       "csam_tf.bench", f"--model_workdir={workdir}", "--repeats=3",
       "--nobench_xla", "--bench_cert_images=8", "--cert_nsamples=10",
       "--cert_nbounds=2", f"--results={tmp_path / 'none.csv'}",
-      f"--bench_markdown={markdown}", *TINY, timeout=900)
+      f"--bench_markdown={markdown}", *TINY, timeout=900,
+      fresh_interpreter=True)  # a command's own imports, as users start it
   assert result.returncode == 0, result.stderr[-3000:]
   text = markdown.read_text()
   assert text.startswith("# Benchmarks\n")

@@ -21,7 +21,7 @@ def test_profile_writes_a_labelled_section(tmp_path, tiny_dense_workdir):
       "--profile_steps=3", "--profile_cert_images=2", "--cert_nsamples=10",
       "--cert_nbounds=2", f"--profile_logdir={tmp_path / 'log'}",
       "--profile_label=after", f"--bench_markdown={markdown}", *BENCH_TINY,
-      timeout=600)
+      timeout=600, fresh_interpreter=True)  # its own imports, as users do
   assert result.returncode == 0, result.stderr[-3000:]
   text = markdown.read_text()
   assert "<!-- BEGIN csam_tf.step_profile after -->" in text
