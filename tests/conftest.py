@@ -30,8 +30,8 @@ def run_module(module, *args, timeout=600, env=None,
                fresh_interpreter=False):
   """Runs `python -m <module>` with args (by default TensorFlow's C++ log
   quiet); returns CompletedProcess. The run is a child of the test
-  process's cli_zygote (TensorFlow imported once) unless the test is of
-  the program's own start-up (`fresh_interpreter`)."""
+  process's cli_zygote (TensorFlow imported once) unless the test needs
+  the program's own start-up or imports (`fresh_interpreter`)."""
   env = env or dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   if not fresh_interpreter:
     return ZYGOTE.run(args, module=module, cwd=REPO, env=env,
