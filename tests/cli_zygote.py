@@ -68,7 +68,7 @@ def _serve():
 
 def _become_the_program(request, devnull):
   """In the child: the program's cwd, environment, output files and argv,
-  then the program as `python -m` / `python script.py` runs it."""
+  then the program as `python -m` runs it."""
   import random
   import runpy
   import numpy as np
@@ -91,17 +91,10 @@ def _become_the_program(request, devnull):
   np.random.seed()
   signal.signal(signal.SIGINT, signal.default_int_handler)
   sys.path.insert(0, request["cwd"])
-  if "module" in request:
-    sys.argv = [request["module"], *request["args"]]
-    run = lambda: runpy.run_module(request["module"], run_name="__main__",
-                                   alter_sys=True)
-  else:
-    sys.argv = [request["script"], *request["args"]]
-    sys.path[0] = os.path.dirname(os.path.abspath(request["script"]))
-    run = lambda: runpy.run_path(request["script"], run_name="__main__")
+  sys.argv = [request["module"], *request["args"]]
   code = 0
   try:
-    run()
+    runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
   except SystemExit as e:
     code = e.code
   except BaseException:  # pylint: disable=broad-except
@@ -116,6 +109,7 @@ class Zygote:
   def __init__(self):
     self._server = None
     self._pending = b""
+    atexit.register(self.close)
 
   def _start(self):
     if self._server is None or self._server.poll() is not None:
@@ -124,7 +118,6 @@ class Zygote:
           stdout=subprocess.PIPE, text=True, bufsize=1,
           env=dict(os.environ, CLI_ZYGOTE_SERVER="1"))
       self._pending = b""
-      atexit.register(self.close)
     return self._server
 
   def close(self):
@@ -137,17 +130,16 @@ class Zygote:
       except subprocess.TimeoutExpired:  # a child still running
         self._server.kill()
 
-  def run(self, args, *, module=None, script=None, cwd, env, timeout):
+  def run(self, args, *, module, cwd, env, timeout):
     """Like subprocess.run(capture_output=True, text=True) of `python -m
-    module args` or `python script args`: a CompletedProcess, or
-    TimeoutExpired after the child is killed."""
+    module args`: a CompletedProcess, or TimeoutExpired after the child is
+    killed."""
     server = self._start()
     with tempfile.TemporaryDirectory() as folder:
-      request = {"args": list(args), "cwd": os.path.abspath(cwd),
-                 "env": dict(env),
+      request = {"module": module, "args": list(args),
+                 "cwd": os.path.abspath(cwd), "env": dict(env),
                  "stdout": os.path.join(folder, "stdout"),
                  "stderr": os.path.join(folder, "stderr")}
-      request.update({"module": module} if module else {"script": script})
       server.stdin.write(json.dumps(request) + "\n")
       server.stdin.flush()
       pid = self._reply(None)["pid"]
@@ -161,9 +153,9 @@ class Zygote:
       for name in ("stdout", "stderr"):
         with open(request[name], errors="replace") as f:
           outputs.append(f.read())
-    argv = [sys.executable] + (["-m", module] if module else [script])
     return subprocess.CompletedProcess(
-        argv + list(args), _returncode(status), *outputs)
+        [sys.executable, "-m", module, *args],
+        os.waitstatus_to_exitcode(status), *outputs)
 
   def _reply(self, timeout):
     """The server's next line; TimeoutExpired after `timeout` s. (Read
@@ -182,13 +174,6 @@ class Zygote:
       self._pending += chunk
     line, self._pending = self._pending.split(b"\n", 1)
     return json.loads(line)
-
-
-def _returncode(status):
-  """subprocess's convention: the exit code, or -N for signal N."""
-  if os.WIFSIGNALED(status):
-    return -os.WTERMSIG(status)
-  return os.WEXITSTATUS(status)
 
 
 if __name__ == "__main__":
